@@ -1,0 +1,1 @@
+"""The dialogue gRPC server and engine."""
