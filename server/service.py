@@ -1,0 +1,286 @@
+"""The DialogueService servicer: a thin shim between gRPC, the session store and the engine.
+
+Per call, events are serialised by an in-process lock and made safe across replicas by the
+store's compare-and-set; a retried request id returns the stored response bytes verbatim, so
+a retry is byte-identical and never advances the dialogue twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.message import DecodeError
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from dialogue.v1 import dialogue_pb2 as pb
+from server.engine.catalog import Catalog, UnknownFlowError
+from server.engine.flow import Flow
+from server.engine.interpreter import FlowRuntimeError, decide
+from server.engine.state import CallState, decode, encode
+from server.store import SessionStore, StoreUnavailableError, TurnRecord
+from server.validation import Violation, validate_decide, validate_get_call
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DialogueService"].full_name
+_WRITE_ATTEMPTS = 5
+_log = logging.getLogger(__name__)
+
+M = TypeVar("M")
+
+
+class StatusError(Exception):
+    """Ends an RPC with a status code, a message and optional rich details."""
+
+    def __init__(
+        self, code: grpc.StatusCode, message: str, details: list[Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.details = details or []
+
+
+def _bad_request(violations: list[Violation]) -> StatusError:
+    detail = error_details_pb2.BadRequest(
+        field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=f, description=d)
+            for f, d in violations
+        ]
+    )
+    summary = "; ".join(f"{f}: {d}" for f, d in violations)
+    return StatusError(grpc.StatusCode.INVALID_ARGUMENT, f"invalid request: {summary}", [detail])
+
+
+class _CallLocks:
+    """One asyncio lock per call id, dropped when nobody holds or waits for it."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, call_id: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(call_id, (asyncio.Lock(), 0))
+        self._locks[call_id] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[call_id]
+            if users == 1:
+                del self._locks[call_id]
+            else:
+                self._locks[call_id] = (lock, users - 1)
+
+
+class DialogueService:
+    """Implements dialogue.v1.DialogueService over a flow catalog and a session store."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: SessionStore,
+        on_store_health: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.store = store
+        self._locks = _CallLocks()
+        self._on_store_health = on_store_health
+        self._store_healthy = True
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The generic handler to register on a server.
+
+        Requests arrive as bytes so that a malformed message is answered with INVALID_ARGUMENT
+        (gRPC's own deserialisation would answer INTERNAL); DecideNextAction answers bytes so
+        that a retry gets exactly the bytes the first attempt got.
+        """
+        return grpc.method_handlers_generic_handler(SERVICE_NAME, self.method_handlers())
+
+    def method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        """Method name → handler, for `add_generic_rpc_handlers` and registered methods."""
+        return {
+            "DecideNextAction": grpc.unary_unary_rpc_method_handler(
+                self._guarded(self._decide_next_action),
+                request_deserializer=None,
+                response_serializer=None,
+            ),
+            "GetCall": grpc.unary_unary_rpc_method_handler(
+                self._guarded(self._get_call),
+                request_deserializer=None,
+                response_serializer=None,
+            ),
+        }
+
+    def _guarded(
+        self, method: Callable[[bytes], Awaitable[bytes]]
+    ) -> Callable[[bytes, grpc.aio.ServicerContext], Awaitable[bytes]]:
+        """Turns StatusError into its status, and any other exception into a clean INTERNAL."""
+
+        async def call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
+            try:
+                return await method(raw)
+            except StatusError as failure:
+                failed = failure
+            except Exception:
+                reference = uuid.uuid4().hex[:12]
+                # The traceback goes to our log only; the client gets a reference to quote.
+                _log.exception("unexpected error (reference %s)", reference)
+                failed = StatusError(
+                    grpc.StatusCode.INTERNAL, f"internal error (reference {reference})"
+                )
+            status = status_pb2.Status(code=failed.code.value[0], message=failed.message)
+            for detail in failed.details:
+                status.details.add().Pack(detail)
+            await context.abort_with_status(rpc_status.to_status(status))
+            raise AssertionError("abort_with_status returned")  # pragma: no cover
+
+        return call
+
+    # -- DecideNextAction -----------------------------------------------------------------
+
+    async def _decide_next_action(self, raw: bytes) -> bytes:
+        request = _parse(pb.DecideNextActionRequest, raw)
+        violations = validate_decide(request)
+        if violations:
+            raise _bad_request(violations)
+        call_id = request.call.call_id
+        fingerprint = _fingerprint(request)
+        async with self._locks.hold(call_id):
+            for _ in range(_WRITE_ATTEMPTS):
+                snapshot = await self._store(self.store.read(call_id, request.request_id))
+                if snapshot.replay is not None:
+                    if snapshot.replay.fingerprint != fingerprint:
+                        raise StatusError(
+                            grpc.StatusCode.FAILED_PRECONDITION,
+                            f"request_id {request.request_id!r} was already used for a different event of call {call_id!r}",
+                        )
+                    return snapshot.replay.response
+                state = decode(snapshot.state) if snapshot.state is not None else None
+                try:
+                    decision = decide(self._flow_for(state, request), state, request)
+                except FlowRuntimeError as exc:
+                    raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from exc
+                response = decision.response.SerializeToString(deterministic=True)
+                turn = TurnRecord(
+                    decision.state.turn, request.request_id, fingerprint, raw, response
+                )
+                if await self._store(
+                    self.store.write(call_id, snapshot.version, encode(decision.state), turn)
+                ):
+                    return response
+                # Another replica wrote this call meanwhile: read again and decide afresh.
+        raise StatusError(
+            grpc.StatusCode.ABORTED, f"call {call_id!r} is being changed concurrently; retry"
+        )
+
+    def _flow_for(
+        self, state: CallState | None, request: pb.DecideNextActionRequest
+    ) -> Flow | None:
+        if state is None:
+            if request.WhichOneof("event") == "call_ended":
+                return None
+            try:
+                return self.catalog.resolve(request.call.flow_selector)
+            except UnknownFlowError as exc:
+                raise StatusError(grpc.StatusCode.NOT_FOUND, str(exc)) from exc
+        if state.over:
+            return None
+        flow = self.catalog.pinned(state.flow_id, state.flow_version)
+        if flow is None:
+            raise StatusError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"call {state.call_id!r} runs flow {state.flow_id} version {state.flow_version}, which is no longer loaded",
+            )
+        return flow
+
+    # -- GetCall --------------------------------------------------------------------------
+
+    async def _get_call(self, raw: bytes) -> bytes:
+        request = _parse(pb.GetCallRequest, raw)
+        violations = validate_get_call(request)
+        if violations:
+            raise _bad_request(violations)
+        snapshot = await self._store(self.store.read(request.call_id, ""))
+        if snapshot.state is None:
+            raise StatusError(grpc.StatusCode.NOT_FOUND, f"no call {request.call_id!r}")
+        state = decode(snapshot.state)
+        response = pb.GetCallResponse(
+            call=pb.CallSnapshot(
+                call_id=state.call_id,
+                flow_id=state.flow_id,
+                flow_version=state.flow_version,
+                node_id=state.node,
+                slots=state.slots,
+                counters=state.counters,
+                turn_count=state.turn,
+                dialogue_over=state.over,
+            )
+        )
+        for turn in await self._store(self.store.turns(request.call_id)):
+            response.turns.add(
+                number=turn.number,
+                request=pb.DecideNextActionRequest.FromString(turn.request),
+                response=pb.DecideNextActionResponse.FromString(turn.response),
+            )
+        return response.SerializeToString(deterministic=True)
+
+    # -- store access ---------------------------------------------------------------------
+
+    async def _store(self, operation: Awaitable[M]) -> M:
+        """Awaits a store operation, mapping failure to UNAVAILABLE and tracking health."""
+        try:
+            result = await operation
+        except StoreUnavailableError as exc:
+            await self._set_store_health(healthy=False)
+            _log.warning("session store unavailable: %s", exc)
+            raise StatusError(
+                grpc.StatusCode.UNAVAILABLE, "session store unavailable; retry"
+            ) from exc
+        await self._set_store_health(healthy=True)
+        return result
+
+    async def _set_store_health(self, *, healthy: bool) -> None:
+        if healthy != self._store_healthy:
+            self._store_healthy = healthy
+            if self._on_store_health is not None:
+                await self._on_store_health(healthy)
+
+
+def _parse(message: Callable[[], M], raw: bytes) -> M:
+    parsed = message()
+    try:
+        parsed.ParseFromString(raw)  # type: ignore[attr-defined]
+    except DecodeError as exc:
+        raise StatusError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"request is not a valid {parsed.DESCRIPTOR.full_name} message: {exc}",  # type: ignore[attr-defined]
+            [
+                error_details_pb2.BadRequest(
+                    field_violations=[
+                        error_details_pb2.BadRequest.FieldViolation(field="", description=str(exc))
+                    ]
+                )
+            ],
+        ) from exc
+    return parsed
+
+
+def _fingerprint(request: pb.DecideNextActionRequest) -> str:
+    """Digest of what makes an event itself: its call and its event payload.
+
+    Timestamps, playback state and call data may legitimately differ between a vendor's
+    retries of one event, so they are left out.
+    """
+    event = request.WhichOneof("event") or ""
+    payload = getattr(request, event).SerializeToString(deterministic=True) if event else b""
+    digest = hashlib.sha256(
+        request.call.call_id.encode() + b"\0" + event.encode() + b"\0" + payload
+    )
+    return digest.hexdigest()[:32]

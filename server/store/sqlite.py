@@ -1,0 +1,292 @@
+"""The embedded, durable session store: one SQLite file in WAL mode.
+
+Every sqlite call runs on one thread owned by the store (the connection is bound to it), so
+the event loop never blocks on disk and the connection is never shared between threads.
+Several processes may open the same file: `BEGIN IMMEDIATE` plus the version check make their
+writes compare-and-set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from os import PathLike
+from pathlib import Path
+from typing import Final, TypeVar
+
+from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
+
+_T = TypeVar("_T")
+
+# _MIGRATIONS[i] takes the schema from version i to i + 1; append, never edit.
+_MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    (
+        """
+        CREATE TABLE calls (
+            call_id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            state BLOB NOT NULL,
+            updated_at REAL NOT NULL
+        )
+        """,
+        """
+        CREATE TABLE turns (
+            call_id TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            request_id TEXT NOT NULL,
+            fingerprint TEXT NOT NULL,
+            request BLOB NOT NULL,
+            response BLOB NOT NULL,
+            PRIMARY KEY (call_id, number),
+            UNIQUE (call_id, request_id)
+        )
+        """,
+    ),
+)
+SCHEMA_VERSION: Final = len(_MIGRATIONS)
+
+_TURN_COLUMNS: Final = "number, request_id, fingerprint, request, response"
+
+
+class _ConflictError(Exception):
+    """Another writer won; the write transaction must roll back."""
+
+
+class SqliteStore:
+    """Session store in a SQLite database file."""
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        max_turns: int = 500,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
+        """Prepares the store; the file is opened (and created) on first use.
+
+        Args:
+            path: The database file. Missing parent directories are created.
+            max_turns: How many of the newest turns to keep per call.
+            busy_timeout_ms: How long to wait for another process's write lock before failing
+                with StoreUnavailableError.
+
+        Raises:
+            ValueError: max_turns is less than 1.
+        """
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, got {max_turns}")
+        self._path = Path(path)
+        self._max_turns = max_turns
+        self._busy_timeout_ms = busy_timeout_ms
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._conn: sqlite3.Connection | None = None  # touched only on the executor thread
+        self._closed = False
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    async def read(self, call_id: str, request_id: str) -> Snapshot:
+        """See `SessionStore.read`."""
+        return await self._run(lambda conn: _read(conn, call_id, request_id))
+
+    async def write(
+        self, call_id: str, expected_version: int, state: bytes, turn: TurnRecord
+    ) -> bool:
+        """See `SessionStore.write`.
+
+        Raises:
+            StoreUnavailableError: The database failed; nothing was written.
+            ValueError: A turn with the same number is already kept for the call (a caller bug).
+        """
+        return await self._run(
+            lambda conn: _write(
+                conn, call_id, expected_version, state, turn, max_turns=self._max_turns
+            )
+        )
+
+    async def turns(self, call_id: str) -> list[TurnRecord]:
+        """See `SessionStore.turns`."""
+        return await self._run(lambda conn: _turns(conn, call_id))
+
+    async def ping(self) -> None:
+        """See `SessionStore.ping`."""
+        await self._run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        """See `SessionStore.close`; safe to call twice.
+
+        Work already submitted finishes first: the executor runs jobs in order.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._disconnect)
+        finally:
+            # The worker is idle by now, so joining it is quick; still, not on the loop.
+            await asyncio.to_thread(self._executor.shutdown)
+
+    async def _run(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._closed:
+            raise StoreUnavailableError(f"the sqlite store {self._path} is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, job)
+
+    def _call(self, job: Callable[[sqlite3.Connection], _T]) -> _T:
+        """Runs job on the store thread, translating database failures."""
+        try:
+            return job(self._connection())
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailableError(f"sqlite store {self._path}: {exc}") from exc
+
+    def _connection(self) -> sqlite3.Connection:
+        # Opened lazily and retried on every call, so a store created while the disk was
+        # unavailable recovers once it is back.
+        if self._conn is None:
+            self._conn = _connect(self._path, self._busy_timeout_ms)
+        return self._conn
+
+    def _disconnect(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: the module must not open transactions behind our back;
+    # every transaction here is explicit.
+    conn = sqlite3.connect(path, timeout=busy_timeout_ms / 1000, isolation_level=None)
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # In WAL mode NORMAL loses nothing when the process dies, only on power loss.
+        conn.execute("PRAGMA synchronous = NORMAL")
+        _migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection, path: Path) -> None:
+    with _transaction(conn, "BEGIN IMMEDIATE"):
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailableError(
+                f"{path} has schema version {version}; this server knows up to {SCHEMA_VERSION}"
+            )
+        for statements in _MIGRATIONS[version:]:
+            for statement in statements:
+                conn.execute(statement)
+        # PRAGMA does not take bound parameters; SCHEMA_VERSION is our own int.
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+@contextmanager
+def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[None]:
+    """Commits when the body returns, rolls back when it raises."""
+    conn.execute(begin)
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            # A failing rollback must not hide the error that caused it.
+            with suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        raise
+
+
+def _read(conn: sqlite3.Connection, call_id: str, request_id: str) -> Snapshot:
+    # One read transaction, so state and replay come from the same commit.
+    with _transaction(conn):
+        row = conn.execute(
+            "SELECT version, state FROM calls WHERE call_id = ?", (call_id,)
+        ).fetchone()
+        if row is None:
+            return Snapshot(state=None, version=0, replay=None)
+        replay = conn.execute(
+            f"SELECT {_TURN_COLUMNS} FROM turns WHERE call_id = ? AND request_id = ?",
+            (call_id, request_id),
+        ).fetchone()
+    return Snapshot(
+        state=row[1], version=row[0], replay=None if replay is None else TurnRecord(*replay)
+    )
+
+
+def _write(
+    conn: sqlite3.Connection,
+    call_id: str,
+    expected_version: int,
+    state: bytes,
+    turn: TurnRecord,
+    *,
+    max_turns: int,
+) -> bool:
+    try:
+        # IMMEDIATE takes the write lock up front, so the version read below cannot go stale
+        # before the update (a deferred transaction could fail to upgrade instead).
+        with _transaction(conn, "BEGIN IMMEDIATE"):
+            row = conn.execute("SELECT version FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+            if (0 if row is None else row[0]) != expected_version:
+                raise _ConflictError
+            duplicate = conn.execute(
+                "SELECT 1 FROM turns WHERE call_id = ? AND request_id = ?",
+                (call_id, turn.request_id),
+            ).fetchone()
+            if duplicate is not None:
+                raise _ConflictError
+            conn.execute(
+                """
+                INSERT INTO calls (call_id, version, state, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (call_id) DO UPDATE SET
+                    version = excluded.version,
+                    state = excluded.state,
+                    updated_at = excluded.updated_at
+                """,
+                (call_id, expected_version + 1, state, time.time()),
+            )
+            try:
+                conn.execute(
+                    f"INSERT INTO turns (call_id, {_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                    (
+                        call_id,
+                        turn.number,
+                        turn.request_id,
+                        turn.fingerprint,
+                        turn.request,
+                        turn.response,
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                # The request id was checked above, so this is the turn number.
+                raise ValueError(
+                    f"turn {turn.number} is already recorded for call {call_id!r}"
+                ) from exc
+            conn.execute(
+                """
+                DELETE FROM turns WHERE call_id = ? AND number <= (
+                    SELECT number FROM turns WHERE call_id = ?
+                    ORDER BY number DESC LIMIT 1 OFFSET ?
+                )
+                """,
+                (call_id, call_id, max_turns),
+            )
+    except _ConflictError:
+        return False
+    return True
+
+
+def _turns(conn: sqlite3.Connection, call_id: str) -> list[TurnRecord]:
+    rows = conn.execute(
+        f"SELECT {_TURN_COLUMNS} FROM turns WHERE call_id = ? ORDER BY number", (call_id,)
+    ).fetchall()
+    return [TurnRecord(*row) for row in rows]

@@ -1,0 +1,1 @@
+"""Helpers shared by tests: running the real server as a child process."""
