@@ -39,13 +39,13 @@ async def serve(config: Config) -> int:
     host = config.listen.rsplit(":", 1)[0]
     flows = ", ".join(f"{f.id}@{f.version}" for f in catalog.flows.values())
     _log.info("flows: %s; store: %s", flows, config.store)
-    # Tests and scripts wait for this exact line (port 0 picks the port).
-    print(f"dialogue-server listening on {host}:{running.port}", flush=True)
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    # Tests and scripts wait for this exact line (port 0 picks the port); signals are
+    # handled from here on, so whoever reads it may stop the server at once.
+    print(f"dialogue-server listening on {host}:{running.port}", flush=True)
     await stop.wait()
     _log.info("stopping: letting in-flight calls finish (up to %.0f s)", config.grace_seconds)
     await running.health.enter_graceful_shutdown()

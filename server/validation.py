@@ -119,7 +119,9 @@ def _event(request: pb.DecideNextActionRequest, event: str) -> list[Violation]:
         problems.append(("barged_in.speech_duration_ms", "must not be negative"))
     elif event == "transfer_finished":
         problems += _enum(
-            "transfer_finished.outcome", request.transfer_finished.outcome, pb.TransferOutcome.DESCRIPTOR
+            "transfer_finished.outcome",
+            request.transfer_finished.outcome,
+            pb.TransferOutcome.DESCRIPTOR,
         )
     elif event == "call_ended":
         problems += _enum(

@@ -82,15 +82,19 @@ class FlowError(Exception):
 class _Map(dict[str, Any]):
     """A YAML mapping that remembers the line of each key (1-based)."""
 
-    line: int = 0
-    key_lines: dict[str, int]
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.line = 0
+        self.key_lines: dict[str, int] = {}
 
 
 class _List(list[Any]):
     """A YAML sequence that remembers its line and its items' lines."""
 
-    line: int = 0
-    item_lines: list[int]
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.line = 0
+        self.item_lines: list[int] = [0] * len(self)
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -100,7 +104,6 @@ class _LineLoader(yaml.SafeLoader):
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
     result = _Map()
     result.line = node.start_mark.line + 1
-    result.key_lines = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         result[str(key)] = loader.construct_object(value_node, deep=True)

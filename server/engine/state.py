@@ -31,9 +31,9 @@ class CallState:
     """
 
     call_id: str
-    flow_id: str
-    flow_version: str
-    node: str
+    flow_id: str = ""
+    flow_version: str = ""
+    node: str = ""
     entry: str = ""
     slots: dict[str, str] = field(default_factory=dict)
     params: dict[str, str] = field(default_factory=dict)
