@@ -19,7 +19,9 @@ $(VENV_STAMP): pyproject.toml
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# `npm ci` rejects this lock file (npm omits the other platforms' optional buf binaries from
+	# it), so install from the lock without rewriting it.
+	npm install --no-audit --no-fund --no-save --loglevel=error
 	touch $@
 
 ## run: the server with the demo flows and the embedded SQLite store, in the foreground.
