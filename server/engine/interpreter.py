@@ -11,6 +11,8 @@ import json
 import re
 from dataclasses import dataclass, replace
 
+from google.protobuf import json_format
+
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine import matching
 from server.engine.flow import (
@@ -148,9 +150,9 @@ class _Turn:
             )
         if event == "call_started":
             self.note = "call started again: replaying the last prompts"
-            return self.run(self.state.entry or self.state.node)
+            return self._replay()
         if event == "barged_in":
-            return self._barge_in(node)
+            return self._barge_in()
         if isinstance(node, Menu | Collect):
             return self._at_listening(node, event)
         if isinstance(node, Transfer):
@@ -244,7 +246,8 @@ class _Turn:
 
     def _at_deferred(self, node: WaitNode | AiGatherNode, event: str | None) -> Decision:
         if self.state.count(_DEFERRED):
-            if event in ("playback_finished", "no_input"):
+            # A platform error means nothing is playing any more: waiting on would be dead air.
+            if event in ("playback_finished", "no_input", "platform_error"):
                 self.state = self.state.with_counter(_DEFERRED, 0)
                 return self._act_without_prompts(node)
             return self._keep_playing(f"{event} before {node.id}")
@@ -256,13 +259,11 @@ class _Turn:
             return self.run(node.next)
         if event == "ai_gather_finished":
             gathered = self.request.ai_gather_finished
-            slots = dict(self.state.slots)
-            for name, value in gathered.parameters.items():
-                slots[name] = (
-                    value
-                    if isinstance(value, str)
-                    else json.dumps(value, ensure_ascii=False, sort_keys=True)
-                )
+            values = json_format.MessageToDict(gathered.parameters)
+            slots = {
+                **self.state.slots,
+                **{name: _slot_text(value) for name, value in values.items()},
+            }
             self.state = replace(self.state, slots=slots)
             self.note = "AI gather complete" if gathered.complete else "AI gather incomplete"
             return self.run(node.next if gathered.complete else node.on_failure)
@@ -271,17 +272,13 @@ class _Turn:
             return self.run(node.on_failure)
         return self._keep_playing(f"{event} during AI gather")
 
-    def _barge_in(self, node: Node) -> Decision:
-        prompt = (
-            node.prompt
-            if isinstance(node, Say | Menu | Collect | Transfer | HangUp | RecordNode)
-            else PromptSpec()
-        )
-        policy = self._barge_in_of([prompt])
+    def _barge_in(self) -> Decision:
+        """Judges an interruption by the policy of the prompts actually sent last."""
+        mode_name, _, min_speech = (self.state.barge_in or "BARGE_IN_MODE_ANY:0").partition(":")
+        mode = pb.BargeInMode.Value(mode_name)
         heard = self.request.barged_in.speech_duration_ms
-        if (
-            policy.mode in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY)
-            and heard >= policy.min_speech_ms
+        if mode in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY) and heard >= int(
+            min_speech or 0
         ):
             self.note = f"caller spoke {heard} ms over the prompt: stop it"
             return self._respond(stop_playing=pb.StopPlaying())
@@ -299,7 +296,7 @@ class _Turn:
             self.intent = command.intent
             if command.repeat:
                 self.note = "repeat requested"
-                return self.run(self.state.entry or self.state.node)
+                return self._replay()
             self.note = f"global command '{command.intent}'"
             return self.run(command.goto)
         return None
@@ -377,6 +374,13 @@ class _Turn:
         return self._listen(node, lead)
 
     # -- running nodes --------------------------------------------------------------------
+
+    def _replay(self) -> Decision:
+        """Runs the last chain again; a replay is not a new visit, so the counts stand."""
+        counters = self.state.counters
+        decision = self.run(self.state.entry or self.state.node)
+        self.state = replace(self.state, counters=counters)
+        return Decision(self.state, decision.response)
 
     def run(self, node_id: str) -> Decision:
         """Runs from node_id through say/branch nodes to the next node that needs the platform."""
@@ -536,7 +540,10 @@ class _Turn:
         return transfer
 
     def _prompts(self, specs: list[PromptSpec]) -> pb.Prompts:
-        prompts = pb.Prompts(barge_in=self._barge_in_of(specs))
+        policy = self._barge_in_of(specs)
+        prompts = pb.Prompts(barge_in=policy)
+        policy_text = f"{pb.BargeInMode.Name(policy.mode)}:{policy.min_speech_ms}"
+        self.state = replace(self.state, barge_in=policy_text)
         for spec in specs:
             for item in spec.items:
                 if item.media_name:
@@ -617,6 +624,19 @@ class _Turn:
         return Decision(state, response)
 
 
+def _slot_text(value: object) -> str:
+    """Slot text for a gathered JSON value: whole numbers without ".0", JSON for structures."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def _fresh(counters: dict[str, int]) -> dict[str, int]:
     """Counters for a newly entered node: per-node counts restart, the call-wide budget stays."""
     return {FAILURES: counters[FAILURES]} if counters.get(FAILURES) else {}
@@ -637,7 +657,10 @@ def _parse_slot(node: Collect, *, text: str, key: str) -> tuple[str | None, str]
         return (value, "") if value else (None, "empty")
     if kind is SlotType.NUMBER:
         number = matching.spoken_number(key or text)
-        return (None, f"'{key or text}' is not a number") if number is None else (str(number), "")
+        if number is None:
+            return None, f"'{key or text}' is not a number"
+        check = matching.check_digits(str(number), node.min_length, node.max_length, node.pattern)
+        return check.value, check.problem
     digits = key if key else matching.spoken_digits(text)
     if digits is None or not digits.isdigit():
         return None, f"'{key or text}' is not digits"

@@ -44,9 +44,12 @@ _YES_EN = frozenset({"yes", "yeah", "yep", "sure", "correct", "right", "ok", "ok
 _NO_EN = frozenset({"no", "nope", "not", "wrong", "incorrect", "cancel", "nah"})
 
 
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+
+
 def normalize(text: str) -> str:
-    """Folds width and case (NFKC, lower) and trims, so full-width input matches too."""
-    return unicodedata.normalize("NFKC", text).lower().strip()
+    """Folds width, case and typographic apostrophes, and trims, so "Don’t" matches "don't"."""
+    return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower().strip()
 
 
 def _is_cjk(text: str) -> bool:
@@ -127,17 +130,22 @@ def spoken_number(text: str) -> int | None:
         ch not in _DIGIT_CHARS and ch not in _CN_UNITS and ch not in _CN_BIG_UNITS for ch in folded
     ):
         return None
-    total, section, pending = 0, 0, None
+    # Read like the numeral is spoken: 一亿 | 五千万 | 三百二十一 — each big unit closes the
+    # sections below it, so 万 scales only what came after the last 亿.
+    done, wan_part, section, pending = 0, 0, 0, None
     for ch in folded:
         if ch in _DIGIT_CHARS:
             pending = int(_DIGIT_CHARS[ch])
         elif ch in _CN_UNITS:
             section += (1 if pending is None else pending) * _CN_UNITS[ch]
             pending = None
-        else:
-            total = (total + section + (pending or 0)) * _CN_BIG_UNITS[ch]
+        elif ch == "万":
+            wan_part = (section + (pending or 0)) * _CN_BIG_UNITS[ch]
             section, pending = 0, None
-    return total + section + (pending or 0)
+        else:
+            done = (done + wan_part + section + (pending or 0)) * _CN_BIG_UNITS[ch]
+            wan_part, section, pending = 0, 0, None
+    return done + wan_part + section + (pending or 0)
 
 
 def yes_or_no(text: str) -> bool | None:

@@ -28,6 +28,8 @@ class CallState:
         over: True once the dialogue has ended.
         caller: The calling party, for templates.
         callee: The called party, for templates.
+        barge_in: The barge-in policy of the prompts last sent, as "MODE:MIN_SPEECH_MS", so a
+            barge-in event is judged by what is actually playing.
     """
 
     call_id: str
@@ -43,6 +45,7 @@ class CallState:
     over: bool = False
     caller: str = ""
     callee: str = ""
+    barge_in: str = ""
 
     def count(self, name: str) -> int:
         """Returns a counter's value (0 when never counted)."""
@@ -68,6 +71,7 @@ _KEYS = {
     "over": "o",
     "caller": "a",
     "callee": "b",
+    "barge_in": "g",
 }
 _FIELDS = {short: name for name, short in _KEYS.items()}
 
