@@ -24,9 +24,9 @@ $(NODE_STAMP): package.json package-lock.json
 	npm install --no-audit --no-fund --no-save --loglevel=error
 	touch $@
 
-## run: the server with the demo flows and the embedded SQLite store, in the foreground.
+## run: the server (demo flows, embedded SQLite store) and every gateway, in the foreground.
 run: $(VENV_STAMP)
-	$(VENV)/bin/dialogue-server
+	bash scripts/run-all.sh
 
 ## test: everything set up, then every test.
 test: setup

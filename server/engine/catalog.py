@@ -11,6 +11,8 @@ from server.engine.flow import Flow
 from server.engine.loader import FlowError, Problem, load_flows
 
 ROUTING_FILE = "routing.yaml"
+# Either spelling is the routing table; `load_flows` skips both as flows.
+ROUTING_FILES = (ROUTING_FILE, "routing.yml")
 
 
 class UnknownFlowError(LookupError):
@@ -73,8 +75,8 @@ def load_catalog(directory: Path) -> Catalog:
         raise FlowError(
             [Problem(str(directory), 0, "flows", "no *.yaml flow files (expected at least one)")]
         )
-    path = directory / ROUTING_FILE
-    if not path.exists():
+    path = next((directory / name for name in ROUTING_FILES if (directory / name).exists()), None)
+    if path is None:
         # One flow needs no routing table: it serves every call.
         return Catalog(flows, {}, next(iter(flows)) if len(flows) == 1 else "")
     return _parse_routing(path, flows)

@@ -251,3 +251,4 @@ class Flow:
     commands: tuple[Command, ...]
     nodes: dict[str, Node]
     source: str = ""
+    line: int = 1

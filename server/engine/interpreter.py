@@ -317,7 +317,9 @@ class _Turn:
             if found is not None and len(found) > best_length:
                 best, best_length = choice, len(found)
         if best is None:
-            return self._escalate(node, NO_MATCH, f"'{key or text}' matches no choice")
+            # A spoken key ("零") may be a global command's key, as it would be when pressed.
+            command = self._command(key=key) if text and key else None
+            return command or self._escalate(node, NO_MATCH, f"'{key or text}' matches no choice")
         self.intent = best.intent
         self.note = f"chose '{best.intent}' by {'key ' + key if key else 'voice'}"
         return self.run(best.next)

@@ -101,13 +101,24 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader whose mappings and sequences carry line numbers."""
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    """YAML keeps the last of two equal keys; a flow author never means that."""
+
+    def __init__(self, key: str, line: int, first_line: int) -> None:
+        super().__init__(f"duplicate key '{key}'")
+        self.key, self.line, self.first_line = key, line, first_line
+
+
 def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> _Map:
     result = _Map()
     result.line = node.start_mark.line + 1
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        result[str(key)] = loader.construct_object(value_node, deep=True)
-        result.key_lines[str(key)] = key_node.start_mark.line + 1
+        key = str(loader.construct_object(key_node, deep=True))
+        line = key_node.start_mark.line + 1
+        if key in result:
+            raise _DuplicateKeyError(key, line, result.key_lines[key])
+        result[key] = loader.construct_object(value_node, deep=True)
+        result.key_lines[key] = line
     return result
 
 
@@ -150,8 +161,9 @@ class _Checker:
         value = data[key]
         line = data.key_lines.get(key, data.line)
         # bool is an int in Python; a flow author writing `max_no_input: yes` meant no number.
-        if kind is int and isinstance(value, bool):
-            value = None
+        if kind in (int, float) and isinstance(value, bool):
+            self.problem(line, f"{where}.{key}", f"got {_describe(value)}, expected {_kind(kind)}")
+            return default
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if kind is str and isinstance(value, int | float) and not isinstance(value, bool):
@@ -209,6 +221,9 @@ def parse_flow(text: str, file: str = "<flow>") -> Flow:
     """Parses and validates flow YAML text; `file` names it in error messages."""
     try:
         data = yaml.load(text, Loader=_LineLoader)
+    except _DuplicateKeyError as exc:
+        message = f"defined twice (first at line {exc.first_line}); expected each key once"
+        raise FlowError([Problem(file, exc.line, f"key '{exc.key}'", message)]) from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 1
@@ -260,6 +275,7 @@ class _FlowReader:
         self.references: list[tuple[int, str, str]] = []  # (line, where, node id)
         self.templates: list[tuple[int, str, str]] = []  # (line, where, text)
         self.slots: set[str] = set()
+        self.node_lines: dict[str, int] = {}
 
     def read(self) -> Flow | None:
         c, data = self.c, self.data
@@ -277,7 +293,8 @@ class _FlowReader:
         declared = c.get(data, "slots", _List, "flow", default=_List()) or _List()
         self.slots.update(str(slot) for slot in declared)
         start = c.get(data, "start", str, "flow", required=True) or ""
-        self.references.append((c.line_of(data, "start"), "flow.start", start))
+        if start:
+            self.references.append((c.line_of(data, "start"), "flow.start", start))
         defaults = self._defaults(c.get(data, "defaults", _Map, "flow", required=True))
         nodes = self._nodes(c.get(data, "nodes", _Map, "flow", required=True))
         commands = self._commands(
@@ -288,7 +305,10 @@ class _FlowReader:
         self._check_say_cycles(nodes)
         if defaults is None:
             return None
-        return Flow(flow_id, version, language, voice, start, defaults, commands, nodes, c.file)
+        flow_line = c.line_of(data, "flow")
+        return Flow(
+            flow_id, version, language, voice, start, defaults, commands, nodes, c.file, flow_line
+        )
 
     # -- pieces ---------------------------------------------------------------------------
 
@@ -445,6 +465,7 @@ class _FlowReader:
         nodes: dict[str, Node] = {}
         if data is None:
             return nodes
+        self.node_lines = dict(data.key_lines)
         for node_id, body in data.items():
             where = f"node '{node_id}'"
             line = data.key_lines[node_id]
@@ -689,9 +710,11 @@ class _FlowReader:
             )
         for name in properties if isinstance(properties, dict) else ():
             self.slots.add(str(name))
+        greeting = self.c.get(data, "greeting", str, where, required=True) or ""
+        self.templates.append((self.c.line_of(data, "greeting"), f"{where}.greeting", greeting))
         return AiGatherNode(
             node_id,
-            self.c.get(data, "greeting", str, where, required=True) or "",
+            greeting,
             _plain(schema),
             self._ref(data, "next", where),
             self._ref(data, "on_failure", where),
@@ -762,25 +785,39 @@ class _FlowReader:
                 )
 
     def _check_say_cycles(self, nodes: dict[str, Node]) -> None:
-        """A loop of say/branch nodes would never reach the platform: reject it."""
-        for start, node in nodes.items():
-            seen: set[str] = set()
-            current: Node | None = node
-            while isinstance(current, Say | Branch) and not (
-                isinstance(current, Say) and current.wait_for_playback
-            ):
-                if current.id in seen:
+        """A loop of say/branch nodes would never reach the platform: reject it, once per loop."""
+
+        def successors(node: Node) -> list[str]:
+            if isinstance(node, Say) and not node.wait_for_playback:
+                return [node.next]
+            if isinstance(node, Branch):
+                return [case.next for case in node.cases] + [node.default]
+            return []  # this node waits for the platform: no loop continues through it
+
+        done: set[str] = set()
+        reported: set[frozenset[str]] = set()
+
+        def visit(node_id: str, path: list[str]) -> None:
+            if node_id in path:
+                loop = path[path.index(node_id) :]
+                if frozenset(loop) not in reported:
+                    reported.add(frozenset(loop))
+                    route = " → ".join([*loop, node_id])
                     self.c.problem(
-                        self.data.line,
-                        f"node '{start}'",
-                        f"say/branch nodes loop back to '{current.id}' without waiting for the caller",
+                        self.node_lines.get(node_id, 1),
+                        f"node '{node_id}'",
+                        f"say/branch nodes loop back to '{node_id}' without waiting for the caller ({route}); expected a node that listens, transfers or ends on the way",
                     )
-                    break
-                seen.add(current.id)
-                # Any case of a branch may be taken; following the default is enough to find
-                # cycles through defaults, and each case target is checked as its own start.
-                nxt = current.next if isinstance(current, Say) else current.default
-                current = nodes.get(nxt)
+                return
+            node = nodes.get(node_id)
+            if node_id in done or node is None:
+                return
+            for target in successors(node):
+                visit(target, [*path, node_id])
+            done.add(node_id)
+
+        for node_id in nodes:
+            visit(node_id, [])
 
 
 def _plain(value: Any) -> Any:
@@ -812,7 +849,7 @@ def load_flows(directory: Path) -> dict[str, Flow]:
             problems.append(
                 Problem(
                     str(path),
-                    1,
+                    flow.line,
                     "flow",
                     f"flow id '{flow.id}' is also used by {flows[flow.id].source}",
                 )

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dialogue.v1 import dialogue_pb2
 from tests.support.server_process import REPO_ROOT
 
 PROTOS = REPO_ROOT / "protos"
@@ -56,7 +57,5 @@ def test_committed_generated_code_matches_the_protos(tmp_path: Path) -> None:
 
 
 def test_the_python_package_is_importable_from_the_proto_root() -> None:
-    from dialogue.v1 import dialogue_pb2
-
     assert dialogue_pb2.DESCRIPTOR.package == "dialogue.v1"
     assert shutil.which("node") is not None, "node is needed by the cross-language client test"

@@ -1,0 +1,1 @@
+"""Aliyun CloudCallCenter outbound-bot `Dialogue` API: the gateway impersonates the endpoint."""

@@ -1,0 +1,84 @@
+"""HTTP routes of the Aliyun CloudCallCenter `Dialogue` gateway: a thin layer over `mapping`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+from fastapi import APIRouter, Request, Response
+
+from gateways.aliyun_ccc import mapping, signature
+from gateways.app import request_fields
+from gateways.decider import Decider
+from gateways.fallback import fallback_response
+
+DEFAULT_LISTEN = "127.0.0.1:8082"
+# Aliyun RequestIds are UUIDs; deriving ours from the event makes a retry's answer identical.
+_REQUEST_ID_NAMESPACE = uuid.UUID("9b0e7c1e-3f5a-4c8e-9a41-2d6f0b7c5e10")
+
+_log = logging.getLogger("dialogue.gateway.aliyun_ccc")
+
+
+def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
+    """The `?Action=Dialogue` route, bound to a decider and the ALIYUN_CCC_* settings.
+
+    Raises:
+        ValueError: only one half of the AccessKey pair is configured.
+    """
+    instances = frozenset(
+        filter(None, (i.strip() for i in env.get("ALIYUN_CCC_INSTANCES", "").split(",")))
+    )
+    settings = mapping.Settings(allowed_instances=instances)
+    key_id = env.get("ALIYUN_CCC_ACCESS_KEY_ID", "")
+    key_secret = env.get("ALIYUN_CCC_ACCESS_KEY_SECRET", "")
+    if bool(key_id) != bool(key_secret):
+        raise ValueError(
+            "set both ALIYUN_CCC_ACCESS_KEY_ID and ALIYUN_CCC_ACCESS_KEY_SECRET, or neither"
+        )
+    router = APIRouter()
+
+    def reply(result: tuple[int, str, str]) -> Response:
+        status, content_type, body = result
+        return Response(body, status_code=status, media_type=content_type)
+
+    @router.api_route("/", methods=["GET", "POST"])
+    async def dialogue(request: Request) -> Response:
+        """One turn of the outbound bot: Dialogue request → DecideNextAction → Feedback."""
+        try:
+            params, _ = await request_fields(request)
+        except ValueError as exc:
+            error = mapping.DialogueError("InvalidParameter", str(exc), 400)
+            return reply(mapping.render_error(error, _request_id(str(exc))))
+        response_format = params.get("Format", "JSON")
+        try:
+            if key_id:
+                signature.verify(request.method, params, key_id, key_secret)
+            call = mapping.parse_dialogue(params, settings)
+        except mapping.DialogueError as error:
+            return reply(
+                mapping.render_error(
+                    error, _request_id(repr(sorted(params.items()))), response_format
+                )
+            )
+        request.state.call_id = call.call_id
+        event_id = mapping.request_id(call, params)
+        first_turn = False
+        if not call.utterance and call.action_key.lower() != "hangup":
+            first_turn = await decider.call_exists(call.call_id) is False
+        outcome = await decider.decide(mapping.to_request(call, first_turn=first_turn))
+        try:
+            return reply(mapping.render_answer(call, outcome.response, _request_id(event_id)))
+        except Exception:
+            # A rendering bug must not become a bare 500: answer the fallback instead.
+            _log.exception(
+                "cannot render the decision for call %s; answering the fallback", call.call_id
+            )
+            fallback = fallback_response(decider.fallback, "render error")
+            return reply(mapping.render_answer(call, fallback, _request_id(event_id)))
+
+    return router
+
+
+def _request_id(seed: str) -> str:
+    return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, seed)).upper()

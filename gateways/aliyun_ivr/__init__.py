@@ -1,0 +1,1 @@
+"""Gateway for Aliyun intelligent voice interaction (智能语音交互) inbound/outbound callbacks."""

@@ -1,0 +1,106 @@
+"""The shared HTTP layer and decider against a real server: health, readiness, fallbacks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import sqlite3
+from collections.abc import AsyncIterator, Generator
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import APIRouter
+
+from dialogue.v1 import dialogue_pb2 as pb
+from gateways.app import create_app
+from gateways.decider import Decider
+from gateways.fallback import FallbackPolicy
+from tests.support.grpc_server import request, serve
+
+_POLICY = FallbackPolicy(skill_queue="9999")
+
+
+def _closed_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+class _QuietServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _bare_gateway(server_address: str) -> AsyncIterator[httpx.AsyncClient]:
+    decider = Decider(server_address, 2.0, _POLICY)
+    app = create_app("test", decider, APIRouter())
+    http = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
+    task = asyncio.create_task(http.serve())
+    async with asyncio.timeout(30):
+        while not http.started:
+            await asyncio.sleep(0.01)
+    port = http.servers[0].sockets[0].getsockname()[1]
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        yield client
+    http.should_exit = True
+    await task
+
+
+async def test_healthz_and_readyz_with_the_server_up() -> None:
+    async with serve() as served, _bare_gateway(f"127.0.0.1:{served.running.port}") as client:
+        assert (await client.get("/healthz")).json() == {"status": "ok", "vendor": "test"}
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "ready"
+
+
+async def test_readyz_says_not_ready_when_the_server_is_down() -> None:
+    async with _bare_gateway(_closed_port()) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        ready = await client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["status"] == "server unreachable"
+
+
+async def test_a_dead_server_gives_the_fallback_and_counts_it() -> None:
+    decider = Decider(_closed_port(), 2.0, _POLICY)
+    try:
+        outcome = await decider.decide(request("c1", "r1", call_started={}))
+    finally:
+        await decider.close()
+    assert outcome.fallback_reason == "UNAVAILABLE"
+    assert outcome.response.play_and_transfer.transfer.skill_queue.access_code == "9999"
+    assert decider.fallbacks == {"UNAVAILABLE": 1}
+
+
+async def test_a_server_slower_than_the_deadline_gives_the_fallback(tmp_path: Path) -> None:
+    database = tmp_path / "calls.db"
+    async with serve(f"sqlite://{database}") as served:
+        await served.decide(request("warm", "r0", call_started={}))
+        # Another writer holds the database: the server waits on SQLite's busy timeout, far
+        # longer than the gateway's deadline — a real slow dependency, not a sleep.
+        blocker = sqlite3.connect(database, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        decider = Decider(f"127.0.0.1:{served.running.port}", 0.2, _POLICY)
+        try:
+            outcome = await decider.decide(request("c1", "r1", call_started={}))
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+            await decider.close()
+    assert outcome.fallback_reason == "DEADLINE_EXCEEDED"
+    assert outcome.response.WhichOneof("action") == "play_and_transfer"
+
+
+async def test_a_server_error_gives_the_fallback() -> None:
+    async with serve() as served:
+        decider = Decider(f"127.0.0.1:{served.running.port}", 2.0, _POLICY)
+        try:
+            outcome = await decider.decide(pb.DecideNextActionRequest(call=pb.Call(call_id="c1")))
+        finally:
+            await decider.close()
+    assert outcome.fallback_reason == "INVALID_ARGUMENT"
