@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 import uvicorn
 
@@ -20,6 +22,25 @@ _log = logging.getLogger("dialogue.gateway")
 _STARTUP_POLL_S = 0.05
 
 
+class _GatewayServer(uvicorn.Server):
+    """uvicorn, stopping gracefully on SIGTERM/SIGINT and then exiting 0.
+
+    uvicorn's own handlers re-raise the signal after shutdown, so the process would die by it;
+    an orderly stop is a success for supervisors and for `make run`.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.handle_exit, signum, None)
+        try:
+            yield
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(signum)
+
+
 async def serve(config: GatewayConfig) -> int:
     """Serves until SIGTERM/SIGINT (uvicorn handles both gracefully); returns the exit code."""
     decider = Decider(config.server, config.deadline_ms / 1000, config.fallback)
@@ -31,7 +52,7 @@ async def serve(config: GatewayConfig) -> int:
         return 2
     app = create_app(config.vendor, decider, router)
     host, _, port = config.listen.rpartition(":")
-    server = uvicorn.Server(
+    server = _GatewayServer(
         uvicorn.Config(
             app,
             host=host,

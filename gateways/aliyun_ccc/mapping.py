@@ -30,6 +30,7 @@ __all__ = [
     "DialogueError",
     "Settings",
     "internal_error",
+    "missing_parameter",
     "parse_dialogue",
     "render_answer",
     "render_error",
@@ -98,6 +99,16 @@ def internal_error() -> DialogueError:
     )
 
 
+def missing_parameter(name: str) -> DialogueError:
+    """Aliyun's error for a mandatory parameter that is absent or blank."""
+    return DialogueError(
+        "MissingParameter",
+        f'The input parameter "{name}" that is mandatory for processing this request is not '
+        "supplied.",
+        400,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class DialogueCall:
     """One parsed `Dialogue` request (values stripped; `call_type` is Outbound or Inbound)."""
@@ -160,7 +171,7 @@ def parse_dialogue(params: Mapping[str, str], settings: Settings) -> DialogueCal
     """
     action = _value(params, "Action")
     if not action:
-        raise _missing("Action")
+        raise missing_parameter("Action")
     if action != _ACTION:
         raise DialogueError(
             "InvalidAction",
@@ -170,7 +181,7 @@ def parse_dialogue(params: Mapping[str, str], settings: Settings) -> DialogueCal
         )
     for name in ("CallId", "InstanceId"):
         if not _value(params, name):
-            raise _missing(name)
+            raise missing_parameter(name)
     for name, limit in _LIMITS:
         value = _value(params, name)
         if len(value) > limit:
@@ -478,15 +489,6 @@ def _value(params: Mapping[str, str], name: str) -> str:
 def _shorten(value: str, limit: int = 64) -> str:
     """Bounds what an error message echoes back of a caller's value."""
     return value if len(value) <= limit else value[:limit] + "…"
-
-
-def _missing(name: str) -> DialogueError:
-    return DialogueError(
-        "MissingParameter",
-        f'The input parameter "{name}" that is mandatory for processing this request is not '
-        "supplied.",
-        400,
-    )
 
 
 def _invalid(name: str, why: str) -> DialogueError:

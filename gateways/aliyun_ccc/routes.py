@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
 
@@ -50,10 +51,10 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         except ValueError as exc:
             error = mapping.DialogueError("InvalidParameter", str(exc), 400)
             return reply(mapping.render_error(error, _request_id(str(exc))))
-        response_format = params.get("Format", "JSON")
+        response_format = mapping.response_format_of(params)
         try:
             if key_id:
-                signature.verify(request.method, params, key_id, key_secret)
+                signature.verify(request.method, params, key_id, key_secret, now=datetime.now(UTC))
             call = mapping.parse_dialogue(params, settings)
         except mapping.DialogueError as error:
             return reply(
@@ -63,19 +64,20 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
             )
         request.state.call_id = call.call_id
         event_id = mapping.request_id(call, params)
-        first_turn = False
-        if not call.utterance and call.action_key.lower() != "hangup":
-            first_turn = await decider.call_exists(call.call_id) is False
-        outcome = await decider.decide(mapping.to_request(call, first_turn=first_turn))
+        # No "is this the first turn?" lookup: the server starts the flow on the first event of
+        # a call it does not know, and a lookup would make a retried first turn a different event.
+        outcome = await decider.decide(mapping.to_request(call, request_id=event_id))
         try:
-            return reply(mapping.render_answer(call, outcome.response, _request_id(event_id)))
+            return reply(
+                mapping.render_answer(call, outcome.response, _request_id(event_id), settings)
+            )
         except Exception:
             # A rendering bug must not become a bare 500: answer the fallback instead.
             _log.exception(
                 "cannot render the decision for call %s; answering the fallback", call.call_id
             )
             fallback = fallback_response(decider.fallback, "render error")
-            return reply(mapping.render_answer(call, fallback, _request_id(event_id)))
+            return reply(mapping.render_answer(call, fallback, _request_id(event_id), settings))
 
     return router
 

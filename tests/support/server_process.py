@@ -34,7 +34,10 @@ STARTUP_TIMEOUT_S = 60.0
 SHUTDOWN_TIMEOUT_S = 30.0
 KILL_TIMEOUT_S = 10.0
 
-_LISTENING_LINE = re.compile(r"^dialogue-server listening on (?P<address>\S+:\d+)$")
+# The server prints "dialogue-server listening on …", a gateway "dialogue-gateway VENDOR listening on …".
+_LISTENING_LINE = re.compile(
+    r"^dialogue-(?:server|gateway [\w-]+) listening on (?P<address>\S+:\d+)$"
+)
 _STDERR_TAIL_CHARS = 8000
 
 
@@ -137,6 +140,7 @@ def start_server(
     *args: str,
     env: Mapping[str, str] | None = None,
     startup_timeout: float = STARTUP_TIMEOUT_S,
+    program: tuple[str, ...] = ("-m", "server"),
 ) -> Iterator[RunningServer]:
     """Run ``python -m server *args`` from the repository root until the block ends.
 
@@ -150,7 +154,7 @@ def start_server(
         # Append mode: the child writes through its own descriptor while we read by path.
         with stderr_path.open("ab") as stderr_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "server", *args],
+                [sys.executable, *program, *args],
                 cwd=REPO_ROOT,
                 env=dict(os.environ if env is None else env),
                 stdin=subprocess.DEVNULL,
@@ -224,3 +228,12 @@ def _terminate_quietly(process: subprocess.Popen[bytes]) -> None:
 def _stderr_note(stderr_path: Path) -> str:
     text = stderr_path.read_text(encoding="utf-8", errors="replace")
     return f"dialogue-server stderr tail:\n{text[-_STDERR_TAIL_CHARS:]}"
+
+
+@contextlib.contextmanager
+def start_gateway(
+    vendor: str, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[RunningServer]:
+    """Run ``python -m gateways VENDOR *args`` like `start_server` (same checks on exit)."""
+    with start_server(*args, env=env, program=("-m", "gateways", vendor)) as gateway:
+        yield gateway

@@ -1,0 +1,989 @@
+"""Aliyun intelligent voice interaction (智能语音交互) callbacks ⇄ dialogue.v1, as pure functions.
+
+The platform calls the gateway after every caller turn with `call_id`, `timestamp`,
+`content_type` and a JSON `content`, and executes the one `action` of the answer. Call records
+arrive separately as a JSON array of VoiceReport objects ("HTTP batch push").
+
+Everything here is pure: no web framework, no network, no clock, no mutable module state. The
+HTTP layer parses the request, calls `parse_callback` → `to_request` → (gRPC) →
+`render_answer`, and answers `render_failure(error.reason)` for a `CallbackError`. The mapping,
+field by field, and every degradation are documented in `docs/gateways/aliyun-ivr.md`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final
+from urllib.parse import unquote, urlsplit
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from dialogue.v1 import dialogue_pb2 as pb
+
+CONTENT_TYPES: Final = ("callin", "normal", "mute", "dtmf", "timebreak", "parallel_transfer")
+"""Every `content_type` this gateway understands."""
+
+REPORT_ACK: dict[str, Any] = {"code": 0, "msg": "接收成功"}
+"""The answer the receipt channel expects (HTTP 200, `code` a number). Never mutate it."""
+
+MUTE_TIME_MIN_MS: Final = 1000
+MUTE_TIME_MAX_MS: Final = 20000
+DTMF_TIMEOUT_MIN_S: Final = 3
+DTMF_TIMEOUT_MAX_S: Final = 60
+DTMF_MAX_NUMBERS_MIN: Final = 1
+DTMF_MAX_NUMBERS_MAX: Final = 50
+
+# Limits of the dialogue.v1 contract (server/validation.py): values beyond them are clipped so
+# that a well-formed callback never becomes an INVALID_ARGUMENT request.
+_MAX_ID = 128
+_MAX_NUMBER = 64
+_MAX_TEXT = 4096
+_MAX_REASON = 1024
+_MAX_DIGITS = 64
+_INT32_MAX = 2**31 - 1
+_INT64_MAX = 2**63 - 1
+# The range google.protobuf.Timestamp can hold (0001-01-01 … 9999-12-31), from the epoch on.
+_MAX_EPOCH_MS = 253_402_300_799_999
+
+_REQUEST_ID_PREFIX = "aliyun-ivr-"
+_REPORT_ID_PREFIX = "aliyun-ivr-report-"
+_NO_INPUT_TIMEOUT = "noinputtimeout"
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_KEYS = re.compile(r"[0-9*#A-Da-d]{1,64}")
+# Bounded so that int() never meets Python's digit limit on hostile input.
+_INTEGER = re.compile(r"[+-]?\d{1,20}")
+_DECIMAL = re.compile(r"[+-]?\d{1,20}\.\d{0,20}")
+_DIALLABLE = re.compile(r"\+?\d{3,32}")
+_DIAL_NOISE = re.compile(r"[\s().-]")
+
+# Characters the platform forbids in callback data, and the full-width look-alikes sent instead.
+_FORBIDDEN: Final = MappingProxyType(
+    {
+        ord("@"): "＠",
+        ord("="): "＝",
+        ord(":"): "：",
+        ord('"'): "”",
+        ord("$"): "＄",
+        ord("{"): "｛",
+        ord("}"): "｝",
+        ord("^"): "＾",
+        ord("*"): "＊",
+        ord("¥"): "￥",
+    }
+)
+# File codes are a comma-separated list: a comma inside one code would split it.
+_FORBIDDEN_IN_CODE: Final = MappingProxyType({**_FORBIDDEN, ord(","): "，"})
+
+# Quote repair (see _repair_quotes): curly quotes the vendor's examples use as JSON quotes.
+_CURLY_QUOTES: Final = frozenset("“”‘’")
+_QUOTES: Final = frozenset('"“”‘’')
+_FULL_WIDTH_SEPARATORS: Final = MappingProxyType({"：": ":", "，": ","})
+_VALUE_STARTS: Final = frozenset('"“”‘’{[-0123456789tfn')
+
+# parallel_transfer status callbacks have no published schema: these are the field names and
+# values read, case-insensitively (docs/gateways/aliyun-ivr.md, "parallel_transfer").
+_STATUS_KEYS: Final = (
+    "status",
+    "result",
+    "transfer_status",
+    "transfer_result",
+    "bridge_status",
+    "state",
+)
+_STATUS_MESSAGE_KEYS: Final = ("reason", "msg", "message", "status_msg", "desc")
+_SUCCESS_WORDS: Final = frozenset(
+    {"success", "succeeded", "successful", "ok", "answer", "answered", "connected", "bridged"}
+)
+_FAILURE_WORDS: Final = frozenset(
+    {
+        "fail",
+        "failed",
+        "failure",
+        "error",
+        "busy",
+        "noanswer",
+        "no_answer",
+        "reject",
+        "rejected",
+        "refused",
+        "timeout",
+        "cancel",
+        "canceled",
+        "cancelled",
+        "hangup",
+        "unreachable",
+    }
+)
+
+_CALLER_WORDS: Final = frozenset({"用户", "user", "caller", "customer"})
+_SYSTEM_WORDS: Final = frozenset({"机器", "robot", "machine", "system", "platform"})
+
+# Said before hanging up when a transfer has no Aliyun rendering; English when the prompts are.
+_TRANSFER_APOLOGY_ZH = "抱歉，暂时无法为您转接，请稍后再拨。再见。"
+_TRANSFER_APOLOGY_EN = (
+    "Sorry, we cannot transfer your call right now. Please call again later. Goodbye."
+)
+
+_JSON_TYPES: Final = MappingProxyType(
+    {
+        list: "an array",
+        str: "a string",
+        int: "a number",
+        float: "a number",
+        bool: "a boolean",
+        type(None): "null",
+    }
+)
+
+
+class CallbackError(ValueError):
+    """A callback or report the gateway cannot read; answer it with `render_failure(reason)`.
+
+    Attributes:
+        reason: Human-readable, names the offending parameter.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Callback:
+    """One parsed callback of the platform.
+
+    Attributes:
+        call_id: The platform's call id (may contain `^`).
+        timestamp: When the platform sent it, milliseconds since the epoch, as sent.
+        content_type: One of CONTENT_TYPES.
+        content: The parsed `content` JSON object, keys stripped of surrounding spaces.
+    """
+
+    call_id: str
+    timestamp: int
+    content_type: str
+    content: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerSettings:
+    """Gateway configuration that shapes answers.
+
+    Attributes:
+        session_timeout_s: `callin` answer: longest call, in seconds.
+        record_flag: `callin` answer: whether the platform records the call.
+        asr_model_id: `callin` answer: the ASR model; omitted when empty.
+        asr_base_id: `callin` answer: the ASR customisation (hot words) id; omitted when empty.
+        cc_name: The Aliyun call center that takes parallel transfers; empty renders parallel
+            transfers as blind ones.
+        transfer_numbers: Transfer targets Aliyun cannot dial → a number it can. Keys are
+            `KIND:VALUE` (kind one of phone_number, skill_queue, skill_queue_name, agent_id,
+            ivr_flow, sip_uri) or the bare VALUE.
+        default_mute_time_ms: Silence before a `mute` callback when the response does not say.
+    """
+
+    session_timeout_s: int = 3600
+    record_flag: bool = True
+    asr_model_id: str = ""
+    asr_base_id: str = ""
+    cc_name: str = ""
+    transfer_numbers: Mapping[str, str] = field(default_factory=dict)
+    default_mute_time_ms: int = 10000
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceReport:
+    """One call record of the "HTTP batch push" receipt channel; every field as sent, as text.
+
+    Attributes:
+        call_id: The platform's call id.
+        hangup_direction: Who hung up: `用户` (the caller) or `机器` (the platform).
+        status_code: The platform's call status code.
+        status_msg: The platform's call status text.
+        duration: Call length as sent (seconds on the platform; kept opaque).
+        start_time: Call start as sent (opaque).
+        end_time: Call end as sent (milliseconds since the epoch when numeric; else opaque).
+        caller: The calling number.
+        callee: The called number.
+        out_id: The customer's own id for the call (outbound campaigns).
+        dtmf: Keys reported with the record, if any.
+    """
+
+    call_id: str
+    hangup_direction: str = ""
+    status_code: str = ""
+    status_msg: str = ""
+    duration: str = ""
+    start_time: str = ""
+    end_time: str = ""
+    caller: str = ""
+    callee: str = ""
+    out_id: str = ""
+    dtmf: str = ""
+
+
+# -- callbacks in -----------------------------------------------------------------------------
+
+
+def parse_callback(fields: Mapping[str, str], json_body: Any | None = None) -> Callback:
+    """Reads one callback, tolerating the platform's (and its documentation's) quirks.
+
+    Args:
+        fields: Query parameters merged with form fields, already URL-decoded once.
+        json_body: The parsed JSON body when the POST was JSON: an object with the same keys,
+            where `content` may be an object or a string. Its values win over `fields`.
+
+    Returns:
+        The callback; `content` is `{}` when absent or blank.
+
+    Raises:
+        CallbackError: no call_id, a timestamp that is not a number of milliseconds, an unknown
+            content_type, or content that is not a JSON object even after the tolerant repairs
+            (URL-decoding, curly quotes outside strings).
+    """
+    merged: dict[str, Any] = {str(k).strip(): v for k, v in fields.items()}
+    if json_body is not None:
+        if not isinstance(json_body, Mapping):
+            raise CallbackError(
+                f"the JSON body must be an object with call_id, timestamp, content_type and "
+                f"content, not {_json_type(json_body)}"
+            )
+        merged.update({str(k).strip(): v for k, v in json_body.items()})
+
+    call_id = _scalar_text(merged.get("call_id")).strip()
+    if not call_id:
+        raise CallbackError("call_id is required")
+    if len(call_id) > _MAX_ID:
+        raise CallbackError(f"call_id is {len(call_id)} characters long; at most {_MAX_ID}")
+
+    raw_timestamp = merged.get("timestamp")
+    if raw_timestamp is None or _scalar_text(raw_timestamp).strip() == "":
+        raise CallbackError("timestamp is required (milliseconds since the epoch)")
+    timestamp = _integer(raw_timestamp)
+    if timestamp is None:
+        raise CallbackError(
+            f"timestamp {_preview(raw_timestamp)} is not a number (milliseconds since the epoch)"
+        )
+    if not 0 <= timestamp <= _MAX_EPOCH_MS:
+        raise CallbackError(f"timestamp {timestamp} is out of range (milliseconds since the epoch)")
+
+    content_type = _scalar_text(merged.get("content_type")).strip().lower()
+    if not content_type:
+        raise CallbackError(f"content_type is required: one of {', '.join(CONTENT_TYPES)}")
+    if content_type not in CONTENT_TYPES:
+        raise CallbackError(
+            f"content_type {_preview(merged.get('content_type'))} is not one of "
+            f"{', '.join(CONTENT_TYPES)}"
+        )
+
+    content = _parse_content(merged.get("content"))
+    # The docs say dynamic_id comes back "in the next callback address": accept it in the query
+    # too when the content does not carry it.
+    if "dynamic_id" not in content and merged.get("dynamic_id") not in (None, ""):
+        content["dynamic_id"] = merged["dynamic_id"]
+    return Callback(call_id, timestamp, content_type, content)
+
+
+def request_id(callback: Callback) -> str:
+    """A request id stable per vendor event: a re-sent callback gets the same id.
+
+    Derived from (call_id, timestamp, content_type, content) with content in canonical JSON
+    (sorted keys), so the same event parsed from straight or curly quotes, a query or a JSON
+    body gives the same id. 75 characters.
+    """
+    canonical = json.dumps(
+        [callback.call_id, callback.timestamp, callback.content_type, callback.content],
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
+    )
+    return _REQUEST_ID_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def to_request(callback: Callback) -> pb.DecideNextActionRequest:
+    """Maps a callback to the vendor-neutral request.
+
+    Raises:
+        CallbackError: the callback's content_type is not one of CONTENT_TYPES (only possible
+            for a Callback built without parse_callback).
+    """
+    content = callback.content
+    kind = callback.content_type
+    request = pb.DecideNextActionRequest(request_id=request_id(callback))
+    call = request.call
+    call.call_id = callback.call_id
+    call.platform = pb.PLATFORM_ALIYUN_IVR
+    occurred_at = _timestamp(callback.timestamp)
+    if occurred_at is not None:
+        request.occurred_at.CopyFrom(occurred_at)
+    token = _token(content.get("dynamic_id"))
+    if token:
+        request.call_data.continuation_token = token
+    playback = _playback(content, kind)
+    if playback is not None:
+        request.playback.CopyFrom(playback)
+
+    if kind == "callin":
+        call.direction = pb.CALL_DIRECTION_INBOUND
+        call.caller = _clip(_phone(content.get("caller")), _MAX_NUMBER)
+        callee = _phone(content.get("callee")) or _phone(content.get("orgcallee"))
+        call.callee = _clip(callee, _MAX_NUMBER)
+        call.flow_selector = _clip(callee, _MAX_ID)
+        request.call_started.SetInParent()
+    elif kind == "normal":
+        speech = request.speech_recognized
+        speech.text = _clip(_scalar_text(content.get("words")), _MAX_TEXT)
+        speech.start_offset_ms = _offset(content.get("begin_offset"))
+        speech.end_offset_ms = _offset(content.get("end_offset"))
+    elif kind == "mute":
+        request.no_input.SetInParent()
+    elif kind == "dtmf":
+        _fill_digits(request, content.get("dtmf_digits"))
+    elif kind == "timebreak":
+        barged = request.barged_in
+        began = _integer(content.get("asr_begin_time"))
+        if began is not None and began > 0 and callback.timestamp >= began:
+            barged.speech_duration_ms = min(callback.timestamp - began, _INT32_MAX)
+        barged.media = _scalar_text(content.get("current_media_code")).strip()
+    elif kind == "parallel_transfer":
+        outcome, reason = _transfer_outcome(content)
+        request.transfer_finished.outcome = outcome
+        request.transfer_finished.reason = reason
+    else:
+        raise CallbackError(f"content_type {kind!r} is not one of {', '.join(CONTENT_TYPES)}")
+    return request
+
+
+# -- answers out ------------------------------------------------------------------------------
+
+
+def render_answer(
+    callback: Callback, response: pb.DecideNextActionResponse, settings: AnswerSettings
+) -> dict[str, Any]:
+    """Renders the response as the answer to the callback (a JSON-ready dict).
+
+    Never raises for a response the contract allows, including an empty one: whatever has no
+    Aliyun verb degrades to a valid, safe answer (docs/gateways/aliyun-ivr.md).
+    """
+    if callback.content_type == "callin":
+        data = _render_callin(callback, response, settings)
+    else:
+        data = _render_turn(callback, response, settings)
+    token = _sanitise(response.call_data.continuation_token)
+    if token:
+        data["dynamic_id"] = token
+    return {"result": "success", "msg": "成功", "code": 200, "data": data}
+
+
+def render_failure(reason: str) -> dict[str, Any]:
+    """The platform's failure answer, e.g. for a CallbackError."""
+    return {"result": "fail", "msg": reason, "data": {}}
+
+
+# -- call records ------------------------------------------------------------------------------
+
+
+def parse_reports(body: Any) -> list[VoiceReport]:
+    """Reads an "HTTP batch push" body: a JSON array of VoiceReport objects.
+
+    Every record is returned in order, duplicates included (report_to_request makes them
+    idempotent).
+
+    Raises:
+        CallbackError: the body is not an array, or an element is not an object with a call_id.
+    """
+    if not isinstance(body, list):
+        raise CallbackError(
+            f"the report body must be a JSON array of VoiceReport objects, not {_json_type(body)}"
+        )
+    reports: list[VoiceReport] = []
+    for index, item in enumerate(body):
+        if not isinstance(item, Mapping):
+            raise CallbackError(f"report [{index}] must be an object, not {_json_type(item)}")
+        record = _strip_keys(dict(item))
+        call_id = _scalar_text(record.get("call_id")).strip()
+        if not call_id:
+            raise CallbackError(f"report [{index}] has no call_id")
+        if len(call_id) > _MAX_ID:
+            raise CallbackError(
+                f"report [{index}] call_id is {len(call_id)} characters long; at most {_MAX_ID}"
+            )
+
+        reports.append(
+            VoiceReport(
+                call_id=call_id,
+                hangup_direction=_field_text(record, "hangup_direction"),
+                status_code=_field_text(record, "status_code"),
+                status_msg=_field_text(record, "status_msg"),
+                duration=_field_text(record, "duration"),
+                start_time=_field_text(record, "start_time"),
+                end_time=_field_text(record, "end_time"),
+                caller=_phone(record.get("caller")),
+                callee=_phone(record.get("callee")),
+                out_id=_field_text(record, "out_id"),
+                dtmf=_field_text(record, "dtmf"),
+            )
+        )
+    return reports
+
+
+def report_to_request(report: VoiceReport) -> pb.DecideNextActionRequest:
+    """Maps a call record to `call_ended`.
+
+    The request_id depends on the call only, and the request on the record only, so a
+    duplicate delivery is answered from the server's turn log without a second turn.
+    """
+    digest = hashlib.sha256(report.call_id.encode("utf-8")).hexdigest()
+    request = pb.DecideNextActionRequest(request_id=_REPORT_ID_PREFIX + digest)
+    call = request.call
+    call.call_id = report.call_id
+    call.platform = pb.PLATFORM_ALIYUN_IVR
+    call.caller = _clip(_phone(report.caller), _MAX_NUMBER)
+    call.callee = _clip(_phone(report.callee), _MAX_NUMBER)
+    ended_ms = _integer(report.end_time)
+    ended = _timestamp(ended_ms) if ended_ms else None
+    if ended is not None:
+        request.occurred_at.CopyFrom(ended)
+    direction = report.hangup_direction.strip().lower()
+    if direction in _CALLER_WORDS:
+        request.call_ended.hung_up_by = pb.HANG_UP_PARTY_CALLER
+    elif direction in _SYSTEM_WORDS:
+        request.call_ended.hung_up_by = pb.HANG_UP_PARTY_SYSTEM
+    else:
+        request.call_ended.hung_up_by = pb.HANG_UP_PARTY_UNSPECIFIED
+    reason = " ".join(part for part in (report.status_code, report.status_msg) if part)
+    request.call_ended.reason = _clip(reason, _MAX_REASON)
+    return request
+
+
+# -- parsing helpers ----------------------------------------------------------------------------
+
+
+def _parse_content(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if isinstance(raw, Mapping):
+        return _strip_keys(dict(raw))
+    if not isinstance(raw, str):
+        raise CallbackError(f"content must be a JSON object, not {_json_type(raw)}")
+    text = raw.strip().lstrip("\ufeff")
+    if not text:
+        return {}
+    value = _loads_tolerant(text)
+    if not isinstance(value, dict):
+        raise CallbackError(f"content must be a JSON object, not {_json_type(value)}")
+    return _strip_keys(value)
+
+
+def _loads_tolerant(text: str) -> Any:
+    """Strict JSON first; then the repairs, so valid JSON is never "repaired"."""
+    candidates = [text]
+    if "%" in text:
+        decoded = unquote(text)
+        if decoded != text:
+            candidates.append(decoded)
+    first_error: json.JSONDecodeError | None = None
+    for candidate in candidates:
+        for attempt in (candidate, _repair_quotes(candidate)):
+            try:
+                return json.loads(attempt, strict=False)
+            except json.JSONDecodeError as exc:
+                first_error = first_error or exc
+            except (ValueError, RecursionError):
+                continue
+    where = f": {first_error.msg} at character {first_error.pos}" if first_error else ""
+    raise CallbackError(f"content is not valid JSON{where}")
+
+
+def _repair_quotes(text: str) -> str:
+    """Turns curly quotes used as JSON quotes into `"`, leaving quotes inside strings alone.
+
+    Outside a string every quote (and a full-width `：`/`，`) is structural. Inside one, an
+    ASCII `"` ends it as usual, and a curly quote ends it only where JSON structure follows
+    (`:` then a value, `,` then a quote or bracket, `}`, `]`, or the end): Chinese text such as
+    `他说“好”，然后` keeps its quotes.
+    """
+    out: list[str] = []
+    in_string = False
+    escaped = False
+    for index, char in enumerate(text):
+        if not in_string:
+            if char in _QUOTES:
+                in_string = True
+                out.append('"')
+            else:
+                out.append(_FULL_WIDTH_SEPARATORS.get(char, char))
+        elif escaped:
+            escaped = False
+            out.append(char)
+        elif char == "\\":
+            escaped = True
+            out.append(char)
+        elif char == '"' or (char in _CURLY_QUOTES and _ends_string(text, index + 1)):
+            in_string = False
+            out.append('"')
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def _ends_string(text: str, start: int) -> bool:
+    position = _skip_spaces(text, start)
+    if position == len(text):
+        return True
+    head = text[position]
+    if head in "}]":
+        return True
+    after = _skip_spaces(text, position + 1)
+    following = text[after] if after < len(text) else ""
+    if head in ":：":
+        return following != "" and following in _VALUE_STARTS
+    if head in ",，":
+        return following != "" and (following in _QUOTES or following in "{[")
+    return False
+
+
+def _skip_spaces(text: str, position: int) -> int:
+    while position < len(text) and text[position].isspace():
+        position += 1
+    return position
+
+
+def _strip_keys(value: dict[Any, Any]) -> dict[str, Any]:
+    """Strips spaces around keys (`" callee"`), recursively; an exact key wins a collision."""
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        name = str(key).strip()
+        if name in result and name != key:
+            continue
+        result[name] = _strip_nested(item)
+    return result
+
+
+def _strip_nested(value: Any) -> Any:
+    if isinstance(value, dict):
+        return _strip_keys(value)
+    if isinstance(value, list):
+        return [_strip_nested(item) for item in value]
+    return value
+
+
+def _scalar_text(value: Any) -> str:
+    """A value as text: strings as they are, numbers and booleans as JSON writes them."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _field_text(record: Mapping[str, Any], name: str) -> str:
+    return _scalar_text(record.get(name)).strip()
+
+
+def _integer(value: Any) -> int | None:
+    """An integer from a JSON number or a numeric string (decimals truncated); else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value.strip()
+        if _INTEGER.fullmatch(text):
+            return int(text)
+        if _DECIMAL.fullmatch(text):
+            return int(float(text))
+    return None
+
+
+def _offset(value: Any) -> int:
+    """Milliseconds for an int64 offset; 0 (unknown) when missing, negative or absurd."""
+    number = _integer(value)
+    return number if number is not None and 0 < number <= _INT64_MAX else 0
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return _scalar_text(value).strip().lower() in ("true", "1", "yes")
+
+
+def _timestamp(milliseconds: int | None) -> Timestamp | None:
+    if milliseconds is None or not 0 <= milliseconds <= _MAX_EPOCH_MS:
+        return None
+    stamp = Timestamp()
+    stamp.FromMilliseconds(milliseconds)
+    return stamp
+
+
+def _token(value: Any) -> str:
+    """dynamic_id comes back from the network: only a well-formed token is trusted."""
+    text = _scalar_text(value).strip()
+    return text if _TOKEN.fullmatch(text) else ""
+
+
+def _phone(value: Any) -> str:
+    """A number as sent, stripped; a leading `+` that URL-decoding turned into a space is put back."""
+    text = _scalar_text(value)
+    stripped = text.strip()
+    if text[:1] == " " and stripped.isdigit():
+        return "+" + stripped
+    return stripped
+
+
+def _clip(text: str, limit: int) -> str:
+    return text[:limit]
+
+
+def _preview(value: Any) -> str:
+    text = _scalar_text(value)
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _json_type(value: Any) -> str:
+    return _JSON_TYPES.get(type(value), "an object" if isinstance(value, Mapping) else "a value")
+
+
+def _playback(content: Mapping[str, Any], kind: str) -> pb.PlaybackState | None:
+    """PlaybackState from the playback fields; a timebreak always interrupts a playing prompt."""
+    reported = any(
+        name in content
+        for name in ("is_playing", "current_media_code", "play_begin_time", "play_end_time")
+    )
+    if not reported and kind != "timebreak":
+        return None
+    began = _integer(content.get("play_begin_time"))
+    ended = _integer(content.get("play_end_time"))
+    if "is_playing" in content:
+        playing = _flag(content.get("is_playing"))
+    elif kind == "timebreak":
+        playing = True
+    else:
+        # The docs: play_end_time is 0 while playback has not ended.
+        playing = bool(began) and ended == 0
+    playback = pb.PlaybackState(
+        playing=playing, current_media=_scalar_text(content.get("current_media_code")).strip()
+    )
+    started_at = _timestamp(began) if began else None
+    if started_at is not None:
+        playback.started_at.CopyFrom(started_at)
+    ended_at = _timestamp(ended) if ended else None
+    if ended_at is not None:
+        playback.ended_at.CopyFrom(ended_at)
+    return playback
+
+
+def _fill_digits(request: pb.DecideNextActionRequest, raw: Any) -> None:
+    text = _scalar_text(raw).strip()
+    if not text or text.lower() == _NO_INPUT_TIMEOUT:
+        request.digits_entered.timed_out = True
+        return
+    if not _KEYS.fullmatch(text):
+        request.no_match.input = _clip(text, _MAX_DIGITS)
+        request.no_match.reason = "dtmf_digits is not a key sequence"
+        return
+    keys = text.upper()
+    digits = request.digits_entered
+    # A collection ended by dtmf_end_character may report that key last: the contract keeps the
+    # terminator out of the digits.
+    if len(keys) > 1 and keys[-1] in "#*":
+        digits.digits, digits.terminator = keys[:-1], keys[-1]
+    else:
+        digits.digits = keys
+
+
+def _transfer_outcome(content: Mapping[str, Any]) -> tuple[pb.TransferOutcome.ValueType, str]:
+    """Reads the unpublished parallel_transfer status: the first status-like field decides."""
+    for key in _STATUS_KEYS:
+        if key not in content:
+            continue
+        raw = content[key]
+        status = _scalar_text(raw).strip()
+        message = next(
+            (
+                _scalar_text(content[name]).strip()
+                for name in _STATUS_MESSAGE_KEYS
+                if name in content and name != key
+            ),
+            "",
+        )
+        reason = _clip(f"{key}={status}" + (f": {message}" if message else ""), _MAX_REASON)
+        word = status.lower().replace(" ", "_")
+        if raw is True or word in _SUCCESS_WORDS:
+            return pb.TRANSFER_OUTCOME_SUCCEEDED, reason
+        if raw is False or word in _FAILURE_WORDS:
+            return pb.TRANSFER_OUTCOME_FAILED, reason
+        return pb.TRANSFER_OUTCOME_UNSPECIFIED, reason
+    return pb.TRANSFER_OUTCOME_UNSPECIFIED, "no status in the parallel_transfer callback"
+
+
+# -- rendering helpers --------------------------------------------------------------------------
+
+
+def _render_callin(
+    callback: Callback, response: pb.DecideNextActionResponse, settings: AnswerSettings
+) -> dict[str, Any]:
+    """A callin answer is only `answer` or `hangup`; other actions keep just their prompts."""
+    action = response.WhichOneof("action")
+    data: dict[str, Any] = {"call_id": callback.call_id}
+    if action in ("play_and_hang_up", "end_dialogue"):
+        data["action"] = "hangup"
+        if action == "play_and_hang_up":
+            data.update(_prompt_fields(response.play_and_hang_up.prompts, keep_empty=False))
+        return data
+    data["action"] = "answer"
+    data["session_timeout"] = max(settings.session_timeout_s, 1)
+    data["record_flag"] = settings.record_flag
+    if settings.asr_model_id:
+        data["asr_model_id"] = settings.asr_model_id
+    if settings.asr_base_id:
+        data["asr_base_id"] = settings.asr_base_id
+    default = settings.default_mute_time_ms
+    if action == "play_and_listen":
+        listen = response.play_and_listen
+        # Digits cannot be collected on callin: the greeting plays, speech is recognised, and
+        # the next callback (speech or mute) continues the dialogue.
+        timeout = listen.speech.no_input_timeout_ms or listen.digits.first_digit_timeout_ms
+        data["mute_time"] = _mute_time(timeout or default)
+        data.update(_prompt_fields(listen.prompts, keep_empty=False))
+    elif action == "play":
+        data["mute_time"] = _mute_time(default)
+        data.update(_prompt_fields(response.play.prompts, keep_empty=False))
+    elif action == "play_and_transfer":
+        # No transfer on callin: its prompts play; see the doc for what follows.
+        data["mute_time"] = _mute_time(default)
+        data.update(_prompt_fields(response.play_and_transfer.prompts, keep_empty=False))
+    elif action == "record":
+        record = response.record
+        data["mute_time"] = _mute_time(record.end_silence_ms or default)
+        data.update(_prompt_fields(record.prompts, keep_empty=False))
+    elif action == "ai_gather":
+        gather = response.ai_gather
+        data["mute_time"] = _mute_time(gather.user_response_timeout_ms or default)
+        data.update(_prompt_fields(pb.Prompts(), trailing_text=gather.greeting, keep_empty=False))
+    elif action == "wait":
+        data["mute_time"] = _mute_time(response.wait.duration_ms)
+    else:  # keep_playing, stop_playing, or no action: answer and listen.
+        data["mute_time"] = _mute_time(default)
+    return data
+
+
+def _render_turn(
+    callback: Callback, response: pb.DecideNextActionResponse, settings: AnswerSettings
+) -> dict[str, Any]:
+    action = response.WhichOneof("action")
+    data: dict[str, Any] = {"call_id": callback.call_id}
+    default = settings.default_mute_time_ms
+    if action == "play_and_listen":
+        listen = response.play_and_listen
+        if listen.HasField("digits"):
+            digits = listen.digits
+            data["action"] = "dtmf"
+            data.update(_prompt_fields(listen.prompts))
+            data["dtmf_nonin_overtime"] = _clamp(
+                math.ceil(digits.first_digit_timeout_ms / 1000),
+                DTMF_TIMEOUT_MIN_S,
+                DTMF_TIMEOUT_MAX_S,
+            )
+            data["dtmf_max_numbers"] = _clamp(
+                digits.max_digits, DTMF_MAX_NUMBERS_MIN, DTMF_MAX_NUMBERS_MAX
+            )
+            data["dtmf_end_character"] = (
+                digits.terminator if digits.terminator in ("*", "#") else ""
+            )
+            return data
+        timeout = listen.speech.no_input_timeout_ms or default
+        return _play(data, _prompt_fields(listen.prompts), timeout)
+    if action == "play":
+        return _play(data, _prompt_fields(response.play.prompts), default)
+    if action == "play_and_hang_up":
+        data["action"] = "hangup"
+        data.update(_prompt_fields(response.play_and_hang_up.prompts))
+        return data
+    if action == "play_and_transfer":
+        return _render_transfer(data, response.play_and_transfer, settings)
+    if action == "record":
+        record = response.record
+        return _play(data, _prompt_fields(record.prompts), record.end_silence_ms or default)
+    if action == "keep_playing":
+        data["action"] = "continue"
+        return data
+    if action == "stop_playing":
+        data["action"] = "break"
+        return data
+    if action == "wait":
+        data["action"] = "donothing"
+        data["mute_time"] = _mute_time(response.wait.duration_ms)
+        return data
+    if action == "ai_gather":
+        gather = response.ai_gather
+        fields = _prompt_fields(pb.Prompts(), trailing_text=gather.greeting)
+        return _play(data, fields, gather.user_response_timeout_ms or default)
+    if action == "end_dialogue":
+        succeeded = (
+            callback.content_type == "parallel_transfer"
+            and _transfer_outcome(callback.content)[0] == pb.TRANSFER_OUTCOME_SUCCEEDED
+        )
+        data["action"] = "parallel_bridge" if succeeded else "donothing"
+        return data
+    # No action (or one newer than this gateway): wait and ask again on the next mute.
+    data["action"] = "donothing"
+    data["mute_time"] = _mute_time(default)
+    return data
+
+
+def _play(data: dict[str, Any], fields: dict[str, Any], mute_time_ms: int) -> dict[str, Any]:
+    """`play` with the prompts, or `donothing` when there is nothing to play; listens either way."""
+    if fields["action_code"]:
+        data["action"] = "play"
+        data.update(fields)
+    else:
+        data["action"] = "donothing"
+    data["mute_time"] = _mute_time(mute_time_ms)
+    return data
+
+
+def _render_transfer(
+    data: dict[str, Any], action: pb.PlayAndTransfer, settings: AnswerSettings
+) -> dict[str, Any]:
+    transfer = action.transfer
+    if transfer.mode == pb.TRANSFER_MODE_PARALLEL and settings.cc_name:
+        # The call center routes a parallel transfer itself: the target is not sent.
+        data["action"] = "parallel_transfer"
+        data.update(_prompt_fields(action.prompts))
+        playfile = _media_code(transfer.agent_announcement)
+        if playfile:
+            data["transfer_playfile"] = playfile
+        data["is_monitor"] = transfer.monitored
+        data["cc_name"] = settings.cc_name
+        return data
+    number = _transfer_number(transfer, settings.transfer_numbers)
+    if number:
+        data["action"] = "transfer"
+        data.update(_prompt_fields(action.prompts))
+        data["number"] = number
+        return data
+    # Nothing Aliyun can dial: say so and hang up rather than leave the caller in silence.
+    data["action"] = "hangup"
+    data.update(_prompt_fields(action.prompts, trailing_text=_transfer_apology(action.prompts)))
+    return data
+
+
+def _transfer_number(transfer: pb.Transfer, numbers: Mapping[str, str]) -> str:
+    kind = transfer.WhichOneof("target")
+    if kind is None:
+        return ""
+    if kind == "skill_queue":
+        queue = transfer.skill_queue.WhichOneof("queue")
+        if queue is None:
+            return ""
+        value = getattr(transfer.skill_queue, queue)
+        kind_name = "skill_queue" if queue == "access_code" else "skill_queue_name"
+    else:
+        value = getattr(transfer, kind)
+        kind_name = kind
+    if not value:
+        return ""
+    candidates = [numbers.get(f"{kind_name}:{value}"), numbers.get(value)]
+    if kind == "phone_number":
+        candidates.append(value)
+    for candidate in candidates:
+        if candidate is None:
+            continue
+        number = _DIAL_NOISE.sub("", str(candidate))
+        if _DIALLABLE.fullmatch(number):
+            return number
+    return ""
+
+
+def _transfer_apology(prompts: pb.Prompts) -> str:
+    for item in prompts.items:
+        if item.WhichOneof("content") == "tts" and item.tts.language:
+            english = item.tts.language.lower().startswith("en")
+            return _TRANSFER_APOLOGY_EN if english else _TRANSFER_APOLOGY_ZH
+    return _TRANSFER_APOLOGY_ZH
+
+
+def _prompt_fields(
+    prompts: pb.Prompts, *, trailing_text: str = "", keep_empty: bool = True
+) -> dict[str, Any]:
+    """action_code (file codes and `$ttsN$` in play order), its params and barge-in.
+
+    Args:
+        prompts: What to play.
+        trailing_text: Text spoken after the prompts (an apology, an AI gather greeting).
+        keep_empty: Whether an empty `action_code` is still returned (verbs where the docs
+            require the key); barge-in keys only come with something to play.
+    """
+    codes: list[str] = []
+    texts: dict[str, str] = {}
+
+    def say(text: str) -> None:
+        clean = _sanitise(text)
+        if clean.strip():
+            name = f"tts{len(texts) + 1}"
+            texts[name] = clean
+            codes.append(f"${name}$")
+
+    for item in prompts.items:
+        kind = item.WhichOneof("content")
+        if kind == "audio":
+            code = _media_code(item.audio)
+            if code:
+                codes.append(code)
+        elif kind == "tts":
+            say(item.tts.text)
+    if trailing_text:
+        say(trailing_text)
+    if not codes:
+        return {"action_code": ""} if keep_empty else {}
+    fields: dict[str, Any] = {"action_code": ",".join(codes)}
+    if texts:
+        # A JSON string inside the JSON answer: serialise the inner object first.
+        fields["action_code_param"] = json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
+    mode = prompts.barge_in.mode
+    interruptible = mode not in (pb.BARGE_IN_MODE_NONE, pb.BARGE_IN_MODE_KEYS)
+    fields["action_break"] = interruptible
+    fields["action_code_break"] = interruptible
+    if interruptible and prompts.barge_in.min_speech_ms > 0:
+        fields["action_code_time_break"] = prompts.barge_in.min_speech_ms
+    return fields
+
+
+def _media_code(audio: pb.AudioFile) -> str:
+    """The platform's file code: the media name, or a URL's file name (Aliyun plays uploads only)."""
+    source = audio.WhichOneof("source")
+    if source == "media_name":
+        name = audio.media_name.strip()
+    elif source == "url":
+        name = unquote(urlsplit(audio.url.strip()).path.rsplit("/", 1)[-1]).strip()
+    else:
+        return ""
+    return name.translate(_FORBIDDEN_IN_CODE)
+
+
+def _sanitise(text: str) -> str:
+    """Replaces the characters the platform forbids in callback data with full-width look-alikes."""
+    return text.translate(_FORBIDDEN)
+
+
+def _mute_time(milliseconds: int) -> int:
+    return _clamp(milliseconds, MUTE_TIME_MIN_MS, MUTE_TIME_MAX_MS)
+
+
+def _clamp(value: int, low: int, high: int) -> int:
+    return max(low, min(high, value))

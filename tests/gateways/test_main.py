@@ -1,0 +1,46 @@
+"""`dialogue-gateway VENDOR` as a process: start, health, readiness, refusals, clean stop."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from gateways.vendors import VENDORS
+from tests.support.server_process import MEMORY_SERVER_ARGS, REPO_ROOT, start_gateway, start_server
+
+_BOUND_S = 60
+
+
+@pytest.mark.parametrize("vendor", sorted(VENDORS))
+def test_each_gateway_serves_health_and_readiness_and_stops_cleanly(vendor: str) -> None:
+    with start_server(*MEMORY_SERVER_ARGS) as server, start_gateway(
+        vendor, "--listen", "127.0.0.1:0", "--server", server.address
+    ) as gateway:
+        base = f"http://{gateway.address}"
+        assert httpx.get(f"{base}/healthz", timeout=_BOUND_S).json() == {
+            "status": "ok",
+            "vendor": vendor,
+        }
+        ready = httpx.get(f"{base}/readyz", timeout=_BOUND_S)
+        assert ready.status_code == 200, ready.text
+        assert gateway.stop() == 0
+
+
+def test_a_gateway_refuses_half_an_access_key_pair() -> None:
+    env = {**os.environ, "ALIYUN_CCC_ACCESS_KEY_ID": "LTAIexample"}
+    env.pop("ALIYUN_CCC_ACCESS_KEY_SECRET", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateways", "aliyun-ccc", "--listen", "127.0.0.1:0"],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=_BOUND_S,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "ALIYUN_CCC_ACCESS_KEY_SECRET" in result.stderr
