@@ -17,9 +17,10 @@ _BOUND_S = 60
 
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
 def test_each_gateway_serves_health_and_readiness_and_stops_cleanly(vendor: str) -> None:
-    with start_server(*MEMORY_SERVER_ARGS) as server, start_gateway(
-        vendor, "--listen", "127.0.0.1:0", "--server", server.address
-    ) as gateway:
+    with (
+        start_server(*MEMORY_SERVER_ARGS) as server,
+        start_gateway(vendor, "--listen", "127.0.0.1:0", "--server", server.address) as gateway,
+    ):
         base = f"http://{gateway.address}"
         assert httpx.get(f"{base}/healthz", timeout=_BOUND_S).json() == {
             "status": "ok",
