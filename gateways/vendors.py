@@ -30,7 +30,7 @@ VENDORS = {
 
 def load(name: str) -> VendorRoutes:
     """Imports the routes module of a vendor."""
-    module: VendorRoutes = importlib.import_module(VENDORS[name])  # type: ignore[assignment]
+    module: VendorRoutes = importlib.import_module(VENDORS[name])
     return module
 
 

@@ -5,6 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 
+# Demo settings for the gateways; set any of these yourself to override them.
+export ALIYUN_TRANSFER_NUMBERS="${ALIYUN_TRANSFER_NUMBERS:-skill_queue:10086001=+8610086001,skill_queue:18005550101=+18005550101}"
+export DIALOGUE_FALLBACK_SKILL_QUEUE="${DIALOGUE_FALLBACK_SKILL_QUEUE:-10086001}"
+listen="${DIALOGUE_LISTEN:-127.0.0.1:50051}"
+export DIALOGUE_SERVER="${DIALOGUE_SERVER:-$listen}"
+
 pids=()
 stop() {
   trap - INT TERM EXIT
@@ -18,8 +24,8 @@ pids+=($!)
 # Gateways answer their fallback until the server is up, so no need to wait for it; waiting
 # only keeps the start-up log in a readable order.
 "$bin/python" - <<'PY'
-import grpc
-grpc.channel_ready_future(grpc.insecure_channel("127.0.0.1:50051")).result(timeout=60)
+import os, grpc
+grpc.channel_ready_future(grpc.insecure_channel(os.environ["DIALOGUE_SERVER"])).result(timeout=60)
 PY
 for vendor in aliyun-ivr aliyun-ccc; do
   "$bin/dialogue-gateway" "$vendor" &

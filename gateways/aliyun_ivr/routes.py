@@ -42,6 +42,8 @@ def settings_from_env(env: Mapping[str, str]) -> mapping.AnswerSettings:
             session_timeout_s=int(env.get("ALIYUN_SESSION_TIMEOUT_S", "3600")),
             record_flag=env.get("ALIYUN_RECORD", "true").lower() in ("1", "true", "yes"),
             asr_model_id=env.get("ALIYUN_ASR_MODEL_ID", ""),
+            asr_base_id=env.get("ALIYUN_ASR_BASE_ID", ""),
+            default_mute_time_ms=int(env.get("ALIYUN_DEFAULT_MUTE_TIME_MS", "10000")),
             cc_name=env.get("ALIYUN_CC_NAME", ""),
             transfer_numbers=numbers,
         )

@@ -218,6 +218,14 @@ class _Turn:
                 return self.finish_over(f"transferred to {node.target.kind} {node.target.value}")
             self.note = f"transfer failed: {result.reason}".strip(": ")
             return self.run(node.on_failure)
+        if event in ("playback_finished", "no_input"):
+            # The platform played the prompts but did not transfer (Aliyun's first answer of an
+            # inbound call cannot): ask for the transfer again rather than leave the caller.
+            self.note = "transfer not started yet: asking again"
+            prompts = pb.Prompts(barge_in=self._barge_in_of([node.prompt]))
+            return self._respond(
+                play_and_transfer=pb.PlayAndTransfer(prompts=prompts, transfer=self._transfer(node))
+            )
         return self._keep_playing(f"{event} while transferring")
 
     def _at_record(self, node: RecordNode, event: str | None) -> Decision:

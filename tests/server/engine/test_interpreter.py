@@ -764,13 +764,25 @@ def test_transfer_failure_goes_to_on_failure(outcome: pb.TransferOutcome.ValueTy
     assert "transfer failed: busy" in decision.response.diagnostics.note
 
 
-@pytest.mark.parametrize("event", [no_input(), speech("喂"), played()])
-def test_transfer_keeps_playing_on_other_events(event: pb.DecideNextActionRequest) -> None:
-    decision = last(_transfer_flow("{skill_queue: '100'}"), started(), event)
+def test_transfer_keeps_playing_while_the_caller_speaks() -> None:
+    decision = last(_transfer_flow("{skill_queue: '100'}"), started(), speech("喂"))
 
     assert action(decision) == "keep_playing"
     assert decision.state.node == "agent"
     assert decision.state.over is False
+
+
+@pytest.mark.parametrize("event", [no_input(), played()])
+def test_transfer_is_asked_again_when_the_platform_only_played_the_prompts(
+    event: pb.DecideNextActionRequest,
+) -> None:
+    decision = last(_transfer_flow("{skill_queue: '100'}"), started(), event)
+
+    assert action(decision) == "play_and_transfer"
+    assert decision.response.play_and_transfer.transfer.skill_queue.access_code == "100"
+    assert not decision.response.play_and_transfer.prompts.items
+    assert decision.state.node == "agent"
+    assert "asking again" in decision.response.diagnostics.note
 
 
 # -- hang up --------------------------------------------------------------------------------------
