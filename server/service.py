@@ -146,10 +146,7 @@ class DialogueService:
     # -- DecideNextAction -----------------------------------------------------------------
 
     async def _decide_next_action(self, raw: bytes) -> bytes:
-        request = _parse(pb.DecideNextActionRequest, raw)
-        violations = validate_decide(request)
-        if violations:
-            raise _bad_request(violations)
+        request = _valid(_parse(pb.DecideNextActionRequest, raw), validate_decide)
         call_id = request.call.call_id
         fingerprint = _fingerprint(request)
         async with self._locks.hold(call_id):
@@ -203,10 +200,7 @@ class DialogueService:
     # -- GetCall --------------------------------------------------------------------------
 
     async def _get_call(self, raw: bytes) -> bytes:
-        request = _parse(pb.GetCallRequest, raw)
-        violations = validate_get_call(request)
-        if violations:
-            raise _bad_request(violations)
+        request = _valid(_parse(pb.GetCallRequest, raw), validate_get_call)
         snapshot = await self._store(self.store.read(request.call_id, ""))
         if snapshot.state is None:
             raise StatusError(grpc.StatusCode.NOT_FOUND, f"no call {request.call_id!r}")
@@ -270,6 +264,14 @@ def _parse(message: Callable[[], M], raw: bytes) -> M:
             ],
         ) from exc
     return parsed
+
+
+def _valid(request: M, validate: Callable[[M], list[Violation]]) -> M:
+    """The request itself, or INVALID_ARGUMENT listing every violation."""
+    violations = validate(request)
+    if violations:
+        raise _bad_request(violations)
+    return request
 
 
 def _fingerprint(request: pb.DecideNextActionRequest) -> str:

@@ -68,9 +68,8 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
     def failure(reason: str, status: int) -> Response:
         return JSONResponse(mapping.render_failure(reason), status_code=status)
 
-    @router.api_route(CALLBACK_PATH, methods=["GET", "POST"])
-    async def callback(request: Request) -> Response:
-        """One caller turn: callback → DecideNextAction → the vendor's answer."""
+    async def admitted(request: Request) -> tuple[dict[str, str], object | None] | Response:
+        """The request's fields and body, or the failure answer when unreadable or unauthorised."""
         try:
             fields, body = await request_fields(request)
         except ValueError as exc:
@@ -78,6 +77,15 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         if not authorised(request, fields):
             return failure("missing or wrong callback token", 401)
         fields.pop("token", None)
+        return fields, body
+
+    @router.api_route(CALLBACK_PATH, methods=["GET", "POST"])
+    async def callback(request: Request) -> Response:
+        """One caller turn: callback → DecideNextAction → the vendor's answer."""
+        admission = await admitted(request)
+        if isinstance(admission, Response):
+            return admission
+        fields, body = admission
         try:
             parsed = mapping.parse_callback(fields, body)
         except mapping.CallbackError as exc:
@@ -99,12 +107,10 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
     @router.post(REPORT_PATH)
     async def report(request: Request) -> Response:
         """The VoiceReport batch push: ends each call in the server, then acknowledges."""
-        try:
-            fields, body = await request_fields(request)
-        except ValueError as exc:
-            return failure(str(exc), 400)
-        if not authorised(request, fields):
-            return failure("missing or wrong callback token", 401)
+        admission = await admitted(request)
+        if isinstance(admission, Response):
+            return admission
+        _, body = admission
         try:
             reports = mapping.parse_reports(body)
         except mapping.CallbackError as exc:

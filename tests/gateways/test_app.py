@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import sqlite3
-from collections.abc import AsyncIterator, Generator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -17,28 +16,17 @@ from dialogue.v1 import dialogue_pb2 as pb
 from gateways.app import create_app
 from gateways.decider import Decider
 from gateways.fallback import FallbackPolicy
+from tests.support.gateway import QuietServer, closed_port_address
 from tests.support.grpc_server import request, serve
 
 _POLICY = FallbackPolicy(skill_queue="9999")
-
-
-def _closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
-class _QuietServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 @contextlib.asynccontextmanager
 async def _bare_gateway(server_address: str) -> AsyncIterator[httpx.AsyncClient]:
     decider = Decider(server_address, 2.0, _POLICY)
     app = create_app("test", decider, APIRouter())
-    http = _QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
+    http = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
     task = asyncio.create_task(http.serve())
     async with asyncio.timeout(30):
         while not http.started:
@@ -59,7 +47,7 @@ async def test_healthz_and_readyz_with_the_server_up() -> None:
 
 
 async def test_readyz_says_not_ready_when_the_server_is_down() -> None:
-    async with _bare_gateway(_closed_port()) as client:
+    async with _bare_gateway(closed_port_address()) as client:
         assert (await client.get("/healthz")).status_code == 200
         ready = await client.get("/readyz")
         assert ready.status_code == 503
@@ -67,7 +55,7 @@ async def test_readyz_says_not_ready_when_the_server_is_down() -> None:
 
 
 async def test_a_dead_server_gives_the_fallback_and_counts_it() -> None:
-    decider = Decider(_closed_port(), 2.0, _POLICY)
+    decider = Decider(closed_port_address(), 2.0, _POLICY)
     try:
         outcome = await decider.decide(request("c1", "r1", call_started={}))
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Generator, Mapping
 
 import httpx
@@ -19,7 +20,7 @@ _STARTUP_BOUND_S = 30.0
 TEST_FALLBACK = FallbackPolicy(skill_queue="9999")
 
 
-class _QuietServer(uvicorn.Server):
+class QuietServer(uvicorn.Server):
     """uvicorn without its signal handlers: the test runner owns SIGINT."""
 
     @contextlib.contextmanager
@@ -38,7 +39,7 @@ async def serve_gateway(
     """Serves `vendor`'s gateway in front of server_address; yields a client for its base URL."""
     decider = Decider(server_address, deadline_s, fallback)
     app = create_app(vendor, decider, vendors.load(vendor).build_router(decider, env or {}))
-    server = _QuietServer(
+    server = QuietServer(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
     )
     task = asyncio.create_task(server.serve())
@@ -54,3 +55,10 @@ async def serve_gateway(
     finally:
         server.should_exit = True
         await task
+
+
+def closed_port_address() -> str:
+    """A 127.0.0.1 address nothing listens on: a dead server, for fallback tests."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"

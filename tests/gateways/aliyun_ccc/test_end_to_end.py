@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from xml.etree import ElementTree
 import httpx
 
 from dialogue.v1 import dialogue_pb2 as pb
-from tests.support.gateway import serve_gateway
+from tests.support.gateway import closed_port_address, serve_gateway
 from tests.support.grpc_server import request, serve
 
 _BASE = {
@@ -119,14 +118,8 @@ async def test_bad_requests_get_the_error_envelope_not_a_5xx() -> None:
         assert unknown.json()["Success"] is False
 
 
-def _closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 async def test_a_dead_server_still_gets_a_valid_answer() -> None:
-    async with serve_gateway("aliyun-ccc", _closed_port(), deadline_s=0.5) as client:
+    async with serve_gateway("aliyun-ccc", closed_port_address(), deadline_s=0.5) as client:
         fallback = await _feedback(client, _turn("c6", 1))
         # The test fallback transfers, which this API can only render as announce + hang up.
         assert fallback["Action"] == "Hangup"

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from typing import Any
 
 import httpx
 
 from dialogue.v1 import dialogue_pb2 as pb
-from tests.support.gateway import serve_gateway
+from tests.support.gateway import closed_port_address, serve_gateway
 from tests.support.grpc_server import serve
 
 CALLBACK = "/aliyun/ivr/callback"
@@ -204,15 +203,12 @@ async def test_the_callback_token_is_enforced_when_configured() -> None:
         assert report.status_code == 401
 
 
-def _closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
-
-
 async def test_a_dead_server_still_gets_a_valid_answer_and_reports_are_not_acknowledged() -> None:
     async with serve_gateway(
-        "aliyun-ivr", _closed_port(), {"ALIYUN_TRANSFER_NUMBERS": "9999=+8610086"}, deadline_s=0.5
+        "aliyun-ivr",
+        closed_port_address(),
+        {"ALIYUN_TRANSFER_NUMBERS": "9999=+8610086"},
+        deadline_s=0.5,
     ) as client:
         caller = Caller(client, "call-5")
         rescue = await caller.send("normal", {"words": "你好"})
