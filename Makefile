@@ -10,7 +10,14 @@ PROTOS := $(wildcard protos/dialogue/v1/*.proto)
 
 .PHONY: setup run test lint gen check-gen fmt clean
 
-setup: $(VENV_STAMP) $(NODE_STAMP)
+setup: $(VENV_STAMP) $(NODE_STAMP) redis-server
+
+# Tests start their own redis-server on a free loopback port; install it once (Debian package).
+.PHONY: redis-server
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		echo "installing redis-server (Debian package)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
