@@ -10,14 +10,15 @@ PROTOS := $(wildcard protos/dialogue/v1/*.proto)
 
 .PHONY: setup run test lint gen check-gen fmt clean
 
-setup: $(VENV_STAMP) $(NODE_STAMP) redis-server
+setup: $(VENV_STAMP) $(NODE_STAMP) debian-packages
 
-# Tests start their own redis-server on a free loopback port; install it once (Debian package).
-.PHONY: redis-server
-redis-server:
-	@command -v redis-server >/dev/null || { \
-		echo "installing redis-server (Debian package)"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+# Debian packages the tests use: redis-server (tests start their own on a free loopback port)
+# and graphviz (`dialogue graph` draws flows with dot). Installed once, when missing.
+.PHONY: debian-packages
+debian-packages:
+	@command -v redis-server >/dev/null && command -v dot >/dev/null || { \
+		echo "installing redis-server and graphviz (Debian packages)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server graphviz >/dev/null; }
 
 $(VENV_STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
