@@ -20,45 +20,14 @@ import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
-from server.config import DEMO_FLOWS
-from server.engine.catalog import load_catalog
-from server.engine.interpreter import decide
 from tests.support.redis_server import start_redis
+from tests.support.scripted_calls import SCRIPT, scripted_request, uninterrupted_end
 from tests.support.server_process import start_server
 
 CALLS = 24
 WORKERS = 6
 KILL_AFTER_ACKS = 50
 _BOUND_S = 60
-
-# Menu by key, a phone number, back to the menu, data plan, then goodbye: six turns.
-SCRIPT: list[dict[str, dict[str, str]]] = [
-    {"call_started": {}},
-    {"digits_entered": {"digits": "1"}},
-    {"digits_entered": {"digits": "13800138000"}},
-    {"digits_entered": {"digits": "1"}},
-    {"digits_entered": {"digits": "2"}},
-    {"digits_entered": {"digits": "2"}},
-]
-
-
-def _request(call: int, step: int) -> pb.DecideNextActionRequest:
-    message = pb.DecideNextActionRequest(request_id=f"c{call}-r{step}", **SCRIPT[step])  # type: ignore[arg-type]
-    message.call.call_id = f"crash-{call}"
-    message.call.flow_selector = "10086"
-    return message
-
-
-def _uninterrupted_end() -> tuple[str, bool]:
-    """Where the script ends when nothing goes wrong, from the pure engine."""
-    catalog = load_catalog(DEMO_FLOWS)
-    flow = catalog.resolve("10086")
-    state = None
-    for step in range(len(SCRIPT)):
-        decision = decide(flow, state, _request(0, step))
-        state = decision.state
-    assert state is not None
-    return state.node, state.over
 
 
 def _drive(
@@ -82,7 +51,9 @@ def _drive(
             for call in calls:
                 while progress[call] < len(SCRIPT):
                     try:
-                        stub.DecideNextAction(_request(call, progress[call]), timeout=_BOUND_S)
+                        stub.DecideNextAction(
+                            scripted_request(call, progress[call]), timeout=_BOUND_S
+                        )
                     except grpc.RpcError:
                         return  # the server died under us: this event stays unacknowledged
                     with lock:
@@ -124,7 +95,7 @@ def test_a_killed_server_loses_no_acknowledged_turn(kind: str, tmp_path: Path) -
         with start_server("--listen", "127.0.0.1:0", "--store", url) as server:
             _drive(server.address, progress)
             assert progress == [len(SCRIPT)] * CALLS
-            end_node, end_over = _uninterrupted_end()
+            end_node, end_over = uninterrupted_end()
             with grpc.insecure_channel(server.address) as channel:
                 stub = dialogue_pb2_grpc.DialogueServiceStub(channel)
                 for call in range(CALLS):

@@ -11,8 +11,8 @@ import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
-from tests.server.test_crash import SCRIPT, _request, _uninterrupted_end
 from tests.support.redis_server import start_redis
+from tests.support.scripted_calls import SCRIPT, scripted_request, uninterrupted_end
 from tests.support.server_process import start_server
 
 CALLS = 12
@@ -26,21 +26,24 @@ Stub = dialogue_pb2_grpc.DialogueServiceStub
 def replicas(tmp_path: Path) -> Iterator[tuple[Stub, Stub]]:
     with start_redis(tmp_path) as redis:
         args = ("--listen", "127.0.0.1:0", "--store", redis.url)
-        with start_server(*args) as first, start_server(*args) as second:
-            with (
-                grpc.insecure_channel(first.address) as a,
-                grpc.insecure_channel(second.address) as b,
-            ):
-                yield Stub(a), Stub(b)
+        with (
+            start_server(*args) as first,
+            start_server(*args) as second,
+            grpc.insecure_channel(first.address) as a,
+            grpc.insecure_channel(second.address) as b,
+        ):
+            yield Stub(a), Stub(b)
 
 
 def test_turns_alternating_between_replicas_end_where_one_server_would(
     replicas: tuple[Stub, Stub],
 ) -> None:
-    end = _uninterrupted_end()
+    end = uninterrupted_end()
     for call in range(CALLS):
         for step in range(len(SCRIPT)):
-            replicas[(call + step) % 2].DecideNextAction(_request(call, step), timeout=_BOUND_S)
+            replicas[(call + step) % 2].DecideNextAction(
+                scripted_request(call, step), timeout=_BOUND_S
+            )
     for call in range(CALLS):
         history = replicas[call % 2].GetCall(
             pb.GetCallRequest(call_id=f"crash-{call}"), timeout=_BOUND_S
@@ -54,8 +57,8 @@ def test_turns_alternating_between_replicas_end_where_one_server_would(
 def test_a_burst_of_duplicates_on_both_replicas_is_applied_once_with_one_answer(
     replicas: tuple[Stub, Stub],
 ) -> None:
-    replicas[0].DecideNextAction(_request(0, 0), timeout=_BOUND_S)
-    press = _request(0, 1)
+    replicas[0].DecideNextAction(scripted_request(0, 0), timeout=_BOUND_S)
+    press = scripted_request(0, 1)
     with ThreadPoolExecutor(BURST) as pool:
         answers = list(
             pool.map(
@@ -70,7 +73,7 @@ def test_a_burst_of_duplicates_on_both_replicas_is_applied_once_with_one_answer(
 def test_a_burst_of_distinct_events_on_both_replicas_is_serialised(
     replicas: tuple[Stub, Stub],
 ) -> None:
-    start = _request(1, 0)
+    start = scripted_request(1, 0)
     replicas[0].DecideNextAction(start, timeout=_BOUND_S)
     silences = []
     for n in range(BURST):
