@@ -25,6 +25,7 @@ class VendorRoutes(Protocol):
 VENDORS = {
     "aliyun-ivr": "gateways.aliyun_ivr.routes",
     "aliyun-ccc": "gateways.aliyun_ccc.routes",
+    "huawei-odfs": "gateways.huawei_odfs.routes",
 }
 
 

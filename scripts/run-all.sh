@@ -27,7 +27,7 @@ pids+=($!)
 import os, grpc
 grpc.channel_ready_future(grpc.insecure_channel(os.environ["DIALOGUE_SERVER"])).result(timeout=60)
 PY
-for vendor in aliyun-ivr aliyun-ccc; do
+for vendor in aliyun-ivr aliyun-ccc huawei-odfs; do
   "$bin/dialogue-gateway" "$vendor" &
   pids+=($!)
 done

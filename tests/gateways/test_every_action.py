@@ -16,6 +16,7 @@ import pytest
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
+from gateways.huawei_odfs import mapping as huawei
 from gateways.vendors import VENDORS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "gateways"
@@ -114,9 +115,30 @@ def _render_ccc(response: pb.DecideNextActionResponse) -> None:
         assert action in ("broadcast", "Hangup")
 
 
+def _render_huawei(response: pb.DecideNextActionResponse) -> None:
+    for inaction, inparams in (
+        (8, {"call_id": "1528780879-9581", "call_sor_id": "13500000001", "call_dst_id": "10086"}),
+        (
+            9,
+            {
+                "call_id": "1528780879-9581",
+                "call_dst_id": "10086",
+                "flow_result_type": "1",
+                "input": "话费",
+            },
+        ),
+    ):
+        body = {"userid": "1528780879-9581", "inaction": inaction, "inparams": inparams}
+        answer = huawei.render_answer(huawei.parse_request(body), response, huawei.Settings())
+        assert answer["ret"] == 0
+        assert answer["outaction"] in (9, 10, 11)
+        assert all(isinstance(value, str) for value in answer["outparams"].values())
+
+
 RENDERERS: dict[str, Callable[[pb.DecideNextActionResponse], None]] = {
     "aliyun-ivr": _render_ivr,
     "aliyun-ccc": _render_ccc,
+    "huawei-odfs": _render_huawei,
 }
 _MESSAGE_NAMES = {
     field.name: field.message_type.name
