@@ -58,9 +58,18 @@ class SessionStore(Protocol):
         ...
 
     async def write(
-        self, call_id: str, expected_version: int, state: bytes, turn: TurnRecord
+        self,
+        call_id: str,
+        expected_version: int,
+        state: bytes,
+        turn: TurnRecord,
+        *,
+        ended: bool = False,
     ) -> bool:
         """Atomically stores state as version expected_version + 1 and appends turn.
+
+        `ended` says the dialogue is over after this write: a store that expires calls keeps
+        an ended call for a shorter while (only the Redis store expires calls for now).
 
         Returns False, writing nothing, when the stored version is not expected_version or a
         turn with the same request id was already appended (another writer won).

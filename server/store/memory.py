@@ -18,6 +18,8 @@ class _Call:
 class MemoryStore:
     """Keeps calls in dicts; nothing survives the process.
 
+    Calls never expire (expiry is Redis-only for now): they live until the store is closed.
+
     No method awaits anything, so on one event loop every call is atomic and the
     compare-and-set in `write` needs no lock.
     """
@@ -46,9 +48,15 @@ class MemoryStore:
         return Snapshot(state=call.state, version=call.version, replay=replay)
 
     async def write(
-        self, call_id: str, expected_version: int, state: bytes, turn: TurnRecord
+        self,
+        call_id: str,
+        expected_version: int,
+        state: bytes,
+        turn: TurnRecord,
+        *,
+        ended: bool = False,
     ) -> bool:
-        """See `SessionStore.write`.
+        """See `SessionStore.write`; `ended` is ignored, as this store never expires calls.
 
         Raises:
             ValueError: A turn with the same number is already kept for the call (a caller bug).

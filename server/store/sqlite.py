@@ -57,7 +57,10 @@ class _ConflictError(Exception):
 
 
 class SqliteStore:
-    """Session store in a SQLite database file."""
+    """Session store in a SQLite database file.
+
+    Calls never expire (expiry is Redis-only for now): the file keeps every call it was given.
+    """
 
     def __init__(
         self,
@@ -96,9 +99,15 @@ class SqliteStore:
         return await self._run(lambda conn: _read(conn, call_id, request_id))
 
     async def write(
-        self, call_id: str, expected_version: int, state: bytes, turn: TurnRecord
+        self,
+        call_id: str,
+        expected_version: int,
+        state: bytes,
+        turn: TurnRecord,
+        *,
+        ended: bool = False,
     ) -> bool:
-        """See `SessionStore.write`.
+        """See `SessionStore.write`; `ended` is ignored, as this store never expires calls.
 
         Raises:
             StoreUnavailableError: The database failed; nothing was written.

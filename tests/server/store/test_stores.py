@@ -1,4 +1,7 @@
-"""One behavioural suite for every SessionStore, plus SQLite durability and failure tests."""
+"""One behavioural suite for every SessionStore, plus SQLite durability and failure tests.
+
+The Redis-only behaviour (key layout, expiry, outages) is tested in test_redis.py.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import pytest
 
 from server.store import (
     MemoryStore,
+    RedisStore,
     SessionStore,
     Snapshot,
     SqliteStore,
@@ -27,20 +31,28 @@ from server.store import (
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 
 StoreMaker = Callable[..., SessionStore]
+StoreFactory = Callable[[pytest.FixtureRequest, Path, int], SessionStore]
 
 
-def _memory(tmp_path: Path, max_turns: int) -> SessionStore:
+def _memory(request: pytest.FixtureRequest, tmp_path: Path, max_turns: int) -> SessionStore:
     return MemoryStore(max_turns=max_turns)
 
 
-def _sqlite(tmp_path: Path, max_turns: int) -> SessionStore:
+def _sqlite(request: pytest.FixtureRequest, tmp_path: Path, max_turns: int) -> SessionStore:
     return SqliteStore(tmp_path / "sessions.db", max_turns=max_turns)
 
 
-# Every store must pass the shared suite; a Redis store adds its entry here (skipping when no
-# server is reachable).
-_STORES: dict[str, Callable[[Path, int], SessionStore]] = {
+def _redis(request: pytest.FixtureRequest, tmp_path: Path, max_turns: int) -> SessionStore:
+    # Looked up here, not requested by make_store, so that only Redis tests start the server;
+    # pytest resolves the fixture once per test, so every store of a test shares the database.
+    url: str = request.getfixturevalue("redis_url")
+    return RedisStore(url, max_turns=max_turns)
+
+
+# Every store must pass the shared suite (Redis skips when redis-server is not installed).
+_STORES: dict[str, StoreFactory] = {
     "memory": _memory,
+    "redis": _redis,
     "sqlite": _sqlite,
 }
 
@@ -51,7 +63,7 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     opened: list[SessionStore] = []
 
     def make(max_turns: int = 500) -> SessionStore:
-        store = _STORES[request.param](tmp_path, max_turns)
+        store = _STORES[request.param](request, tmp_path, max_turns)
         opened.append(store)
         return store
 
@@ -120,6 +132,17 @@ async def test_each_write_increments_the_version(store: SessionStore) -> None:
     assert snapshot.state == b"state 3"
 
 
+async def test_a_write_that_ends_the_dialogue_is_stored_like_any_other(
+    store: SessionStore,
+) -> None:
+    await append(store, "call-1", 1)
+
+    assert await store.write("call-1", 1, b"over", turn(2), ended=True)
+
+    assert await store.read("call-1", "req-2") == Snapshot(state=b"over", version=2, replay=turn(2))
+    assert await store.turns("call-1") == [turn(1), turn(2)]
+
+
 async def test_empty_state_is_kept(store: SessionStore) -> None:
     assert await store.write("call-1", 0, b"", turn(1))
 
@@ -167,6 +190,21 @@ async def test_turns_are_oldest_first_and_trimmed_to_max_turns(make_store: Store
     assert await store.turns("call-1") == [turn(3), turn(4), turn(5)]
     assert (await store.read("call-1", "req-5")).replay == turn(5)
     # A trimmed turn is forgotten: its request id no longer replays.
+    assert (await store.read("call-1", "req-1")).replay is None
+
+
+async def test_turns_written_out_of_order_are_kept_in_number_order(
+    make_store: StoreMaker,
+) -> None:
+    store = make_store(max_turns=2)
+    assert await store.write("call-1", 0, b"state", turn(3))
+    assert await store.write("call-1", 1, b"state", turn(1))
+    assert await store.turns("call-1") == [turn(1), turn(3)]
+
+    # Trimming drops the lowest numbers, whatever order they came in.
+    assert await store.write("call-1", 2, b"state", turn(2))
+
+    assert await store.turns("call-1") == [turn(2), turn(3)]
     assert (await store.read("call-1", "req-1")).replay is None
 
 
@@ -439,8 +477,59 @@ async def test_open_store_sqlite_is_usable(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["redis://localhost:6379/0", "postgres://db/sessions", "memory://x", "sqlite://", ""]
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        "REDIS://127.0.0.1:6379/0",
+        "rediss://:secret@cache.example:6380/2",
+        "redis://127.0.0.1",
+    ],
+)
+async def test_open_store_redis_connects_to_nothing_yet(url: str) -> None:
+    store = open_store(url, max_turns=7, idle_ttl_s=60, ended_ttl_s=10)
+    try:
+        assert isinstance(store, RedisStore)
+    finally:
+        await store.close()
+
+
+async def test_open_store_redis_is_usable(redis_url: str) -> None:
+    store = open_store(redis_url, max_turns=2)
+    try:
+        await append(store, "call-1", 3)
+        assert await store.turns("call-1") == [turn(2), turn(3)]
+    finally:
+        await store.close()
+
+
+def test_only_redis_urls_import_redis_py() -> None:
+    # A fresh interpreter: this one has imported redis-py for the Redis tests already.
+    check = (
+        "import sys; from server.store import open_store; open_store('memory://'); "
+        "assert 'redis' not in sys.modules; open_store('redis://127.0.0.1'); "
+        "assert 'redis' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", check], cwd=_PROJECT_ROOT, check=True, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://db/sessions", "memory://x", "sqlite://", "redis://", "rediss://", ""]
 )
 def test_open_store_rejects_unknown_urls(url: str) -> None:
-    with pytest.raises(ValueError, match="memory://, sqlite://"):
+    with pytest.raises(ValueError, match=r"memory://, sqlite://.*redis://"):
         open_store(url)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"idle_ttl_s": 0}, {"ended_ttl_s": -1}, {"max_turns": 0}],
+)
+def test_open_store_redis_rejects_bad_limits(options: dict[str, int]) -> None:
+    with pytest.raises(ValueError, match=next(iter(options))):
+        open_store("redis://127.0.0.1:6379/0", **options)
+
+
+@pytest.mark.parametrize("url", ["memory://", "sqlite://relative/sessions.db"])
+async def test_open_store_other_stores_ignore_the_ttls(url: str) -> None:
+    store = open_store(url, idle_ttl_s=1, ended_ttl_s=1)
+    await store.close()

@@ -1,0 +1,328 @@
+"""The scale-out session store: every replica shares one Redis (redis-py asyncio).
+
+Key layout, three keys per call, all carrying the same hash tag so that a Redis Cluster keeps
+them on one slot (a Lua script may only touch keys of one slot there):
+
+    dialogue:{<tag>}:state   hash   v -> version (decimal), s -> the opaque state bytes
+    dialogue:{<tag>}:turns   hash   request id -> encoded TurnRecord (see `_encode_turn`)
+    dialogue:{<tag>}:order   zset   request id, scored by turn number (the turn log's order)
+
+`<tag>` is the call id with `%`, `{` and `}` percent-escaped (`%25`, `%7B`, `%7D`), so a call id
+containing braces (or Aliyun's `^`, or anything else) can neither end the tag early nor leave it
+empty, which would make Redis hash each whole key to a different slot; the empty call id maps to
+the tag `%`, which no escaped id can produce. Escaping rather than hashing keeps keys readable
+for an operator with `redis-cli --scan --pattern 'dialogue:{call-42}:*'`.
+
+The turn log is a hash plus a sorted set rather than a list so that a replay is one HGET by
+request id, the log stays ordered by turn number whatever order turns arrive in (as the other
+stores keep it), and trimming knows which request ids to forget without decoding records in Lua.
+
+`write` is one Lua script, so it is atomic: it checks the version and that the request id and
+turn number are new (reads that also fail on a key of the wrong type) before it writes anything
+but the removal of a dead call's leftovers, so a failing write leaves the call as it was. Two
+replicas deciding for the same call can never both win. Every successful write re-arms the expiry of all three keys:
+`idle_ttl_s` normally, `ended_ttl_s` once the write says the dialogue ended.
+
+Failures are fast and loud: connect and read time out after `timeout_s`, redis-py's own retries
+are off (the caller's retry with the same request id is exactly-once anyway, and a retry here
+would multiply the time an outage takes to surface), and every Redis error becomes
+StoreUnavailableError. A dead pooled connection is replaced when next checked out, so the store
+recovers by itself when Redis comes back.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from typing import Final
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
+
+# KEYS: state, turns, order. ARGV: expected version, state, turn number, request id, encoded
+# turn, max turns, ttl seconds. Returns 1 when written, 0 when another writer won (stale version
+# or request id already applied), -1 when the turn number is already kept (a caller bug).
+_WRITE_LUA: Final = """
+local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+if version ~= tonumber(ARGV[1]) then
+    return 0
+end
+if version == 0 then
+    -- No state means an unknown call: forget any turns that outlived an expired state.
+    redis.call('DEL', KEYS[2], KEYS[3])
+end
+if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then
+    return 0
+end
+if redis.call('ZCOUNT', KEYS[3], ARGV[3], ARGV[3]) > 0 then
+    return -1
+end
+redis.call('HSET', KEYS[1], 'v', version + 1, 's', ARGV[2])
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[6])
+if excess > 0 then
+    local trimmed = redis.call('ZRANGE', KEYS[3], 0, excess - 1)
+    redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
+    for _, request_id in ipairs(trimmed) do
+        redis.call('HDEL', KEYS[2], request_id)
+    end
+end
+for _, key in ipairs(KEYS) do
+    redis.call('EXPIRE', key, ARGV[7])
+end
+return 1
+"""
+
+# KEYS: state, turns. ARGV: request id. Returns {} for an unknown call, else {version, state}
+# plus the encoded turn when the request id was applied; one script so state and replay are
+# consistent. A missing turn is left out rather than returned as Lua false, whose conversion
+# the Redis docs give differently for RESP2 (nil) and RESP3 (a boolean) connections.
+_READ_LUA: Final = """
+local found = redis.call('HMGET', KEYS[1], 'v', 's')
+if not found[1] then
+    return {}
+end
+local replay = redis.call('HGET', KEYS[2], ARGV[1])
+if not replay then
+    return {found[1], found[2]}
+end
+return {found[1], found[2], replay}
+"""
+
+# KEYS: state, turns, order. Returns the encoded turns ordered by turn number.
+_TURNS_LUA: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    return {}
+end
+local records = {}
+for i, request_id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    records[i] = redis.call('HGET', KEYS[2], request_id)
+end
+return records
+"""
+
+# An encoded TurnRecord: format, number, then the byte lengths of request_id, fingerprint and
+# request; the four fields follow, response last taking the rest. Raw bytes, not JSON with
+# base64, because request and response are protobufs: base64 would add a third to the bulk of
+# what a call keeps in Redis, and the fixed 21-byte header is all the overhead there is.
+_TURN_HEADER: Final = struct.Struct(">BqIII")
+_TURN_FORMAT: Final = 1
+
+
+class RedisStore:
+    """Session store in a Redis server shared by every replica; calls expire when idle."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_turns: int = 500,
+        idle_ttl_s: int = 86400,
+        ended_ttl_s: int = 3600,
+        timeout_s: float = 0.5,
+    ) -> None:
+        """Prepares the store; nothing connects until first use.
+
+        Args:
+            url: `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. Query
+                options of redis-py (e.g. `?socket_timeout=2`) override the keywords below.
+            max_turns: How many of the newest turns to keep per call.
+            idle_ttl_s: Seconds a call's keys live after its last write.
+            ended_ttl_s: Seconds they live after a write that says the dialogue ended.
+            timeout_s: Socket connect and read timeout, so an outage fails fast.
+
+        Raises:
+            ValueError: A limit is not positive, or redis-py cannot parse the URL.
+        """
+        if max_turns < 1:
+            raise ValueError(f"max_turns must be at least 1, got {max_turns}")
+        if idle_ttl_s < 1 or ended_ttl_s < 1:
+            raise ValueError(
+                f"idle_ttl_s and ended_ttl_s must be at least 1, got {idle_ttl_s} and {ended_ttl_s}"
+            )
+        if not timeout_s > 0:
+            raise ValueError(f"timeout_s must be positive, got {timeout_s}")
+        self._where = _redacted(url)
+        self._max_turns = max_turns
+        self._idle_ttl_s = idle_ttl_s
+        self._ended_ttl_s = ended_ttl_s
+        self._client: Redis = Redis.from_url(
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
+        )
+        # Scripts run by EVALSHA, loaded again by redis-py when the server lacks them (a restart
+        # or a failover empties the script cache).
+        self._write_script = self._client.register_script(_WRITE_LUA)
+        self._read_script = self._client.register_script(_READ_LUA)
+        self._turns_script = self._client.register_script(_TURNS_LUA)
+        self._closed = False
+
+    async def read(self, call_id: str, request_id: str) -> Snapshot:
+        """See `SessionStore.read`."""
+        state_key, turns_key, _ = _keys(call_id)
+        reply = await self._run(self._read_script, [state_key, turns_key], [request_id])
+        if not isinstance(reply, list) or len(reply) not in (0, 2, 3):
+            raise self._corrupt(call_id, "read reply")
+        if not reply:
+            return Snapshot(state=None, version=0, replay=None)
+        version, state, *replay = reply
+        if not isinstance(version, bytes) or not isinstance(state, bytes):
+            raise self._corrupt(call_id, "state")
+        return Snapshot(
+            state=state,
+            version=self._version(call_id, version),
+            replay=self._decode(call_id, replay[0]) if replay else None,
+        )
+
+    async def write(
+        self,
+        call_id: str,
+        expected_version: int,
+        state: bytes,
+        turn: TurnRecord,
+        *,
+        ended: bool = False,
+    ) -> bool:
+        """See `SessionStore.write`; `ended` shortens the call's expiry to `ended_ttl_s`.
+
+        Raises:
+            StoreUnavailableError: Redis failed; nothing was written.
+            ValueError: A turn with the same number is already kept for the call (a caller bug).
+        """
+        result = await self._run(
+            self._write_script,
+            _keys(call_id),
+            [
+                expected_version,
+                state,
+                turn.number,
+                turn.request_id,
+                _encode_turn(turn),
+                self._max_turns,
+                self._ended_ttl_s if ended else self._idle_ttl_s,
+            ],
+        )
+        if result == -1:
+            raise ValueError(f"turn {turn.number} is already recorded for call {call_id!r}")
+        return result == 1
+
+    async def turns(self, call_id: str) -> list[TurnRecord]:
+        """See `SessionStore.turns`."""
+        reply = await self._run(self._turns_script, _keys(call_id), [])
+        if not isinstance(reply, list):
+            raise self._corrupt(call_id, "turns reply")
+        return [self._decode(call_id, record) for record in reply]
+
+    async def ping(self) -> None:
+        """See `SessionStore.ping`."""
+        self._check_open()
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+
+    async def close(self) -> None:
+        """See `SessionStore.close`; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._client.aclose()
+
+    async def _run(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes | int]
+    ) -> object:
+        self._check_open()
+        try:
+            result: object = await script(keys=keys, args=args)
+        except (RedisError, OSError) as exc:
+            raise self._unavailable(exc) from exc
+        return result
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreUnavailableError(f"the redis store {self._where} is closed")
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailableError:
+        return StoreUnavailableError(f"redis store {self._where}: {type(exc).__name__}: {exc}")
+
+    def _corrupt(self, call_id: str, what: str) -> StoreUnavailableError:
+        # Only a foreign writer or a newer server version can leave data we cannot read; the
+        # call is unusable either way, which is what StoreUnavailableError tells the caller.
+        return StoreUnavailableError(
+            f"redis store {self._where}: unreadable {what} for call {call_id!r}"
+        )
+
+    def _version(self, call_id: str, raw: bytes) -> int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise self._corrupt(call_id, "version") from None
+
+    def _decode(self, call_id: str, record: object) -> TurnRecord:
+        if isinstance(record, bytes):
+            turn = _decode_turn(record)
+            if turn is not None:
+                return turn
+        raise self._corrupt(call_id, "turn record")
+
+
+def _keys(call_id: str) -> tuple[str, str, str]:
+    """The state, turns and order keys of a call (see the module docstring)."""
+    tag = call_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D") or "%"
+    prefix = f"dialogue:{{{tag}}}:"
+    return prefix + "state", prefix + "turns", prefix + "order"
+
+
+def _encode_turn(turn: TurnRecord) -> bytes:
+    request_id = turn.request_id.encode()
+    fingerprint = turn.fingerprint.encode()
+    header = _TURN_HEADER.pack(
+        _TURN_FORMAT, turn.number, len(request_id), len(fingerprint), len(turn.request)
+    )
+    return b"".join((header, request_id, fingerprint, turn.request, turn.response))
+
+
+def _decode_turn(record: bytes) -> TurnRecord | None:
+    """The TurnRecord `_encode_turn` made, or None when record is not one."""
+    if len(record) < _TURN_HEADER.size:
+        return None
+    form, number, request_id_size, fingerprint_size, request_size = _TURN_HEADER.unpack_from(record)
+    start = _TURN_HEADER.size
+    request_start = start + request_id_size + fingerprint_size
+    response_start = request_start + request_size
+    if form != _TURN_FORMAT or response_start > len(record):
+        return None
+    try:
+        request_id = record[start : start + request_id_size].decode()
+        fingerprint = record[start + request_id_size : request_start].decode()
+    except UnicodeDecodeError:
+        return None
+    return TurnRecord(
+        number=number,
+        request_id=request_id,
+        fingerprint=fingerprint,
+        request=record[request_start:response_start],
+        response=record[response_start:],
+    )
+
+
+def _redacted(url: str) -> str:
+    """The URL without credentials, for messages that end up in logs."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"  # an IPv6 address
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return "(unparsable URL)"
+    return f"{parts.scheme}://{host}{port}{parts.path}"

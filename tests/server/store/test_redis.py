@@ -1,0 +1,380 @@
+"""Redis-only behaviour of RedisStore: key layout, expiry, replicas, failures and recovery.
+
+The behaviour every store shares is tested against Redis by test_stores.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+from redis.crc import key_slot
+from redis.exceptions import RedisError, ResponseError
+
+from server.store import RedisStore, Snapshot, StoreUnavailableError, TurnRecord
+from tests.server.store.test_stores import append, turn
+from tests.support import redis_server
+from tests.support.redis_server import start_redis
+
+IDLE_TTL_S = 1000
+ENDED_TTL_S = 100
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[RedisStore]:
+    store = RedisStore(redis_url, idle_ttl_s=IDLE_TTL_S, ended_ttl_s=ENDED_TTL_S)
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[Redis]:
+    """A plain client on the store's database, to look behind the store's back."""
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def keys_of(call_id: str) -> tuple[str, str, str]:
+    """The documented key layout of a call whose id needs no escaping."""
+    return (
+        f"dialogue:{{{call_id}}}:state",
+        f"dialogue:{{{call_id}}}:turns",
+        f"dialogue:{{{call_id}}}:order",
+    )
+
+
+def hash_tag(key: bytes) -> bytes | None:
+    """The part of key Redis Cluster hashes when the key has a hash tag, else None."""
+    start = key.find(b"{")
+    end = key.find(b"}", start + 1)
+    if start < 0 or end < 0 or end == start + 1:
+        return None
+    return key[start + 1 : end]
+
+
+# --- key layout ----------------------------------------------------------------------------
+
+
+async def test_a_call_is_three_keys_under_one_hash_tag(store: RedisStore, client: Redis) -> None:
+    await append(store, "call-1", 2)
+
+    state, turns, order = keys_of("call-1")
+    assert sorted(await client.keys("*")) == sorted(k.encode() for k in (state, turns, order))
+    assert await client.type(state) == b"hash"
+    assert await client.hgetall(state) == {b"v": b"2", b"s": b"state 2"}
+    assert await client.type(turns) == b"hash"
+    assert sorted(await client.hkeys(turns)) == [b"req-1", b"req-2"]
+    assert await client.zrange(order, 0, -1, withscores=True) == [(b"req-1", 1.0), (b"req-2", 2.0)]
+
+
+ODD_CALL_IDS = [
+    "0a1b^2c3d^4e5f",  # Aliyun
+    "{braces}",
+    "a{b}c",
+    "}x{",
+    "{}",
+    "{",
+    "}",
+    "",
+    "%",
+    "%7B",  # what `{` escapes to: must not meet the call "{"
+    "dialogue:{x}:state",
+    "呼叫 1",
+]
+
+
+async def test_odd_call_ids_keep_one_slot_per_call_and_stay_apart(
+    store: RedisStore, client: Redis
+) -> None:
+    for number, call_id in enumerate(ODD_CALL_IDS, start=1):
+        assert await store.write(call_id, 0, f"state {number}".encode(), turn(1))
+
+    listed = await client.keys("*")
+    keys = [key for key in listed if isinstance(key, bytes)]  # narrows the type for mypy
+    assert len(keys) == len(listed)
+    by_tag: dict[bytes, list[bytes]] = {}
+    for key in keys:
+        tag = hash_tag(key)
+        # An empty or missing tag would hash the whole key, scattering the call over slots.
+        assert tag, key
+        by_tag.setdefault(tag, []).append(key)
+    assert len(by_tag) == len(ODD_CALL_IDS)
+    for tag, tagged in by_tag.items():
+        assert len(tagged) == 3, tagged
+        assert {key_slot(key) for key in tagged} == {key_slot(tag)}
+    for number, call_id in enumerate(ODD_CALL_IDS, start=1):
+        assert await store.read(call_id, "req-1") == Snapshot(
+            state=f"state {number}".encode(), version=1, replay=turn(1)
+        )
+        assert await store.turns(call_id) == [turn(1)]
+
+
+async def test_resp3_connections_read_the_same(redis_url: str) -> None:
+    # `?protocol=3` in the URL, or a future redis-py default, converts script replies differently.
+    store = RedisStore(f"{redis_url}?protocol=3")
+    try:
+        assert await store.read("call-1", "req-1") == Snapshot(state=None, version=0, replay=None)
+        await append(store, "call-1", 2)
+        assert await store.read("call-1", "req-9") == Snapshot(
+            state=b"state 2", version=2, replay=None
+        )
+        assert (await store.read("call-1", "req-1")).replay == turn(1)
+        assert await store.turns("call-1") == [turn(1), turn(2)]
+        assert not await store.write("call-1", 1, b"stale", turn(3))
+    finally:
+        await store.close()
+
+
+# --- encoding ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        TurnRecord(1, "", "", b"", b""),
+        TurnRecord(2**40, "请求-1 ^{}", "sha256:" + "f" * 64, b"\x00" * 3, bytes(range(256))),
+        TurnRecord(3, "r", "fp", b"x" * 70_000, b"\xff" * 70_000),
+    ],
+)
+async def test_turns_round_trip_byte_for_byte(store: RedisStore, record: TurnRecord) -> None:
+    assert await store.write("call-1", 0, bytes(range(256)), record)
+
+    snapshot = await store.read("call-1", record.request_id)
+    assert snapshot == Snapshot(state=bytes(range(256)), version=1, replay=record)
+    assert await store.turns("call-1") == [record]
+
+
+async def test_a_turn_costs_its_bytes_plus_a_small_header(store: RedisStore, client: Redis) -> None:
+    record = TurnRecord(7, "req-7", "fp", b"\x01" * 300, b"\x02" * 500)
+    assert await store.write("call-1", 0, b"state", record)
+
+    stored = await client.hget(keys_of("call-1")[1], "req-7")
+
+    assert stored is not None
+    payload = len("req-7") + len("fp") + 300 + 500
+    assert payload < len(stored) <= payload + 32
+
+
+# --- expiry --------------------------------------------------------------------------------
+
+
+async def test_writes_arm_the_idle_ttl_and_the_ending_write_the_shorter_one(
+    store: RedisStore, client: Redis
+) -> None:
+    await append(store, "call-1", 1)
+    # ttl > ENDED_TTL_S tells the two apart with 900 seconds to spare on a slow machine.
+    for key in keys_of("call-1"):
+        assert ENDED_TTL_S < await client.ttl(key) <= IDLE_TTL_S, key
+
+    assert await store.write("call-1", 1, b"over", turn(2), ended=True)
+
+    for key in keys_of("call-1"):
+        assert 0 < await client.ttl(key) <= ENDED_TTL_S, key
+
+
+async def test_a_rejected_write_leaves_the_ttl_alone(store: RedisStore, client: Redis) -> None:
+    await append(store, "call-1", 1)
+
+    assert not await store.write("call-1", 0, b"stale", turn(2), ended=True)
+
+    for key in keys_of("call-1"):
+        assert await client.ttl(key) > ENDED_TTL_S, key
+
+
+async def test_turns_outliving_their_state_are_forgotten(store: RedisStore, client: Redis) -> None:
+    # Stands in for the state key expiring first (or an operator deleting it).
+    await append(store, "call-1", 2)
+    await client.delete(keys_of("call-1")[0])
+
+    assert await store.read("call-1", "req-1") == Snapshot(state=None, version=0, replay=None)
+    assert await store.turns("call-1") == []
+    # The call starts afresh: the old request ids and turn numbers are free again.
+    assert await store.write("call-1", 0, b"again", turn(1))
+    assert await store.turns("call-1") == [turn(1)]
+    assert await client.zcard(keys_of("call-1")[2]) == 1
+
+
+# --- trimming ------------------------------------------------------------------------------
+
+
+async def test_trimmed_turns_leave_no_request_ids_behind(redis_url: str, client: Redis) -> None:
+    store = RedisStore(redis_url, max_turns=2)
+    try:
+        await append(store, "call-1", 4)
+
+        _, turns, order = keys_of("call-1")
+        assert sorted(await client.hkeys(turns)) == [b"req-3", b"req-4"]
+        assert await client.zrange(order, 0, -1) == [b"req-3", b"req-4"]
+        assert (await store.read("call-1", "req-1")).replay is None
+        # A forgotten request id is new again, as in the other stores.
+        assert await store.write("call-1", 4, b"state 5", turn(5, request_id="req-1"))
+        assert await store.turns("call-1") == [turn(4), turn(5, request_id="req-1")]
+    finally:
+        await store.close()
+
+
+async def test_a_smaller_max_turns_trims_many_at_once(redis_url: str, client: Redis) -> None:
+    # Replicas restarted with a smaller limit trim a long log on the next write.
+    wide = RedisStore(redis_url, max_turns=10)
+    narrow = RedisStore(redis_url, max_turns=2)
+    try:
+        await append(wide, "call-1", 8)
+        assert await narrow.write("call-1", 8, b"state 9", turn(9))
+
+        assert await narrow.turns("call-1") == [turn(8), turn(9)]
+        assert await client.hlen(keys_of("call-1")[1]) == 2
+    finally:
+        await wide.close()
+        await narrow.close()
+
+
+# --- replicas ------------------------------------------------------------------------------
+
+
+async def test_two_replicas_racing_on_one_call_exactly_one_wins(redis_url: str) -> None:
+    replicas = [RedisStore(redis_url), RedisStore(redis_url)]
+    try:
+        await append(replicas[0], "call-1", 1)
+
+        results = await asyncio.gather(
+            *(
+                replicas[i % 2].write("call-1", 1, f"writer {i}".encode(), turn(2, f"w{i}"))
+                for i in range(20)
+            )
+        )
+
+        assert results.count(True) == 1
+        winner = results.index(True)
+        for replica in replicas:
+            assert await replica.read("call-1", f"w{winner}") == Snapshot(
+                state=f"writer {winner}".encode(), version=2, replay=turn(2, f"w{winner}")
+            )
+            assert await replica.turns("call-1") == [turn(1), turn(2, f"w{winner}")]
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+async def test_the_same_event_on_two_replicas_is_applied_once(redis_url: str) -> None:
+    replicas = [RedisStore(redis_url), RedisStore(redis_url)]
+    try:
+        await append(replicas[0], "call-1", 1)
+        # Both replicas read version 1 and decided the same event; only one write lands.
+        results = await asyncio.gather(
+            *(replica.write("call-1", 1, b"state 2", turn(2)) for replica in replicas)
+        )
+
+        assert sorted(results) == [False, True]
+        assert (await replicas[1].read("call-1", "req-2")).replay == turn(2)
+    finally:
+        for replica in replicas:
+            await replica.close()
+
+
+# --- failures ------------------------------------------------------------------------------
+
+
+async def test_a_key_of_the_wrong_type_is_unavailable_and_nothing_is_written(
+    store: RedisStore, client: Redis
+) -> None:
+    await append(store, "call-1", 1)
+    state, turns, _ = keys_of("call-1")
+    await client.delete(turns)
+    await client.set(turns, b"not a hash")
+
+    with pytest.raises(StoreUnavailableError) as caught:
+        await store.write("call-1", 1, b"state 2", turn(2))
+    assert isinstance(caught.value.__cause__, ResponseError)
+    assert await client.hgetall(state) == {b"v": b"1", b"s": b"state 1"}
+
+    with pytest.raises(StoreUnavailableError):
+        await store.read("call-1", "req-1")
+
+
+async def test_an_unreadable_turn_is_unavailable(store: RedisStore, client: Redis) -> None:
+    await append(store, "call-1", 1)
+    await client.hset(keys_of("call-1")[1], "req-1", b"\x01garbage")
+
+    with pytest.raises(StoreUnavailableError, match="turn record"):
+        await store.read("call-1", "req-1")
+    with pytest.raises(StoreUnavailableError, match="turn record"):
+        await store.turns("call-1")
+
+
+def _unused_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def test_errors_name_the_server_but_never_the_password() -> None:
+    store = RedisStore(f"redis://:hunter2@127.0.0.1:{_unused_port()}/3")
+    try:
+        with pytest.raises(StoreUnavailableError) as caught:
+            await store.ping()
+    finally:
+        await store.close()
+
+    assert "127.0.0.1" in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+    assert isinstance(caught.value.__cause__, RedisError)
+
+
+async def test_a_server_that_never_answers_times_out() -> None:
+    # A listening socket nobody accepts from: connecting succeeds, no reply ever comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        store = RedisStore(f"redis://127.0.0.1:{silent.getsockname()[1]}/0", timeout_s=0.2)
+        try:
+            with pytest.raises(StoreUnavailableError) as caught:
+                await store.ping()
+            assert isinstance(caught.value.__cause__, RedisError)
+            with pytest.raises(StoreUnavailableError):
+                await store.write("call-1", 0, b"state", turn(1))
+        finally:
+            await store.close()
+
+
+async def test_an_outage_is_unavailable_and_the_same_store_recovers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with start_redis(tmp_path / "first") as server:
+        store = RedisStore(server.url, timeout_s=0.5)
+        try:
+            await append(store, "call-1", 1)
+
+            server.process.terminate()
+            server.process.wait(10)
+
+            operations: list[Callable[[], Awaitable[object]]] = [
+                store.ping,
+                lambda: store.read("call-1", "req-1"),
+                lambda: store.write("call-1", 1, b"state 2", turn(2)),
+                lambda: store.turns("call-1"),
+            ]
+            for operation in operations:
+                with pytest.raises(StoreUnavailableError) as caught:
+                    await operation()
+                assert isinstance(caught.value.__cause__, RedisError)
+
+            # start_redis has no port parameter; its port picker is the seam to reuse the port.
+            monkeypatch.setattr(redis_server, "_free_port", lambda: server.port)
+            with start_redis(tmp_path / "second"):
+                await store.ping()
+                # The new server kept nothing (no persistence): the call is unknown again.
+                assert await store.read("call-1", "req-1") == Snapshot(
+                    state=None, version=0, replay=None
+                )
+                await append(store, "call-1", 2)
+                assert await store.turns("call-1") == [turn(1), turn(2)]
+        finally:
+            await store.close()
