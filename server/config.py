@@ -8,10 +8,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from server.engine.catalog import DEFAULT_KEEP_VERSIONS
+
 # The demo flows ship beside the server package in the repository.
 DEMO_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_STORE = "sqlite://var/dialogue.db"
+DEFAULT_RELOAD_INTERVAL = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +27,9 @@ class Config:
         store: Session store URL (memory://, sqlite://PATH, or a file path).
         grace_seconds: How long in-flight RPCs may run on after SIGTERM.
         log_level: Python logging level name.
+        reload_interval: Seconds between checks of the flows directory for changes; 0 reloads
+            only on SIGHUP.
+        keep_versions: Versions kept per flow (the live one included) for calls in progress.
     """
 
     listen: str
@@ -31,6 +37,8 @@ class Config:
     store: str
     grace_seconds: float
     log_level: str
+    reload_interval: float = DEFAULT_RELOAD_INTERVAL
+    keep_versions: int = DEFAULT_KEEP_VERSIONS
 
 
 def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -68,5 +76,50 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="log level (env DIALOGUE_LOG_LEVEL, default INFO)",
     )
+    # argparse runs `type` over string defaults too, so a bad environment value is rejected
+    # with the same usage error as a bad flag.
+    parser.add_argument(
+        "--reload-interval",
+        type=_non_negative_seconds,
+        default=env.get("DIALOGUE_RELOAD_INTERVAL", str(DEFAULT_RELOAD_INTERVAL)),
+        help="seconds between checks of the flows directory for changed files; 0 disables "
+        "(SIGHUP still reloads) (env DIALOGUE_RELOAD_INTERVAL, default 2)",
+    )
+    parser.add_argument(
+        "--keep-versions",
+        type=_positive_count,
+        default=env.get("DIALOGUE_KEEP_VERSIONS", str(DEFAULT_KEEP_VERSIONS)),
+        help="versions kept per flow, the live one included, so calls in progress finish on "
+        f"the version they started with (env DIALOGUE_KEEP_VERSIONS, default {DEFAULT_KEEP_VERSIONS})",
+    )
     args = parser.parse_args(argv)
-    return Config(args.listen, args.flows, args.store, args.grace_seconds, args.log_level)
+    return Config(
+        args.listen,
+        args.flows,
+        args.store,
+        args.grace_seconds,
+        args.log_level,
+        args.reload_interval,
+        args.keep_versions,
+    )
+
+
+def _non_negative_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    # NaN fails every comparison, so test for the valid range rather than the invalid one.
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 (off) or more seconds")
+    return value
+
+
+def _positive_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected at least 1")
+    return value

@@ -221,3 +221,131 @@ def test_a_directory_without_flows_is_an_error(tmp_path: Path) -> None:
     (problem,) = raised.value.problems
     assert (problem.file, problem.where) == (str(tmp_path), "flows")
     assert "expected at least one" in problem.message
+
+
+# -- versions: a newer catalog succeeding a running one -------------------------------------
+
+
+def _load(tmp_path: Path, versions: dict[str, str], routing: str = "") -> Catalog:
+    """Writes one flow file per id at the given version (replacing what was there) and loads."""
+    for stale in tmp_path.glob("*.yaml"):
+        stale.unlink()
+    for flow_id, version in versions.items():
+        (tmp_path / f"{flow_id}.yaml").write_text(_flow_text(flow_id, version), encoding="utf-8")
+    (tmp_path / ROUTING_FILE).write_text(routing, encoding="utf-8")
+    return load_catalog(tmp_path)
+
+
+def test_new_calls_get_the_newest_version_and_older_ones_stay_pinnable(tmp_path: Path) -> None:
+    first = _load(tmp_path, {"sales": "1"}, "default: sales\n")
+    v1 = first.flows["sales"]
+    second = first.succeeded_by(_load(tmp_path, {"sales": "2"}, "default: sales\n"))
+    assert second.resolve("").version == "2"
+    assert second.flows["sales"].version == "2"
+    assert second.pinned("sales", "1") is v1
+    assert second.pinned("sales", "2") is second.flows["sales"]
+    assert second.pinned("sales", "3") is None
+    assert second.kept() == {"sales": ("2", "1")}
+
+
+def test_reloading_the_unchanged_demo_flows_changes_nothing(demo: Catalog) -> None:
+    # Guards the "same version, same content" check: every part of a loaded flow must compare
+    # by value, or each reload of an untouched directory would be refused as changed.
+    again = demo.succeeded_by(load_catalog(_DEMO_FLOWS))
+    assert all(again.flows[i] is flow for i, flow in demo.flows.items())
+    assert again.retired == {}
+
+
+def test_an_unchanged_flow_keeps_its_object_and_adds_no_version(tmp_path: Path) -> None:
+    first = _load(tmp_path, {"sales": "1", "support": "1"})
+    second = first.succeeded_by(_load(tmp_path, {"sales": "2", "support": "1"}))
+    assert second.flows["support"] is first.flows["support"]
+    assert second.kept() == {"sales": ("2", "1"), "support": ("1",)}
+
+
+def test_versions_beyond_keep_are_evicted_oldest_first(tmp_path: Path) -> None:
+    catalog = _load(tmp_path, {"sales": "1"})
+    for version in ("2", "3", "4"):
+        catalog = catalog.succeeded_by(_load(tmp_path, {"sales": version}), keep=3)
+    assert catalog.kept() == {"sales": ("4", "3", "2")}
+    assert catalog.pinned("sales", "1") is None
+    assert catalog.pinned("sales", "2") is not None
+
+
+def test_keep_one_keeps_only_the_live_version(tmp_path: Path) -> None:
+    first = _load(tmp_path, {"sales": "1"})
+    second = first.succeeded_by(_load(tmp_path, {"sales": "2"}), keep=1)
+    assert second.kept() == {"sales": ("2",)}
+    assert second.pinned("sales", "1") is None
+
+
+def test_keep_below_one_is_refused(tmp_path: Path) -> None:
+    catalog = _load(tmp_path, {"sales": "1"})
+    with pytest.raises(ValueError, match="at least 1"):
+        catalog.succeeded_by(catalog, keep=0)
+
+
+def test_a_removed_flow_serves_no_new_call_but_its_calls_finish(tmp_path: Path) -> None:
+    first = _load(tmp_path, {"sales": "1", "support": "1"})
+    second = first.succeeded_by(_load(tmp_path, {"sales": "1"}))
+    assert list(second.flows) == ["sales"]
+    with pytest.raises(UnknownFlowError):
+        second.resolve("support")
+    assert second.pinned("support", "1") is first.flows["support"]
+    # It comes back under the same version: the kept object, not a second copy.
+    third = second.succeeded_by(_load(tmp_path, {"sales": "1", "support": "1"}))
+    assert third.flows["support"] is first.flows["support"]
+    assert third.kept() == {"sales": ("1",), "support": ("1",)}
+
+
+def test_rolling_back_to_a_kept_version_makes_it_live_again(tmp_path: Path) -> None:
+    catalog = _load(tmp_path, {"sales": "1"})
+    v1 = catalog.flows["sales"]
+    catalog = catalog.succeeded_by(_load(tmp_path, {"sales": "2"}))
+    catalog = catalog.succeeded_by(_load(tmp_path, {"sales": "1"}))
+    assert catalog.flows["sales"] is v1
+    assert catalog.kept() == {"sales": ("1", "2")}
+
+
+def test_routes_come_from_the_newer_catalog(tmp_path: Path) -> None:
+    first = _load(tmp_path, {"sales": "1", "support": "1"}, 'routes:\n  "800": sales\n')
+    second = first.succeeded_by(
+        _load(
+            tmp_path,
+            {"sales": "1", "support": "1"},
+            'default: support\nroutes:\n  "800": support\n',
+        )
+    )
+    assert (second.resolve("800").id, second.resolve("").id) == ("support", "support")
+
+
+def test_changed_content_under_the_same_version_is_refused(tmp_path: Path) -> None:
+    catalog = _load(tmp_path, {"sales": "1"})
+    path = tmp_path / "sales.yaml"
+    path.write_text(_flow_text("sales").replace("Goodbye.", "Goodbye for now."), encoding="utf-8")
+    with pytest.raises(FlowError) as raised:
+        catalog.succeeded_by(load_catalog(tmp_path))
+    (problem,) = raised.value.problems
+    assert (problem.file, problem.line, problem.where) == (str(path), 2, "flow.version")
+    assert "content changed but version '1' did not; bump version" in problem.message
+
+
+def test_changed_content_under_a_kept_older_version_is_refused(tmp_path: Path) -> None:
+    catalog = _load(tmp_path, {"sales": "1"})
+    catalog = catalog.succeeded_by(_load(tmp_path, {"sales": "2"}))
+    (tmp_path / "sales.yaml").write_text(
+        _flow_text("sales", "1").replace("Goodbye.", "Bye."), encoding="utf-8"
+    )
+    with pytest.raises(FlowError, match="content changed but version '1' did not"):
+        catalog.succeeded_by(load_catalog(tmp_path))
+
+
+def test_comments_layout_and_file_names_are_not_content(tmp_path: Path) -> None:
+    catalog = _load(tmp_path, {"sales": "1"})
+    (tmp_path / "sales.yaml").unlink()
+    (tmp_path / "renamed.yaml").write_text(
+        "# moved and commented\n\n" + _flow_text("sales"), encoding="utf-8"
+    )
+    newer = catalog.succeeded_by(load_catalog(tmp_path))
+    assert newer.flows["sales"].source == str(tmp_path / "renamed.yaml")
+    assert newer.kept() == {"sales": ("1",)}
