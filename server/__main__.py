@@ -9,11 +9,12 @@ import asyncio
 import contextlib
 import logging
 import signal
+import subprocess
 import sys
 from collections.abc import Sequence
 
 from server.app import create_server
-from server.config import Config, parse_config
+from server.config import Config, parse_config, redacted
 from server.engine.catalog import load_catalog
 from server.engine.loader import FlowError
 from server.reloader import FlowReloader, fingerprint
@@ -28,14 +29,16 @@ async def serve(config: Config) -> int:
     loaded = fingerprint(config.flows)
     try:
         catalog = load_catalog(config.flows)
-        store = open_store(config.store)
+        store = open_store(
+            config.store, idle_ttl_s=config.store_idle_ttl_s, ended_ttl_s=config.store_ended_ttl_s
+        )
     except (FlowError, ValueError) as exc:
         _log.error("refusing to start: %s", exc)
         return 2
     try:
         await store.ping()
     except StoreUnavailableError as exc:
-        _log.error("refusing to start: session store %s unusable: %s", config.store, exc)
+        _log.error("refusing to start: session store %s unusable: %s", redacted(config.store), exc)
         return 2
     try:
         running = await create_server(config.listen, catalog, store)
@@ -45,7 +48,7 @@ async def serve(config: Config) -> int:
         return 2
     host = config.listen.rsplit(":", 1)[0]
     flows = ", ".join(f"{f.id}@{f.version}" for f in catalog.flows.values())
-    _log.info("flows: %s; store: %s", flows, config.store)
+    _log.info("flows: %s; store: %s", flows, redacted(config.store))
     reloader = FlowReloader(config.flows, running.service, keep=config.keep_versions, loaded=loaded)
     _log.info(
         "flows reload on SIGHUP%s; %d versions kept per flow for calls in progress",
@@ -76,14 +79,48 @@ async def serve(config: Config) -> int:
     return 0
 
 
+def supervise(config: Config, argv: Sequence[str]) -> int:
+    """Runs `config.workers` server processes on one port and relays signals to them.
+
+    Each worker is a whole server (its own event loop, channel and store connection) binding the
+    same port with SO_REUSEPORT, so the kernel spreads connections over the cores. They share
+    call state through the store, exactly as replicas on several machines do.
+    """
+    if config.listen.rsplit(":", 1)[-1] == "0":
+        _log.error(
+            "refusing to start: --workers needs a fixed port (port 0 would differ per worker)"
+        )
+        return 2
+    if config.store.startswith("memory:"):
+        _log.error(
+            "refusing to start: --workers needs a store the workers share (sqlite:// or redis://)"
+        )
+        return 2
+    command = [sys.executable, "-m", "server", *argv, "--workers", "1"]
+    workers = [subprocess.Popen(command) for _ in range(config.workers)]
+
+    def relay(signum: int, _frame: object) -> None:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.send_signal(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, relay)
+    codes = [worker.wait() for worker in workers]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
-    config = parse_config(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    config = parse_config(arguments)
     logging.basicConfig(
         level=config.log_level,
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if config.workers > 1:
+        sys.exit(supervise(config, arguments))
     sys.exit(asyncio.run(serve(config)))
 
 

@@ -38,6 +38,8 @@ async def create_server(address: str, catalog: Catalog, store: SessionStore) -> 
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            # Lets `--workers N` processes share the port (gRPC's default on Linux; said aloud).
+            ("grpc.so_reuseport", 1),
         ],
     )
     health_servicer = health.aio.HealthServicer()

@@ -14,6 +14,8 @@ from server.engine.catalog import DEFAULT_KEEP_VERSIONS
 DEMO_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_STORE = "sqlite://var/dialogue.db"
+DEFAULT_IDLE_TTL_S = 86_400
+DEFAULT_ENDED_TTL_S = 3_600
 DEFAULT_RELOAD_INTERVAL = 2.0
 
 
@@ -39,6 +41,9 @@ class Config:
     log_level: str
     reload_interval: float = DEFAULT_RELOAD_INTERVAL
     keep_versions: int = DEFAULT_KEEP_VERSIONS
+    store_idle_ttl_s: int = DEFAULT_IDLE_TTL_S
+    store_ended_ttl_s: int = DEFAULT_ENDED_TTL_S
+    workers: int = 1
 
 
 def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -62,7 +67,29 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
     parser.add_argument(
         "--store",
         default=env.get("DIALOGUE_STORE", DEFAULT_STORE),
-        help=f"session store: memory://, sqlite://PATH or a file path (env DIALOGUE_STORE, default {DEFAULT_STORE})",
+        help="session store: memory://, sqlite://PATH, a file path, or redis://[:PASSWORD@]HOST:PORT/DB "
+        f"(rediss:// for TLS) shared by replicas (env DIALOGUE_STORE, default {DEFAULT_STORE})",
+    )
+    parser.add_argument(
+        "--store-idle-ttl",
+        type=_positive_count,
+        default=env.get("DIALOGUE_STORE_IDLE_TTL", str(DEFAULT_IDLE_TTL_S)),
+        help="Redis only: seconds a call's state lives after its last turn "
+        f"(env DIALOGUE_STORE_IDLE_TTL, default {DEFAULT_IDLE_TTL_S})",
+    )
+    parser.add_argument(
+        "--store-ended-ttl",
+        type=_positive_count,
+        default=env.get("DIALOGUE_STORE_ENDED_TTL", str(DEFAULT_ENDED_TTL_S)),
+        help="Redis only: seconds an ended call's state and history live "
+        f"(env DIALOGUE_STORE_ENDED_TTL, default {DEFAULT_ENDED_TTL_S})",
+    )
+    parser.add_argument(
+        "--workers",
+        type=_positive_count,
+        default=env.get("DIALOGUE_WORKERS", "1"),
+        help="server processes sharing the listen port (SO_REUSEPORT) to use every core; needs a "
+        "fixed port and a store the processes can share (SQLite file or Redis) (env DIALOGUE_WORKERS, default 1)",
     )
     parser.add_argument(
         "--grace-seconds",
@@ -101,6 +128,9 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         args.log_level,
         args.reload_interval,
         args.keep_versions,
+        args.store_idle_ttl,
+        args.store_ended_ttl,
+        args.workers,
     )
 
 
@@ -123,3 +153,13 @@ def _positive_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r}: expected at least 1")
     return value
+
+
+def redacted(url: str) -> str:
+    """The store URL with any password replaced, for logs."""
+    scheme, separator, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not separator or not at:
+        return url
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -13,7 +13,7 @@ import grpc
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
-from server.config import DEFAULT_LISTEN, DEFAULT_STORE, DEMO_FLOWS, parse_config
+from server.config import DEFAULT_LISTEN, DEFAULT_STORE, DEMO_FLOWS, parse_config, redacted
 from tests.support.server_process import MEMORY_SERVER_ARGS, REPO_ROOT, start_server
 
 _BOUND_S = 60
@@ -133,3 +133,9 @@ def test_sigint_exits_zero() -> None:
         server.process.send_signal(signal.SIGINT)
         assert server.process.wait(_BOUND_S) == 0
         assert server.stop() == 0
+
+
+def test_store_passwords_never_reach_the_log() -> None:
+    assert redacted("redis://:hunter2@10.0.0.5:6379/0") == "redis://:***@10.0.0.5:6379/0"
+    assert redacted("rediss://app:hunter2@redis:6380/1") == "rediss://app:***@redis:6380/1"
+    assert redacted("sqlite://var/dialogue.db") == "sqlite://var/dialogue.db"
