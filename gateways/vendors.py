@@ -26,6 +26,7 @@ VENDORS = {
     "aliyun-ivr": "gateways.aliyun_ivr.routes",
     "aliyun-ccc": "gateways.aliyun_ccc.routes",
     "huawei-odfs": "gateways.huawei_odfs.routes",
+    "telnyx": "gateways.telnyx.routes",
 }
 
 

@@ -8,6 +8,13 @@ bin=.venv/bin
 # Demo settings for the gateways; set any of these yourself to override them.
 export ALIYUN_TRANSFER_NUMBERS="${ALIYUN_TRANSFER_NUMBERS:-skill_queue:10086001=+8610086001,skill_queue:18005550101=+18005550101}"
 export DIALOGUE_FALLBACK_SKILL_QUEUE="${DIALOGUE_FALLBACK_SKILL_QUEUE:-10086001}"
+# Telnyx: no real account here, so commands go nowhere useful; without a public key the
+# signature check is switched off for the demo (the gateway says so loudly).
+export TELNYX_API_KEY="${TELNYX_API_KEY:-dev-not-a-real-key}"
+[ -n "${TELNYX_PUBLIC_KEY:-}" ] || export TELNYX_SKIP_SIGNATURE="${TELNYX_SKIP_SIGNATURE:-true}"
+telnyx_targets='{"skill_queue:10086001": "+8610086001", "skill_queue:18005550101": "+18005550101"}'
+export TELNYX_TRANSFER_TARGETS="${TELNYX_TRANSFER_TARGETS:-$telnyx_targets}"
+export TELNYX_VOICES="${TELNYX_VOICES:-zh-CN=AWS.Polly.Zhiyu}"
 listen="${DIALOGUE_LISTEN:-127.0.0.1:50051}"
 export DIALOGUE_SERVER="${DIALOGUE_SERVER:-$listen}"
 
@@ -27,7 +34,7 @@ pids+=($!)
 import os, grpc
 grpc.channel_ready_future(grpc.insecure_channel(os.environ["DIALOGUE_SERVER"])).result(timeout=60)
 PY
-for vendor in aliyun-ivr aliyun-ccc huawei-odfs; do
+for vendor in aliyun-ivr aliyun-ccc huawei-odfs telnyx; do
   "$bin/dialogue-gateway" "$vendor" &
   pids+=($!)
 done

@@ -17,7 +17,9 @@ from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
 from gateways.huawei_odfs import mapping as huawei
+from gateways.telnyx import mapping as telnyx
 from gateways.vendors import VENDORS
+from tests.gateways.telnyx.spec import command_problems
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "gateways"
 ACTIONS = [
@@ -135,10 +137,22 @@ def _render_huawei(response: pb.DecideNextActionResponse) -> None:
         assert all(isinstance(value, str) for value in answer["outparams"].values())
 
 
+def _render_telnyx(response: pb.DecideNextActionResponse) -> None:
+    context = telnyx.CommandContext(
+        event_id="0ccc7b54-4df3-4bca-a65a-3da1ecc777f0",
+        call_control_id="v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",
+        settings=telnyx.Settings(transfer_targets={"skill_queue:10086001": "+8610086001"}),
+    )
+    for name, body in telnyx.plan_commands(response, context):
+        assert name in telnyx.COMMANDS
+        assert command_problems(name, body) == [], (name, body)
+
+
 RENDERERS: dict[str, Callable[[pb.DecideNextActionResponse], None]] = {
     "aliyun-ivr": _render_ivr,
     "aliyun-ccc": _render_ccc,
     "huawei-odfs": _render_huawei,
+    "telnyx": _render_telnyx,
 }
 _MESSAGE_NAMES = {
     field.name: field.message_type.name

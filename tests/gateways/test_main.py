@@ -15,11 +15,18 @@ from tests.support.server_process import MEMORY_SERVER_ARGS, REPO_ROOT, start_ga
 _BOUND_S = 60
 
 
+# What a gateway needs to start at all (Telnyx refuses to run without a key or the dev switch).
+_REQUIRED_ENV = {"telnyx": {"TELNYX_API_KEY": "test-key", "TELNYX_SKIP_SIGNATURE": "true"}}
+
+
 @pytest.mark.parametrize("vendor", sorted(VENDORS))
 def test_each_gateway_serves_health_and_readiness_and_stops_cleanly(vendor: str) -> None:
+    env = {**os.environ, **_REQUIRED_ENV.get(vendor, {})}
     with (
         start_server(*MEMORY_SERVER_ARGS) as server,
-        start_gateway(vendor, "--listen", "127.0.0.1:0", "--server", server.address) as gateway,
+        start_gateway(
+            vendor, "--listen", "127.0.0.1:0", "--server", server.address, env=env
+        ) as gateway,
     ):
         base = f"http://{gateway.address}"
         assert httpx.get(f"{base}/healthz", timeout=_BOUND_S).json() == {
@@ -45,3 +52,18 @@ def test_a_gateway_refuses_half_an_access_key_pair() -> None:
     )
     assert result.returncode == 2
     assert "ALIYUN_CCC_ACCESS_KEY_SECRET" in result.stderr
+
+
+def test_telnyx_refuses_to_start_without_a_public_key_or_the_dev_switch() -> None:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TELNYX_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "gateways", "telnyx", "--listen", "127.0.0.1:0"],
+        cwd=REPO_ROOT,
+        env={**env, "TELNYX_API_KEY": "test-key"},
+        capture_output=True,
+        text=True,
+        timeout=_BOUND_S,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "TELNYX_PUBLIC_KEY" in result.stderr

@@ -1,0 +1,1 @@
+"""The Telnyx Call Control gateway: signed webhooks in, Call Control commands out."""
