@@ -13,6 +13,7 @@ import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import grpc
@@ -23,8 +24,9 @@ from grpc_status import rpc_status
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.catalog import Catalog, UnknownFlowError
 from server.engine.flow import Flow
-from server.engine.interpreter import FlowRuntimeError, decide
+from server.engine.interpreter import Decision, FlowRuntimeError
 from server.engine.state import CallState, decode, encode
+from server.hooks import HookClient, run_turn
 from server.store import SessionStore, StoreUnavailableError, TurnRecord
 from server.validation import Violation, validate_decide, validate_get_call
 
@@ -87,12 +89,14 @@ class DialogueService:
         catalog: Catalog,
         store: SessionStore,
         on_store_health: Callable[[bool], Awaitable[None]] | None = None,
+        hooks: HookClient | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
         self._locks = _CallLocks()
         self._on_store_health = on_store_health
         self._store_healthy = True
+        self.hooks = hooks or HookClient()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler to register on a server.
@@ -161,7 +165,7 @@ class DialogueService:
                     return snapshot.replay.response
                 state = decode(snapshot.state) if snapshot.state is not None else None
                 try:
-                    decision = decide(self._flow_for(state, request), state, request)
+                    decision = await self._decide(self._flow_for(state, request), state, request)
                 except FlowRuntimeError as exc:
                     raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from exc
                 response = decision.response.SerializeToString(deterministic=True)
@@ -169,7 +173,13 @@ class DialogueService:
                     decision.state.turn, request.request_id, fingerprint, raw, response
                 )
                 if await self._store(
-                    self.store.write(call_id, snapshot.version, encode(decision.state), turn)
+                    self.store.write(
+                        call_id,
+                        snapshot.version,
+                        encode(decision.state),
+                        turn,
+                        ended=decision.state.over,
+                    )
                 ):
                     return response
                 # Another replica wrote this call meanwhile: read again and decide afresh.
@@ -196,6 +206,19 @@ class DialogueService:
                 f"call {state.call_id!r} runs flow {state.flow_id} version {state.flow_version}, which is no longer loaded",
             )
         return flow
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    async def _decide(
+        self, flow: Flow | None, state: CallState | None, request: pb.DecideNextActionRequest
+    ) -> Decision:
+        """The engine's decision, with the HTTP hooks it needs performed on the way."""
+        # The server's clock stands in only when the platform did not say when it happened.
+        return await run_turn(self.hooks, flow, state, request, datetime.now(UTC))
+
+    async def aclose(self) -> None:
+        """Releases the hooks' HTTP connections (after the server stopped taking calls)."""
+        await self.hooks.aclose()
 
     # -- GetCall --------------------------------------------------------------------------
 

@@ -1,16 +1,22 @@
 """The flow model: immutable dataclasses a validated flow file is loaded into.
 
-A flow is a graph of nodes. Nodes that only speak or decide (say, branch) run straight through;
-nodes that need the platform (menu, collect, transfer, record, wait, AI gather, hang up) end the
-turn with one action. Prompts spoken on the way are carried into that action, because every
-platform executes exactly one instruction per callback.
+A flow is a graph of nodes. Nodes that only speak, decide or compute (say, branch, set, hours,
+fulfillment) run straight through; nodes that need the platform (menu, collect, transfer,
+record, wait, AI gather, hang up) end the turn with one action. Prompts spoken on the way are
+carried into that action, because every platform executes exactly one instruction per callback.
+
+Subflows do not exist at run time: the loader inlines each use of one (see `loader`), so a
+call's state stays one node id and a flow version pins its subflows too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from typing import Any
+
+from server.engine.hours import Schedule
 
 
 class BargeIn(Enum):
@@ -27,7 +33,15 @@ class SlotType(Enum):
 
     DIGITS = "digits"
     NUMBER = "number"
+    INTEGER = "integer"
+    AMOUNT = "amount"
+    MOBILE_CN = "mobile_cn"
+    E164 = "e164"
+    DATE = "date"
+    TIME = "time"
     YES_NO = "yes_no"
+    CHOICE = "choice"
+    REGEX = "regex"
     TEXT = "text"
 
 
@@ -81,17 +95,34 @@ class Choice:
     next: str
     key: str = ""
     keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class Menu:
-    """Plays a prompt and waits for the caller to pick one of its choices."""
+    """Plays a prompt and waits for the caller to pick one of its choices.
+
+    `nlu` False keeps the flow's external understanding hook out of this node;
+    `fuzzy_threshold` None uses the flow default (0 turns fuzzy matching off here).
+    """
 
     id: str
     prompt: PromptSpec
     choices: tuple[Choice, ...]
     escalation: Escalation = field(default_factory=Escalation)
     speech: bool = True
+    nlu: bool = True
+    fuzzy_threshold: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One value a `choice` slot accepts, said by any of its keywords or picked by its key."""
+
+    value: str
+    keywords: tuple[str, ...] = ()
+    key: str = ""
+    patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +142,21 @@ class Collect:
     keys: bool = True
     speech: bool = True
     escalation: Escalation = field(default_factory=Escalation)
+    min_value: Decimal | None = None
+    max_value: Decimal | None = None
+    options: tuple[Option, ...] = ()
+    country_code: str = ""
+    confirm: PromptSpec | None = None
+    nlu: bool = True
+    fuzzy_threshold: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """A test on one slot: equals, not_equals, one_of, present or absent."""
+    """A test on one slot, parameter or call value (see `conditions.OPS`).
+
+    Values may be templates ("{other_slot}"), rendered when the test runs.
+    """
 
     slot: str
     op: str
@@ -206,7 +247,58 @@ class AiGatherNode:
     user_response_timeout_ms: int = 0
 
 
-Node = Say | Menu | Collect | Branch | Transfer | HangUp | RecordNode | WaitNode | AiGatherNode
+@dataclass(frozen=True, slots=True)
+class SetNode:
+    """Sets slots or call parameters (`params.NAME`) to rendered templates, clears others."""
+
+    id: str
+    values: tuple[tuple[str, str], ...]
+    clear: tuple[str, ...]
+    next: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fulfillment:
+    """Calls an external HTTP service with the call's data; branches on how that went.
+
+    The pure engine only describes the call (a pending hook); the service performs it.
+    """
+
+    id: str
+    url: str
+    on_success: str
+    on_error: str
+    on_timeout: str
+    timeout_ms: int = 300
+    args: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HoursNode:
+    """Goes to `open`, `closed` or `holiday` by the call's time against a schedule."""
+
+    id: str
+    schedule: Schedule
+    open: str
+    closed: str
+    holiday: str
+    timezone: str = ""
+
+
+Node = (
+    Say
+    | Menu
+    | Collect
+    | Branch
+    | Transfer
+    | HangUp
+    | RecordNode
+    | WaitNode
+    | AiGatherNode
+    | SetNode
+    | Fulfillment
+    | HoursNode
+)
 ListeningNode = Menu | Collect
 
 
@@ -219,6 +311,7 @@ class Command:
     goto: str = ""
     repeat: bool = False
     key: str = ""
+    patterns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,11 +329,27 @@ class Defaults:
     on_failure_budget: str = ""
     no_input: tuple[PromptSpec, ...] = ()
     no_match: tuple[PromptSpec, ...] = ()
+    fuzzy_threshold: float = 85
+
+
+@dataclass(frozen=True, slots=True)
+class NluConfig:
+    """The flow's external understanding service (HTTP), asked before the built-in matchers."""
+
+    url: str
+    timeout_ms: int = 300
+    min_confidence: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class Flow:
-    """A validated flow: its identity, defaults, global commands and nodes."""
+    """A validated flow: its identity, defaults, global commands and nodes.
+
+    Attributes:
+        timezone: IANA time zone for relative dates, clock times and business hours.
+        synonyms: Folded word → its whole synonym group; a keyword matches its group too.
+        nlu: The external understanding hook, if any.
+    """
 
     id: str
     version: str
@@ -252,3 +361,6 @@ class Flow:
     nodes: dict[str, Node]
     source: str = ""
     line: int = 1
+    timezone: str = "UTC"
+    synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    nlu: NluConfig | None = None

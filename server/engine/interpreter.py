@@ -1,43 +1,69 @@
 """The pure step function: (flow, state, event) → (state, decision). No I/O, no clock.
 
 A turn either starts the flow, or applies one event at the node the call waits at, then runs
-straight-through nodes (say, branch) until a node needs the platform. Prompts met on the way
-are carried into that node's action, since platforms execute one instruction per callback.
+straight-through nodes (say, branch, set, hours, fulfillment) until a node needs the platform.
+Prompts met on the way are carried into that node's action, since platforms execute one
+instruction per callback.
+
+Time comes in with the request (`occurred_at`, else the `now` argument), never from a clock.
+HTTP hooks (external understanding, fulfillment) are not called here: a turn that reaches one
+stops with `Decision.pending_hook`; the caller performs it and calls `resume` with the results
+so far, which runs the same turn again from the same state (see `server.engine.hooks`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from google.protobuf import json_format
 
 from dialogue.v1 import dialogue_pb2 as pb
-from server.engine import matching
+from server.engine import conditions, hooks, hours, matching, slots
 from server.engine.flow import (
     AiGatherNode,
     BargeIn,
     Branch,
     Collect,
+    Command,
     Condition,
     Flow,
+    Fulfillment,
     HangUp,
+    HoursNode,
     ListeningNode,
     Menu,
     Node,
     PromptSpec,
     RecordNode,
     Say,
+    SetNode,
     SlotType,
     Transfer,
     WaitNode,
 )
+from server.engine.hooks import HookCall, HookResult, NluAnswer
 from server.engine.state import FAILURES, NO_INPUT, NO_MATCH, CallState
 
 # Set while a node that cannot carry prompts (wait, AI gather) waits for the prompts spoken
 # on the way to it to finish playing.
 _DEFERRED = "deferred"
+# Set while a collect node with `confirm` waits for the caller to confirm the value it holds.
+CONFIRMING = "confirming"
+_KEY_ANSWERS = {"1": True, "2": False}
+_MAX_TOKEN = 64
+# Keys the platform collects per slot type (digits: the node's own min/max_length).
+_KEY_LENGTHS = {
+    SlotType.MOBILE_CN: (11, 11),
+    SlotType.E164: (8, 17),  # with 00 in front of the country code
+    SlotType.DATE: (4, 8),  # MMDD or YYYYMMDD
+    SlotType.TIME: (3, 4),  # HMM or HHMM
+}
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 _BARGE_IN_INPUTS = {
     BargeIn.NONE: frozenset(),
@@ -59,14 +85,33 @@ class FlowRuntimeError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The state after a turn and the response to send."""
+    """The state after a turn and the response to send — or the hook the turn waits for.
+
+    When `pending_hook` is set the turn is not finished: `state` and `response` mean nothing
+    and must not be stored or sent; perform the hook and `resume`.
+    """
 
     state: CallState
     response: pb.DecideNextActionResponse
+    pending_hook: HookCall | None = None
+
+
+class _NeedHook(Exception):  # noqa: N818 - control flow, not an error
+    """Raised inside a turn that reaches a hook it has no result for yet."""
+
+    def __init__(self, call: HookCall, state: CallState) -> None:
+        super().__init__(call.node)
+        self.call = call
+        self.state = state
 
 
 def decide(
-    flow: Flow | None, state: CallState | None, request: pb.DecideNextActionRequest
+    flow: Flow | None,
+    state: CallState | None,
+    request: pb.DecideNextActionRequest,
+    *,
+    hook_results: Sequence[HookResult] = (),
+    now: datetime | None = None,
 ) -> Decision:
     """Applies one event to a call.
 
@@ -74,10 +119,40 @@ def decide(
         flow: The call's flow; None only for a call that ends before it ever started.
         state: The call's state, or None for a call the server has not seen.
         request: A validated request.
+        hook_results: Results of the hooks this turn reached so far, in order (see `resume`).
+        now: The call's time when the request has no `occurred_at` (timezone-aware); relative
+            dates and business hours need one or the other.
 
     Returns:
-        The new state (turn counted) and the response.
+        The new state (turn counted) and the response; or, when the turn reached a hook beyond
+        `hook_results`, a decision whose `pending_hook` says what to call.
     """
+    try:
+        return _decide(flow, state, request, hook_results, now)
+    except _NeedHook as need:
+        return Decision(need.state, pb.DecideNextActionResponse(), need.call)
+
+
+def resume(
+    flow: Flow | None,
+    state: CallState | None,
+    request: pb.DecideNextActionRequest,
+    hook_results: Sequence[HookResult],
+    *,
+    now: datetime | None = None,
+) -> Decision:
+    """Runs a turn again with the results of the hooks it reached (the same flow, state and
+    request as the `decide` that returned the pending hook, and every result so far)."""
+    return decide(flow, state, request, hook_results=hook_results, now=now)
+
+
+def _decide(
+    flow: Flow | None,
+    state: CallState | None,
+    request: pb.DecideNextActionRequest,
+    hook_results: Sequence[HookResult],
+    now: datetime | None,
+) -> Decision:
     event = request.WhichOneof("event")
     if state is None and (flow is None or event == "call_ended"):
         # A hang-up for a call we never saw still gets a clean end, and is remembered so
@@ -86,10 +161,11 @@ def decide(
         return _Turn(None, tombstone, request).finish_over("call ended before the dialogue started")
     if state is None:
         assert flow is not None
-        return _Turn(flow, _new_state(flow, request), request).start(event)
+        turn = _Turn(flow, _new_state(flow, request), request, hook_results, now)
+        return turn.start(event)
     if state.over or flow is None:
         return _Turn(flow, state, request).finish_over("the dialogue is over")
-    return _Turn(flow, state, request).apply(event)
+    return _Turn(flow, state, request, hook_results, now).apply(event)
 
 
 def _new_state(flow: Flow, request: pb.DecideNextActionRequest) -> CallState:
@@ -107,12 +183,24 @@ class _Turn:
     """One turn's working set: the flow, the evolving state, and what to explain."""
 
     def __init__(
-        self, flow: Flow | None, state: CallState, request: pb.DecideNextActionRequest
+        self,
+        flow: Flow | None,
+        state: CallState,
+        request: pb.DecideNextActionRequest,
+        hook_results: Sequence[HookResult] = (),
+        now: datetime | None = None,
     ) -> None:
         self.flow = flow
         self.request = request
         self.intent = ""
         self.note = ""
+        # Said after the note: what hooks, hours and fulfillment did on the way.
+        self.remarks: list[str] = []
+        self.hook_results = hook_results
+        self.hooks_used = 0
+        self.now = (
+            request.occurred_at.ToDatetime(tzinfo=UTC) if request.HasField("occurred_at") else now
+        )
         params = dict(state.params)
         params.update(request.call_data.parameters)
         self.state = replace(
@@ -170,6 +258,7 @@ class _Turn:
 
     def _at_listening(self, node: ListeningNode, event: str | None) -> Decision:
         request = self.request
+        confirming = isinstance(node, Collect) and self._confirming()
         if event == "speech_recognized":
             text = request.speech_recognized.text
             if not text.strip():
@@ -177,10 +266,14 @@ class _Turn:
             command = self._command(text=text)
             if command is not None:
                 return command
+            if confirming:
+                assert isinstance(node, Collect)
+                return self._confirm_answer(node, text=text)
+            answer = self._nlu(node, text)
             return (
-                self._choose(node, text=text)
+                self._choose(node, text=text, nlu=answer)
                 if isinstance(node, Menu)
-                else self._fill(node, text=text)
+                else self._fill(node, text=text, nlu=answer)
             )
         if event == "digits_entered":
             digits = request.digits_entered.digits
@@ -189,6 +282,8 @@ class _Turn:
             if isinstance(node, Menu):
                 command = self._command(key=digits)
                 return command or self._choose(node, key=digits)
+            if confirming:
+                return self._confirm_answer(node, key=digits)
             return self._fill(node, key=digits)
         if event == "no_input":
             return self._escalate(node, NO_INPUT, "caller silent")
@@ -203,7 +298,7 @@ class _Turn:
             self.note = "prompts finished; still listening"
             return self._respond(
                 play_and_listen=pb.PlayAndListen(
-                    prompts=pb.Prompts(barge_in=self._barge_in_of([node.prompt])),
+                    prompts=pb.Prompts(barge_in=self._barge_in_of([self._prompt_of(node)])),
                     digits=self._digits(node),
                     speech=self._speech(node),
                 )
@@ -295,52 +390,200 @@ class _Turn:
     # -- understanding ----------------------------------------------------------------------
 
     def _command(self, *, text: str = "", key: str = "") -> Decision | None:
+        """The first global command whose key was pressed or whose keyword/pattern was said."""
         for command in self.f.commands:
             hit = (key and key == command.key) or (
-                text and matching.find_keyword(text, command.keywords)
+                text
+                and (
+                    matching.find_keyword(text, self._expand(command.keywords))
+                    or matching.find_pattern(text, command.patterns)
+                )
             )
-            if not hit:
-                continue
-            self.intent = command.intent
-            if command.repeat:
-                self.note = "repeat requested"
-                return self._replay()
-            self.note = f"global command '{command.intent}'"
-            return self.run(command.goto)
+            if hit:
+                return self._run_command(command, "")
         return None
 
-    def _choose(self, node: Menu, *, text: str = "", key: str = "") -> Decision:
+    def _run_command(self, command: Command, how: str) -> Decision:
+        self.intent = command.intent
+        if command.repeat:
+            self.note = "repeat requested" + (f" ({how})" if how else "")
+            return self._replay()
+        self.note = f"global command '{command.intent}'" + (f" ({how})" if how else "")
+        return self.run(command.goto)
+
+    def _threshold(self, node: ListeningNode) -> float:
+        return (
+            node.fuzzy_threshold
+            if node.fuzzy_threshold is not None
+            else self.f.defaults.fuzzy_threshold
+        )
+
+    def _expand(self, keywords: tuple[str, ...]) -> tuple[str, ...]:
+        return matching.expand(keywords, self.f.synonyms) if self.f.synonyms else keywords
+
+    def _nlu(self, node: ListeningNode, text: str) -> NluAnswer | None:
+        """Asks the flow's external understanding, if any; None means: use the built-ins."""
+        config = self.f.nlu
+        if config is None or not node.nlu:
+            return None
+        intents = [c.intent for c in node.choices] if isinstance(node, Menu) else []
+        expected: dict[str, object] = {"intents": [*intents, *(c.intent for c in self.f.commands)]}
+        if isinstance(node, Collect):
+            expected.update(slot=node.slot, slot_type=node.slot_type.value)
+        payload = {
+            "kind": hooks.NLU,
+            "text": text,
+            "language": self.request.speech_recognized.language or self.f.language,
+            "asr_confidence": round(self.request.speech_recognized.confidence, 4),
+            "expected": expected,
+            **self._hook_context(node.id),
+        }
+        result = self._hook(node.id, hooks.NLU, config.url, payload, config.timeout_ms)
+        answer, problem = hooks.read_nlu(result)
+        if answer is None:
+            self.remarks.append(f"nlu failed ({problem}): built-in matchers")
+            return None
+        if answer.confidence < config.min_confidence:
+            self.remarks.append(
+                f"nlu '{answer.intent}' at {answer.confidence:g} is below {config.min_confidence:g}: built-in matchers"
+            )
+            return None
+        return answer
+
+    def _nlu_command(self, answer: NluAnswer) -> Decision | None:
+        command = next((c for c in self.f.commands if c.intent == answer.intent), None)
+        if command is None:
+            return None
+        self._merge(answer.slots)
+        return self._run_command(command, f"nlu {answer.confidence:g}")
+
+    def _choose(
+        self, node: Menu, *, text: str = "", key: str = "", nlu: NluAnswer | None = None
+    ) -> Decision:
+        if nlu is not None and nlu.intent:
+            choice = next((c for c in node.choices if c.intent == nlu.intent), None)
+            if choice is not None:
+                self._merge(nlu.slots)
+                self.intent = choice.intent
+                self.note = f"chose '{choice.intent}' by nlu {nlu.confidence:g}"
+                return self.run(choice.next)
+            command = self._nlu_command(nlu)
+            if command is not None:
+                return command
+            self.remarks.append(f"nlu intent '{nlu.intent}' is not offered here: built-in matchers")
         if text:
             spoken_key = matching.spoken_digits(text)
             key = spoken_key if spoken_key is not None and len(spoken_key) == 1 else ""
-        best, best_length = None, 0
-        for choice in node.choices:
-            if key:
-                if key == choice.key:
-                    best = choice
-                    break
-                continue
-            found = matching.find_keyword(text, choice.keywords)
-            # Longest keyword wins; on a tie the earlier choice wins (strict >).
-            if found is not None and len(found) > best_length:
-                best, best_length = choice, len(found)
-        if best is None:
-            # A spoken key ("零") may be a global command's key, as it would be when pressed.
-            command = self._command(key=key) if text and key else None
-            return command or self._escalate(node, NO_MATCH, f"'{key or text}' matches no choice")
+        if key:
+            best = next((choice for choice in node.choices if choice.key == key), None)
+            if best is None:
+                # A spoken key ("零") may be a global command's key, as it would be when pressed.
+                command = self._command(key=key) if text else None
+                return command or self._escalate(node, NO_MATCH, f"'{key}' matches no choice")
+            self.intent = best.intent
+            self.note = f"chose '{best.intent}' by key {key}"
+            return self.run(best.next)
+        # Commands go first: they win fuzzy ties, as they win exact matches (checked before).
+        commands = self.f.commands
+        candidates = [
+            *(matching.Candidate(self._expand(c.keywords), c.patterns) for c in commands),
+            *(matching.Candidate(self._expand(c.keywords), c.patterns) for c in node.choices),
+        ]
+        found = matching.understand(text, candidates, fuzzy_threshold=self._threshold(node))
+        hit = found.hit
+        if hit is None:
+            return self._escalate(node, NO_MATCH, f"'{text}' matches no choice")
+        names = [c.intent for c in commands] + [c.intent for c in node.choices]
+        if found.ties:
+            tied = ", ".join(f"'{names[t.index]}' ({t.describe()})" for t in found.ties)
+            self.remarks.append(f"tied with {tied}: the one listed first wins")
+        if hit.index < len(commands):
+            return self._run_command(commands[hit.index], hit.describe())
+        best = node.choices[hit.index - len(commands)]
         self.intent = best.intent
-        self.note = f"chose '{best.intent}' by {'key ' + key if key else 'voice'}"
+        self.note = f"chose '{best.intent}' by voice ({hit.describe()})"
         return self.run(best.next)
 
-    def _fill(self, node: Collect, *, text: str = "", key: str = "") -> Decision:
-        value, problem = _parse_slot(node, text=text, key=key)
-        if value is None:
+    def _fill(
+        self, node: Collect, *, text: str = "", key: str = "", nlu: NluAnswer | None = None
+    ) -> Decision:
+        if nlu is not None:
+            command = self._nlu_command(nlu) if nlu.intent else None
+            if command is not None:
+                return command
+            said = nlu.slots.get(node.slot, "")
+            if said:
+                check = self._parse(node, text=said)
+                if check.value is not None:
+                    self._merge(nlu.slots)
+                    return self._accept(node, check.value, f"by nlu {nlu.confidence:g}")
+                self.remarks.append(f"nlu value '{said}' rejected ({check.problem}): built-in")
+        check = self._parse(node, text=text, key=key)
+        if check.value is None:
+            if text and self._threshold(node) > 0:
+                # Not an answer, but maybe a command said loosely ("operater").
+                candidates = [
+                    matching.Candidate(self._expand(c.keywords), c.patterns)
+                    for c in self.f.commands
+                ]
+                near = matching.understand(
+                    text, candidates, fuzzy_threshold=self._threshold(node)
+                ).hit
+                if near is not None:
+                    return self._run_command(self.f.commands[near.index], near.describe())
             reprompts = node.invalid or None
-            return self._escalate(node, NO_MATCH, f"{node.slot}: {problem}", reprompts)
+            return self._escalate(node, NO_MATCH, f"{node.slot}: {check.problem}", reprompts)
+        return self._accept(node, check.value, "")
+
+    def _parse(self, node: Collect, *, text: str = "", key: str = "") -> slots.SlotCheck:
+        return slots.parse_slot(
+            node,
+            text=text,
+            key=key,
+            today=self._today(),
+            synonyms=self.f.synonyms,
+            fuzzy_threshold=self._threshold(node),
+        )
+
+    def _accept(self, node: Collect, value: str, how: str) -> Decision:
         self.intent = node.slot
-        self.note = f"{node.slot} collected"
         self.state = replace(self.state, slots={**self.state.slots, node.slot: value})
+        suffix = f" ({how})" if how else ""
+        if node.confirm is not None:
+            # A fresh start for the confirmation question: its own no-input/no-match counts.
+            counters = {**_fresh(self.state.counters), CONFIRMING: 1}
+            self.state = replace(self.state, counters=counters)
+            self.note = f"{node.slot} collected{suffix}; confirming"
+            return self._listen(node, [])
+        self.note = f"{node.slot} collected{suffix}"
         return self.run(node.next)
+
+    def _confirm_answer(self, node: Collect, *, text: str = "", key: str = "") -> Decision:
+        answer = _KEY_ANSWERS.get(key) if key else matching.yes_or_no(text)
+        if answer is None:
+            return self._escalate(
+                node, NO_MATCH, f"confirming {node.slot}: '{key or text}' is neither yes nor no"
+            )
+        self.intent = node.slot
+        if answer:
+            self.note = f"{node.slot} confirmed"
+            return self.run(node.next)
+        self._unconfirm(node)
+        self.note = f"{node.slot} not confirmed: asking again"
+        return self._listen(node, [])
+
+    def _unconfirm(self, node: Collect) -> None:
+        """Forgets the value awaiting confirmation and the confirmation itself."""
+        slots_left = {k: v for k, v in self.state.slots.items() if k != node.slot}
+        counters = {k: v for k, v in self.state.counters.items() if k != CONFIRMING}
+        self.state = replace(self.state, slots=slots_left, counters=counters)
+
+    def _confirming(self) -> bool:
+        return bool(self.state.count(CONFIRMING))
+
+    def _merge(self, values: dict[str, str]) -> None:
+        if values:
+            self.state = replace(self.state, slots={**self.state.slots, **values})
 
     def _escalate(
         self,
@@ -362,17 +605,21 @@ class _Turn:
         self.note = (
             f"{kind.replace('_', '-')} {count} of {limit} at {node.id} ({why}); failures {failures}"
         )
+        leaving = ""
         if (
             defaults.max_failures
             and failures >= defaults.max_failures
             and defaults.on_failure_budget
         ):
             self.note += f": failure budget spent, going to {defaults.on_failure_budget}"
-            return self.run(defaults.on_failure_budget)
-        if count >= limit:
-            target = node.escalation.on_max or defaults.on_max_attempts
-            self.note += f": giving up, going to {target}"
-            return self.run(target)
+            leaving = defaults.on_failure_budget
+        elif count >= limit:
+            leaving = node.escalation.on_max or defaults.on_max_attempts
+            self.note += f": giving up, going to {leaving}"
+        if leaving:
+            if isinstance(node, Collect) and self._confirming():
+                self._unconfirm(node)  # a value never confirmed is not kept
+            return self.run(leaving)
         if reprompts is None:
             node_list = node.escalation.no_input if kind == NO_INPUT else node.escalation.no_match
             reprompts = (
@@ -387,6 +634,9 @@ class _Turn:
 
     def _replay(self) -> Decision:
         """Runs the last chain again; a replay is not a new visit, so the counts stand."""
+        node = self.f.nodes.get(self.state.node)
+        if isinstance(node, Collect) and self._confirming():
+            return self._listen(node, [])  # the confirmation question, not the question before
         counters = self.state.counters
         decision = self.run(self.state.entry or self.state.node)
         self.state = replace(self.state, counters=counters)
@@ -400,6 +650,18 @@ class _Turn:
             node = self.f.nodes[node_id]
             if isinstance(node, Branch):
                 node_id = self._branch(node)
+                continue
+            if isinstance(node, SetNode):
+                self._set(node)
+                node_id = node.next
+                continue
+            if isinstance(node, HoursNode):
+                node_id = self._hours(node)
+                continue
+            if isinstance(node, Fulfillment):
+                node_id = self._fulfil(node)
+                # A repeat replays what follows the service call and never calls it again.
+                entry = node_id
                 continue
             if isinstance(node, Say):
                 pending.append(node.prompt)
@@ -469,21 +731,118 @@ class _Turn:
         return node.default
 
     def _holds(self, condition: Condition) -> bool:
-        value = self._lookup(condition.slot)
-        if condition.op == "present":
-            return value is not None and value != ""
-        if condition.op == "absent":
-            return value is None or value == ""
-        if condition.op == "not_equals":
-            return value not in condition.values
-        return value in condition.values  # equals / one_of
+        # A pattern's braces are repetition ("\\d{9}"), not placeholders: it is used as written.
+        operands = (
+            condition.values
+            if condition.op == "matches"
+            else tuple(self._render_text(value)[0] for value in condition.values)
+        )
+        return conditions.holds(condition.op, self._lookup(condition.slot), operands)
+
+    # -- straight-through nodes: set, hours, fulfillment ------------------------------------
+
+    def _set(self, node: SetNode) -> None:
+        # Every template is rendered before anything is assigned, so one node can swap values.
+        rendered = [(name, self._render_text(template)[0]) for name, template in node.values]
+        for name in node.clear:
+            self._assign(name, None)
+        for name, value in rendered:
+            self._assign(name, value)
+
+    def _assign(self, name: str, value: str | None) -> None:
+        if name.startswith("params."):
+            params = dict(self.state.params)
+            params.pop(name.removeprefix("params."), None)
+            if value is not None:
+                params[name.removeprefix("params.")] = value
+            self.state = replace(self.state, params=params)
+            return
+        values = {k: v for k, v in self.state.slots.items() if k != name}
+        if value is not None:
+            values[name] = value
+        self.state = replace(self.state, slots=values)
+
+    def _hours(self, node: HoursNode) -> str:
+        zone = node.timezone or self.f.timezone
+        local = self._local_now(zone)
+        if local is None:
+            self.remarks.append(f"{node.id}: the call's time is unknown, taking closed")
+            return node.closed
+        status = hours.status(node.schedule, local)
+        self.remarks.append(f"{node.id}: {status} at {local:%a %Y-%m-%d %H:%M} {zone}")
+        if status == hours.OPEN:
+            return node.open
+        if status == hours.HOLIDAY and node.holiday:
+            return node.holiday
+        return node.closed
+
+    def _fulfil(self, node: Fulfillment) -> str:
+        payload = {
+            "kind": hooks.FULFILLMENT,
+            **self._hook_context(node.id),
+            "slots": dict(self.state.slots),
+            "params": dict(self.state.params),
+            "args": {name: self._render_text(value)[0] for name, value in node.args},
+        }
+        result = self._hook(node.id, hooks.FULFILLMENT, node.url, payload, node.timeout_ms)
+        if result.outcome is hooks.Outcome.TIMEOUT:
+            self.remarks.append(f"{node.id}: timed out ({result.detail or 'no answer'})")
+            return node.on_timeout
+        answer, problem = hooks.read_fulfillment(result)
+        if answer is None:
+            self.remarks.append(f"{node.id}: failed ({problem})")
+            return node.on_error
+        self._merge(answer.slots)
+        if answer.params:
+            self.state = replace(self.state, params={**self.state.params, **answer.params})
+        self.remarks.append(f"{node.id}: ok")
+        return node.on_success
+
+    # -- hooks and time ---------------------------------------------------------------------
+
+    def _hook_context(self, node_id: str) -> dict[str, object]:
+        return {
+            "flow": {"id": self.f.id, "version": self.f.version},
+            "node": node_id,
+            "call": {
+                "id": self.state.call_id,
+                "request_id": self.request.request_id,
+                "turn": self.state.turn,
+                "caller": self.state.caller,
+                "callee": self.state.callee,
+            },
+        }
+
+    def _hook(
+        self, node_id: str, kind: str, url: str, payload: dict[str, object], timeout_ms: int
+    ) -> HookResult:
+        """This turn's next hook result; stops the turn (to be resumed) when there is none yet."""
+        if self.hooks_used < len(self.hook_results):
+            result = self.hook_results[self.hooks_used]
+            self.hooks_used += 1
+            return result
+        key = f"{self.state.call_id}:{self.request.request_id}:{node_id}"
+        raise _NeedHook(HookCall(kind, node_id, url, payload, timeout_ms, key), self.state)
+
+    def _local_now(self, zone: str) -> datetime | None:
+        return None if self.now is None else self.now.astimezone(ZoneInfo(zone))
+
+    def _today(self) -> date | None:
+        local = self._local_now(self.f.timezone)
+        return None if local is None else local.date()
 
     # -- building the response ------------------------------------------------------------
+
+    def _prompt_of(self, node: ListeningNode) -> PromptSpec:
+        """What the node asks now: its prompt, or its confirmation question while confirming."""
+        if isinstance(node, Collect) and node.confirm is not None and self._confirming():
+            return node.confirm
+        return node.prompt
 
     def _listen(self, node: ListeningNode, lead: list[PromptSpec]) -> Decision:
         return self._respond(
             play_and_listen=pb.PlayAndListen(
-                prompts=self._prompts([*lead, node.prompt]),
+                prompts=self._prompts([*lead, self._prompt_of(node)]),
                 digits=self._digits(node),
                 speech=self._speech(node),
             )
@@ -504,16 +863,24 @@ class _Turn:
             )
         if not node.keys:
             return None
-        if node.slot_type is SlotType.YES_NO:
+        kind = node.slot_type
+        if kind is SlotType.YES_NO or self._confirming():
             return self._timed(pb.DigitCollection(min_digits=1, max_digits=1, valid_keys="12"))
-        low, high = (
-            (node.min_length, node.max_length) if node.slot_type is SlotType.DIGITS else (1, 12)
-        )
+        if kind is SlotType.CHOICE:
+            keys = "".join(sorted({o.key for o in node.options if o.key}))
+            if not keys:
+                return None
+            return self._timed(pb.DigitCollection(min_digits=1, max_digits=1, valid_keys=keys))
+        low, high = _KEY_LENGTHS.get(kind, (1, 12))
+        if kind is SlotType.DIGITS:
+            low, high = node.min_length, node.max_length
+        # On a keypad '*' is an amount's decimal point, unless it ends the entry.
+        point = "*" if kind is SlotType.AMOUNT and node.terminator != "*" else ""
         spec = pb.DigitCollection(
             min_digits=low,
             max_digits=high,
             terminator=node.terminator,
-            valid_keys="0123456789" + node.terminator,
+            valid_keys="0123456789" + point + node.terminator,
         )
         return self._timed(spec)
 
@@ -525,7 +892,11 @@ class _Turn:
     def _speech(self, node: ListeningNode) -> pb.SpeechRecognition | None:
         if not node.speech:
             return None
-        hints = [k for c in node.choices for k in c.keywords] if isinstance(node, Menu) else []
+        hints: list[str] = []
+        if isinstance(node, Menu):
+            hints = [k for c in node.choices for k in self._expand(c.keywords)]
+        elif node.slot_type is SlotType.CHOICE and not self._confirming():
+            hints = [k for o in node.options for k in self._expand((o.value, *o.keywords))]
         return pb.SpeechRecognition(
             language=self.f.language,
             no_input_timeout_ms=self.f.defaults.no_input_timeout_ms,
@@ -606,6 +977,11 @@ class _Turn:
             return self.state.caller
         if name == "call.callee":
             return self.state.callee
+        if name in ("call.date", "call.time"):
+            local = self._local_now(self.f.timezone)
+            if local is None:
+                return None
+            return local.date().isoformat() if name == "call.date" else f"{local:%H:%M}"
         return self.state.slots.get(name)
 
     def _keep_playing(self, why: str) -> Decision:
@@ -623,14 +999,14 @@ class _Turn:
         if not over:
             response.call_data.parameters.update(state.params)
             response.call_data.passthrough = state.passthrough
-            response.call_data.continuation_token = f"{state.node}-{state.turn}"
+            response.call_data.continuation_token = _token(state.node, state.turn)
         diagnostics = response.diagnostics
         diagnostics.flow_id = state.flow_id
         diagnostics.flow_version = state.flow_version
         diagnostics.node_id = state.node
         diagnostics.matched_intent = self.intent
         diagnostics.turn = state.turn
-        diagnostics.note = self.note
+        diagnostics.note = "; ".join(part for part in (self.note, *self.remarks) if part)
         return Decision(state, response)
 
 
@@ -647,32 +1023,16 @@ def _slot_text(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+def _token(node: str, turn: int) -> str:
+    """The continuation token: node and turn, in the token's alphabet and at most 64 long."""
+    token = f"{node.replace('.', '-')}-{turn}"
+    if len(token) <= _MAX_TOKEN:
+        return token
+    # Ids inside nested subflows can be long: keep the readable start, made unique by a digest.
+    tail = f"-{hashlib.sha256(node.encode()).hexdigest()[:12]}-{turn}"
+    return token[: _MAX_TOKEN - len(tail)] + tail
+
+
 def _fresh(counters: dict[str, int]) -> dict[str, int]:
     """Counters for a newly entered node: per-node counts restart, the call-wide budget stays."""
     return {FAILURES: counters[FAILURES]} if counters.get(FAILURES) else {}
-
-
-def _parse_slot(node: Collect, *, text: str, key: str) -> tuple[str | None, str]:
-    """Returns (value, "") for acceptable input, or (None, what is wrong)."""
-    kind = node.slot_type
-    if kind is SlotType.YES_NO:
-        answer = {"1": True, "2": False}.get(key) if key else matching.yes_or_no(text)
-        return (
-            (None, f"'{key or text}' is neither yes nor no")
-            if answer is None
-            else ("yes" if answer else "no", "")
-        )
-    if kind is SlotType.TEXT:
-        value = (key or text).strip()
-        return (value, "") if value else (None, "empty")
-    if kind is SlotType.NUMBER:
-        number = matching.spoken_number(key or text)
-        if number is None:
-            return None, f"'{key or text}' is not a number"
-        check = matching.check_digits(str(number), node.min_length, node.max_length, node.pattern)
-        return check.value, check.problem
-    digits = key if key else matching.spoken_digits(text)
-    if digits is None or not digits.isdigit():
-        return None, f"'{key or text}' is not digits"
-    check = matching.check_digits(digits, node.min_length, node.max_length, node.pattern)
-    return check.value, check.problem

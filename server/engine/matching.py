@@ -2,15 +2,29 @@
 
 Keyword matching is substring matching for CJK keywords and whole-word matching for Latin ones,
 so "bill" does not fire inside "billion" while "话费" fires inside "我想查话费". A keyword preceded
-by a negation in the same clause ("不要人工", "not the bill") does not count.
+by a negation in the same clause ("不要人工", "not the bill") does not count; neither does a
+regular-expression or fuzzy match that a negation precedes.
+
+`understand` picks one of several candidates (menu choices, commands, options of a choice slot)
+in two stages: exact (keywords and patterns, the longest match wins) and, only when nothing
+matched exactly, fuzzy (rapidfuzz similarity of a keyword to a same-sized stretch of the
+utterance, the highest score at or above a threshold wins). Ties go to the earlier candidate and
+are reported, so a flow author can see why.
+
+Numbers are read as callers say them: digit strings in any script ("幺三八", "one three eight",
+"１３８"), Chinese numerals ("两百五十", colloquial "两百五" = 250), English number words ("twenty
+five", "a hundred and five") and decimals ("三点五", "three point five").
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+
+from rapidfuzz import fuzz
 
 _CLAUSE_BREAK = re.compile(r"[，,。.!！?？;；、]")
 _NEGATIONS_ZH = ("不要", "不用", "不想", "不需要", "别", "不是", "没有", "不")
@@ -52,7 +66,8 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower().strip()
 
 
-def _is_cjk(text: str) -> bool:
+def is_cjk(text: str) -> bool:
+    """Whether text has a CJK character (and so is read by Chinese rules)."""
     return any("\u3400" <= ch <= "\u9fff" for ch in text)
 
 
@@ -88,7 +103,7 @@ def find_keyword(text: str, keywords: Iterable[str]) -> str | None:
 
 
 def _matches_in_clause(clause: str, key: str) -> bool:
-    if _is_cjk(key):
+    if is_cjk(key):
         start = clause.find(key)
         while start != -1:
             if not _negated_zh(clause, start):
@@ -101,51 +116,345 @@ def _matches_in_clause(clause: str, key: str) -> bool:
     return False
 
 
+def find_pattern(text: str, patterns: Iterable[str]) -> tuple[str, str] | None:
+    """Returns (pattern, what it matched) for the longest un-negated regex match, or None.
+
+    Patterns are searched (not full-matched) in each clause of the folded utterance, so they
+    are written in lower case and may match anywhere; a match preceded by a negation in its
+    clause does not count, as for keywords.
+    """
+    best: tuple[str, str] | None = None
+    for clause in _CLAUSE_BREAK.split(normalize(text)):
+        for pattern in patterns:
+            for found in re.finditer(pattern, clause):
+                said = found.group(0)
+                if not said or (best is not None and len(said) <= len(best[1])):
+                    continue
+                if not _negated_at(clause, found.start(), said):
+                    best = (pattern, said)
+    return best
+
+
+def _negated_at(clause: str, start: int, said: str) -> bool:
+    return _negated_zh(clause, start) if is_cjk(said) else _negated_en(clause[:start])
+
+
+# Shorter keywords differ by one character at similarities below any useful threshold, and
+# match unrelated words too easily ("no" ~ "now"): they only match exactly.
+FUZZY_MIN_LENGTH = 4
+
+
+def fuzzy_keyword(
+    text: str, keywords: Iterable[str], threshold: float
+) -> tuple[str, str, float] | None:
+    """Returns (keyword, what was said, score) for the most similar keyword, or None.
+
+    Each keyword is compared (rapidfuzz ratio, 0-100) with every stretch of the utterance of
+    about its size: CJK keywords with runs of characters, Latin ones with runs of whole words,
+    so "biling" ~ "billing" but "bill" never ~ "billion". Keywords shorter than
+    FUZZY_MIN_LENGTH, scores below `threshold` and negated stretches do not count; on equal
+    scores the earlier keyword wins.
+    """
+    best: tuple[str, str, float] | None = None
+    for clause in _CLAUSE_BREAK.split(normalize(text)):
+        for keyword in keywords:
+            key = normalize(keyword)
+            if len(key) < FUZZY_MIN_LENGTH:
+                continue
+            for said, start in _windows(clause, key):
+                score = round(fuzz.ratio(said, key), 1)
+                if score < threshold or (best is not None and score <= best[2]):
+                    continue
+                if not _negated_at(clause, start, said):
+                    best = (keyword, said, score)
+    return best
+
+
+def _windows(clause: str, key: str) -> Iterable[tuple[str, int]]:
+    """Stretches of the clause about as long as key: (text, start), one size smaller to larger."""
+    if is_cjk(key):
+        for size in (len(key) - 1, len(key), len(key) + 1):
+            for start in range(len(clause) - size + 1):
+                yield clause[start : start + size], start
+        return
+    spans = [(m.group(0), m.start()) for m in re.finditer(r"[a-z0-9']+", clause)]
+    count = len(_words(key))
+    for size in (count - 1, count, count + 1):
+        if size < 1:
+            continue
+        for first in range(len(spans) - size + 1):
+            yield " ".join(word for word, _ in spans[first : first + size]), spans[first][1]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """Something the caller may mean: its keywords and regular expressions."""
+
+    keywords: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """How an utterance matched one candidate.
+
+    Attributes:
+        index: The candidate's position in the list given to `understand`.
+        how: "keyword", "pattern" or "fuzzy".
+        term: The keyword or pattern that matched.
+        said: The part of the utterance that matched it.
+        score: Exact matches: the length of what matched; fuzzy ones: the similarity (0-100).
+    """
+
+    index: int
+    how: str
+    term: str
+    said: str
+    score: float
+
+    def describe(self) -> str:
+        """A short explanation for diagnostics."""
+        if self.how == "fuzzy":
+            return f"fuzzy '{self.said}'~'{self.term}' {self.score:g}"
+        if self.how == "pattern":
+            return f"pattern '{self.term}' on '{self.said}'"
+        return f"keyword '{self.term}'"
+
+
+@dataclass(frozen=True, slots=True)
+class Understood:
+    """The winning candidate (or None) and the later candidates that scored the same."""
+
+    hit: Hit | None
+    ties: tuple[Hit, ...] = ()
+
+
+def understand(
+    text: str, candidates: Sequence[Candidate], *, fuzzy_threshold: float = 0
+) -> Understood:
+    """Picks the candidate the caller meant, exactly if possible, else fuzzily, else none.
+
+    Exact stage: every candidate's longest un-negated keyword or pattern match; the longest
+    match wins. Fuzzy stage, only when nothing matched exactly and fuzzy_threshold > 0: the
+    highest similarity at or above the threshold wins. In both, equal scores go to the earlier
+    candidate and the others are reported in `ties`.
+    """
+    exact: list[Hit] = []
+    for index, candidate in enumerate(candidates):
+        hit: Hit | None = None
+        keyword = find_keyword(text, candidate.keywords)
+        if keyword is not None:
+            hit = Hit(index, "keyword", keyword, keyword, len(normalize(keyword)))
+        found = find_pattern(text, candidate.patterns)
+        if found is not None and (hit is None or len(found[1]) > hit.score):
+            hit = Hit(index, "pattern", found[0], found[1], len(found[1]))
+        if hit is not None:
+            exact.append(hit)
+    if exact:
+        return _pick(exact)
+    if fuzzy_threshold <= 0:
+        return Understood(None)
+    fuzzy = [
+        Hit(index, "fuzzy", near[0], near[1], near[2])
+        for index, candidate in enumerate(candidates)
+        if (near := fuzzy_keyword(text, candidate.keywords, fuzzy_threshold)) is not None
+    ]
+    return _pick(fuzzy) if fuzzy else Understood(None)
+
+
+def _pick(hits: list[Hit]) -> Understood:
+    top = max(hit.score for hit in hits)
+    winners = [hit for hit in hits if hit.score == top]
+    return Understood(winners[0], tuple(winners[1:]))
+
+
+def expand(keywords: Iterable[str], synonyms: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The keywords plus every synonym of each (synonyms: folded word → its whole group)."""
+    expanded = dict.fromkeys(keywords)
+    for keyword in list(expanded):
+        expanded.update(dict.fromkeys(synonyms.get(normalize(keyword), ())))
+    return tuple(expanded)
+
+
 def spoken_digits(text: str) -> str | None:
     """Turns a spoken or typed digit string into ASCII digits, or None if it is not one.
 
     Handles ASCII and full-width digits, Chinese digit characters (including 幺 and 两 as
-    spoken in phone numbers), English digit words, and spaces, dashes and dots between them:
-    "幺三八 零零一三 八零零零" and "one three eight" both work.
+    spoken in phone numbers), English digit words, "double"/"triple" before a digit (as English
+    speakers read phone numbers), and spaces, dashes and dots between them:
+    "幺三八 零零一三 八零零零", "one three eight" and "double five one" all work.
     """
     folded = normalize(text)
     for word, digit in _DIGIT_WORDS.items():
         folded = re.sub(rf"(?<![a-z]){word}(?![a-z])", digit, folded)
     folded = "".join(_DIGIT_CHARS.get(ch, ch) for ch in folded)
+    folded = _REPEATED_DIGIT.sub(lambda m: m.group(2) * _REPEATS[m.group(1)], folded)
     folded = _DIGIT_FILLERS.sub("", folded)
     return folded if folded.isdigit() and folded.isascii() else None
 
 
+_REPEATS = {"double": 2, "triple": 3}
+_REPEATED_DIGIT = re.compile(r"(?<![a-z])(double|triple)\s*(\d)")
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
 _CN_BIG_UNITS = {"万": 10_000, "亿": 100_000_000}
+_CN_ZEROS = frozenset("零〇洞")
+_CN_TOKEN = re.compile(r"[0-9]+|\S")
+
+_EN_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+    "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13,
+    "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18,
+    "nineteen": 19,
+}  # fmt: skip
+_EN_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_EN_SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_EN_SPLIT = re.compile(r"[\s\-,]+")
 
 
 def spoken_number(text: str) -> int | None:
-    """Parses an integer said as digits or as a Chinese numeral ("两百五十" → 250), or None."""
+    """Parses a whole number said as digits, a Chinese numeral or English words, or None.
+
+    "42", "一二三" (digits: 123), "两百五十" and colloquial "两百五" (250), "一千零五" (1005),
+    "twenty five", "a hundred and five", "two thousand twenty six".
+    """
     digits = spoken_digits(text)
     if digits is not None:
         return int(digits)
     folded = normalize(text)
-    if not folded or any(
-        ch not in _DIGIT_CHARS and ch not in _CN_UNITS and ch not in _CN_BIG_UNITS for ch in folded
-    ):
+    if not folded:
         return None
-    # Read like the numeral is spoken: 一亿 | 五千万 | 三百二十一 — each big unit closes the
-    # sections below it, so 万 scales only what came after the last 亿.
-    done, wan_part, section, pending = 0, 0, 0, None
-    for ch in folded:
-        if ch in _DIGIT_CHARS:
-            pending = int(_DIGIT_CHARS[ch])
-        elif ch in _CN_UNITS:
-            section += (1 if pending is None else pending) * _CN_UNITS[ch]
-            pending = None
-        elif ch == "万":
-            wan_part = (section + (pending or 0)) * _CN_BIG_UNITS[ch]
-            section, pending = 0, None
-        else:
-            done = (done + wan_part + section + (pending or 0)) * _CN_BIG_UNITS[ch]
+    return chinese_number(folded) if is_cjk(folded) else english_number(folded)
+
+
+def chinese_number(text: str) -> int | None:
+    """Reads a Chinese numeral (ASCII digit runs allowed in it: "3千5"), or None.
+
+    Read like the numeral is spoken: 一亿 | 五千万 | 三百二十一 — each big unit closes the sections
+    below it, so 万 scales only what came after the last 亿. A digit right after a unit without
+    零 is the colloquial shorthand for the next lower unit: 两百五 is 250, 一万二 is 12000, while
+    一千零五 is 1005.
+    """
+    tokens = _CN_TOKEN.findall(normalize(text))
+    if not tokens:
+        return None
+    done, wan_part, section = 0, 0, 0
+    pending: int | None = None
+    last_unit, after_zero = 0, False
+    for token in tokens:
+        if token.isascii() and token.isdigit():
+            if pending is not None:
+                return None
+            pending = int(token)
+        elif token in _CN_ZEROS:
+            # 零 only marks a gap between units ("一千零五"); a digit may not precede it.
+            if pending is not None:
+                return None
+            after_zero = True
+        elif token in _DIGIT_CHARS:
+            if pending is not None:
+                # Two digits in a row ("十五六") is an estimate, not a number.
+                return None
+            pending = int(_DIGIT_CHARS[token])
+        elif token in _CN_UNITS:
+            section += (1 if pending is None else pending) * _CN_UNITS[token]
+            pending, last_unit, after_zero = None, _CN_UNITS[token], False
+        elif token == "万":
+            wan_part = (section + (pending or 0)) * _CN_BIG_UNITS[token]
+            section, pending, last_unit, after_zero = 0, None, _CN_BIG_UNITS[token], False
+        elif token == "亿":
+            done = (done + wan_part + section + (pending or 0)) * _CN_BIG_UNITS[token]
             wan_part, section, pending = 0, 0, None
+            last_unit, after_zero = _CN_BIG_UNITS[token], False
+        else:
+            return None
+    if pending is not None and last_unit >= 100 and not after_zero:
+        pending *= last_unit // 10
     return done + wan_part + section + (pending or 0)
+
+
+def english_number(text: str) -> int | None:
+    """Reads a whole number in English words ("twenty five", "a hundred and five"), or None.
+
+    Digits may stand in for words ("5 hundred"). Sequences that are not one number ("five
+    five", "twenty twenty") are rejected: read them with `spoken_digits` instead.
+    """
+    words = [word for word in _EN_SPLIT.split(normalize(text)) if word]
+    total, current = 0, 0
+    last = ""  # the kind of the previous word: unit | teen | tens | hundred | scale | and
+    for index, word in enumerate(words):
+        following = words[index + 1] if index + 1 < len(words) else ""
+        if word == "and" and last in ("hundred", "scale") and following:
+            last = "and"
+            continue
+        if (
+            word in ("a", "an")
+            and last in ("", "scale", "and")
+            and following
+            in (
+                "hundred",
+                *_EN_SCALES,
+            )
+        ):
+            current, last = 1, "unit"
+            continue
+        if word.isascii() and word.isdigit() and last in ("", "hundred", "scale", "and"):
+            current += int(word)
+            last = "unit" if int(word) < 10 else "teen"
+            continue
+        if word in _EN_UNITS:
+            value = _EN_UNITS[word]
+            if last in ("", "hundred", "scale", "and") or (last == "tens" and 0 < value < 10):
+                current += value
+                last = "unit" if value < 10 else "teen"
+                continue
+            return None
+        if word in _EN_TENS and last in ("", "hundred", "scale", "and"):
+            current += _EN_TENS[word]
+            last = "tens"
+            continue
+        if word == "hundred" and last in ("unit", "teen", "tens") and current:
+            current *= 100
+            last = "hundred"
+            continue
+        if word in _EN_SCALES and last in ("unit", "teen", "tens", "hundred"):
+            total += current * _EN_SCALES[word]
+            current, last = 0, "scale"
+            continue
+        return None
+    if last in ("", "and"):
+        return None
+    return total + current
+
+
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+
+
+def spoken_decimal(text: str) -> Decimal | None:
+    """Parses a non-negative number that may have a fractional part, or None.
+
+    "3.5", "1,234.5", "三点五", "three point five", "twelve point zero five"; whole numbers in any
+    form `spoken_number` reads.
+    """
+    folded = normalize(text).replace(",", "").replace("，", "")
+    compact = re.sub(r"\s+", "", folded)
+    if _PLAIN_DECIMAL.fullmatch(compact):
+        return Decimal(compact)
+    if re.fullmatch(r"[0-9.]+", compact):
+        return None  # "1.2.3" is no number (a digit string reads its dots as separators)
+    whole, mark, fraction = folded.partition("点")
+    if not mark:
+        whole, mark, fraction = f" {folded} ".partition(" point ")
+    if mark:
+        integer = spoken_number(whole) if whole.strip() else 0
+        decimals = spoken_digits(fraction)
+        if integer is None or decimals is None:
+            return None
+        return Decimal(f"{integer}.{decimals}")
+    number = spoken_number(folded)
+    return None if number is None else Decimal(number)
 
 
 def yes_or_no(text: str) -> bool | None:

@@ -531,7 +531,7 @@ _BROKEN = {
         "node 'x'.prompt",
         (
             "unknown placeholder '{nope}'",
-            "expected one of: call.callee, call.caller, params.NAME",
+            "expected one of: call.callee, call.caller, call.date, call.time, params.NAME",
         ),
     ),
     "unknown-placeholder-in-a-list-item": _Broken(
@@ -629,7 +629,10 @@ _BROKEN = {
         11,
         "type: collect",
         "node 'x'",
-        ("'slot_type' is missing", "expected one of: digits, number, yes_no, text"),
+        (
+            "'slot_type' is missing",
+            "expected one of: digits, number, integer, amount, mobile_cn, e164, date, time, yes_no, choice, regex, text",
+        ),
     ),
     "unknown-slot-type": _Broken(
         _with_nodes(
@@ -637,15 +640,18 @@ _BROKEN = {
             x:
               type: collect
               slot: when
-              slot_type: date
+              slot_type: datetime
               prompt: When?
               next: bye
             """
         ),
         13,
-        "slot_type: date",
+        "slot_type: datetime",
         "node 'x'.slot_type",
-        ("got 'date'", "expected one of: digits, number, yes_no, text"),
+        (
+            "got 'datetime'",
+            "expected one of: digits, number, integer, amount, mobile_cn, e164, date, time, yes_no, choice, regex, text",
+        ),
     ),
     "invalid-slot-name": _Broken(
         _with_nodes(
@@ -1203,7 +1209,7 @@ def test_load_flow_file_names_the_file_and_its_lines(tmp_path: Path) -> None:
             str(path),
             12,
             "node 'x'.prompt",
-            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, params.NAME)",
+            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, params.NAME)",
         )
     ]
 

@@ -1,16 +1,28 @@
-"""Unit tests of the text matchers: keywords, spoken digits and numbers, yes/no, digit checks."""
+"""Unit tests of the text matchers: keywords, patterns, fuzzy matching, choosing among
+candidates, synonyms, spoken digits and numbers (Chinese and English), yes/no, digit checks."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import pytest
 
 from server.engine.matching import (
+    Candidate,
     DigitsCheck,
+    Hit,
     check_digits,
+    chinese_number,
+    english_number,
+    expand,
     find_keyword,
+    find_pattern,
+    fuzzy_keyword,
     normalize,
+    spoken_decimal,
     spoken_digits,
     spoken_number,
+    understand,
     yes_or_no,
 )
 
@@ -186,7 +198,9 @@ def test_spoken_number_parses_digits_and_chinese_numerals(text: str, expected: i
     assert spoken_number(text) == expected
 
 
-@pytest.mark.parametrize("text", ["abc", "", "十二abc", "两百块", "twelve", "很多"])
+@pytest.mark.parametrize(
+    "text", ["abc", "", "十二abc", "两百块", "twelve apples", "很多", "十五六", "five twenty five"]
+)
 def test_spoken_number_rejects_junk(text: str) -> None:
     assert spoken_number(text) is None
 
@@ -245,3 +259,236 @@ def test_check_digits_validates_length_then_full_pattern(
     digits: str, low: int, high: int, pattern: str, expected: DigitsCheck
 ) -> None:
     assert check_digits(digits, low, high, pattern) == expected
+
+
+# -- more spoken digits and numbers -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("double five one", "551"),
+        ("triple eight", "888"),
+        ("four double two", "422"),
+        ("幺三八-零零一三-八零零零", "13800138000"),
+        ("１３８ ００１３ ８０００", "13800138000"),
+        ("one-three-eight", "138"),
+    ],
+)
+def test_spoken_digits_reads_repeats_dashes_and_full_width(text: str, expected: str) -> None:
+    assert spoken_digits(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Chinese numerals, with the colloquial shorthand after a unit.
+        ("两百五", 250),
+        ("三千五", 3500),
+        ("一万二", 12_000),
+        ("一亿二", 120_000_000),
+        ("一百一", 110),
+        ("一千零五", 1005),
+        ("一万零五百", 10_500),
+        ("十五", 15),
+        ("一十", 10),
+        ("3千5", 3500),
+        ("30万", 300_000),
+        ("两百 五十", 250),
+        # English words.
+        ("twelve", 12),
+        ("twenty five", 25),
+        ("twenty-five", 25),
+        ("Ninety Nine", 99),
+        ("a hundred", 100),
+        ("one hundred and five", 105),
+        ("two thousand twenty six", 2026),
+        ("three million two hundred thousand", 3_200_000),
+        ("5 hundred", 500),
+        ("zero", 0),
+    ],
+)
+def test_spoken_number_reads_chinese_numerals_and_english_words(text: str, expected: int) -> None:
+    assert spoken_number(text) == expected
+
+
+@pytest.mark.parametrize("text", ["十五六", "两两", "十二个", "百万富翁", "五零"])
+def test_chinese_number_rejects_what_is_not_one_numeral(text: str) -> None:
+    assert chinese_number(text) is None
+
+
+@pytest.mark.parametrize(
+    "text", ["twenty twenty", "five five", "hundred", "and five", "one hundred and", "a", "fifty a"]
+)
+def test_english_number_rejects_sequences_that_are_not_one_number(text: str) -> None:
+    assert english_number(text) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3.5", Decimal("3.5")),
+        ("1,234.50", Decimal("1234.50")),
+        ("三点五", Decimal("3.5")),
+        ("十二点零五", Decimal("12.05")),
+        ("点五", Decimal("0.5")),
+        ("three point five", Decimal("3.5")),
+        ("twelve point zero five", Decimal("12.05")),
+        ("两百五", Decimal(250)),
+        ("twenty five", Decimal(25)),
+    ],
+)
+def test_spoken_decimal_reads_fractions_in_every_form(text: str, expected: Decimal) -> None:
+    assert spoken_decimal(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "abc", "三点", "three point", "1.2.3"])
+def test_spoken_decimal_rejects_junk(text: str) -> None:
+    assert spoken_decimal(text) is None
+
+
+# -- patterns -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "patterns", "expected"),
+    [
+        ("我想查一下上个月的账单", ["查.{0,8}账单"], ("查.{0,8}账单", "查一下上个月的账单")),
+        (
+            "My order number is AB1234",
+            [r"order (number|id)"],
+            (r"order (number|id)", "order number"),
+        ),
+        # The longest match of all patterns wins.
+        ("查账单", ["账单", "查账单"], ("查账单", "查账单")),
+        ("今天天气不错", ["查.{0,8}账单"], None),
+        # Negated matches do not count, as for keywords.
+        ("我不要查账单", ["查.{0,4}账单"], None),
+        ("not my order number", [r"order number"], None),
+        ("不查账单，转人工", ["转人工"], ("转人工", "转人工")),
+    ],
+)
+def test_find_pattern_searches_each_clause_and_respects_negation(
+    text: str, patterns: list[str], expected: tuple[str, str] | None
+) -> None:
+    assert find_pattern(text, patterns) == expected
+
+
+# -- fuzzy ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "keywords", "threshold", "expected_keyword"),
+    [
+        # ASR slips in English words and phrases.
+        ("I want to check my biling", ["billing"], 85, "billing"),
+        ("get me an operater", ["operator"], 85, "operator"),
+        ("a representitive please", ["representative"], 85, "representative"),
+        ("talk to a persn", ["a person"], 80, "a person"),
+        # Whole words are compared: "billion" scores 73 against "bill" (a substring would be 100).
+        ("a billion dollars", ["bill"], 85, None),
+        # Short keywords only match exactly.
+        ("now", ["no"], 10, None),
+        # Below the threshold: no match.
+        ("dater", ["data plan"], 85, None),
+        # Chinese phrases: one character off in a long phrase.
+        ("我要办理流量加油宝", ["办理流量加油包"], 80, "办理流量加油包"),
+        # A negated stretch does not count.
+        ("I don't want the biling", ["billing"], 85, None),
+    ],
+)
+def test_fuzzy_keyword_matches_similar_stretches_above_the_threshold(
+    text: str, keywords: list[str], threshold: float, expected_keyword: str | None
+) -> None:
+    found = fuzzy_keyword(text, keywords, threshold)
+    assert (found[0] if found else None) == expected_keyword
+    if found:
+        assert threshold <= found[2] < 100
+
+
+def test_fuzzy_keyword_reports_what_was_said_and_the_score() -> None:
+    assert fuzzy_keyword("check my biling please", ["billing"], 85) == (
+        "billing",
+        "biling",
+        92.3,
+    )
+
+
+# -- understand: choosing among candidates ---------------------------------------------------------
+
+_MENU = [
+    Candidate(("话费", "账单", "bill")),  # 0
+    Candidate(("流量", "data"), (r"\d+\s*gb",)),  # 1
+    Candidate(("缴费", "bill payment")),  # 2
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "index", "how"),
+    [
+        ("我想查话费", 0, "keyword"),
+        ("I need 5 GB more", 1, "pattern"),
+        # The longest exact match wins across candidates.
+        ("bill payment", 2, "keyword"),
+        # An exact match wins over a closer fuzzy one.
+        ("my bill paymnt", 0, "keyword"),
+        ("data plann", 1, "keyword"),
+    ],
+)
+def test_understand_picks_the_longest_exact_match(text: str, index: int, how: str) -> None:
+    hit = understand(text, _MENU, fuzzy_threshold=85).hit
+    assert hit is not None
+    assert (hit.index, hit.how) == (index, how)
+
+
+def test_understand_falls_back_to_fuzzy_only_when_nothing_matched_exactly() -> None:
+    hit = understand("I'd like my bil paymet", _MENU, fuzzy_threshold=80).hit
+    assert hit is not None
+    assert (hit.index, hit.how, hit.term) == (2, "fuzzy", "bill payment")
+    assert understand("I'd like my bil paymet", _MENU, fuzzy_threshold=0).hit is None
+
+
+def test_understand_below_the_threshold_is_no_match() -> None:
+    assert understand("今天天气不错", _MENU, fuzzy_threshold=85).hit is None
+    assert understand("the weather is nice", _MENU, fuzzy_threshold=85).hit is None
+
+
+def test_understand_ties_go_to_the_earlier_candidate_and_are_reported() -> None:
+    found = understand("话费和流量", _MENU, fuzzy_threshold=85)
+    assert found.hit is not None
+    assert (found.hit.index, found.hit.term) == (0, "话费")
+    assert [(tie.index, tie.term) for tie in found.ties] == [(1, "流量")]
+
+
+def test_understand_ignores_negated_candidates() -> None:
+    hit = understand("不要查话费，流量还剩多少", _MENU).hit
+    assert hit is not None
+    assert hit.index == 1
+
+
+@pytest.mark.parametrize(
+    ("how", "text"),
+    [
+        ("keyword", "keyword '话费'"),
+        ("pattern", "pattern '\\d+gb' on '5gb'"),
+        ("fuzzy", "fuzzy 'biling'~'billing' 92.3"),
+    ],
+)
+def test_hits_describe_themselves_for_diagnostics(how: str, text: str) -> None:
+    hits = {
+        "keyword": Hit(0, "keyword", "话费", "话费", 2),
+        "pattern": Hit(0, "pattern", "\\d+gb", "5gb", 3),
+        "fuzzy": Hit(0, "fuzzy", "billing", "biling", 92.3),
+    }
+    assert hits[how].describe() == text
+
+
+# -- synonyms ---------------------------------------------------------------------------------------
+
+
+def test_expand_adds_every_synonym_of_each_keyword_once() -> None:
+    group = ("话费", "电话费", "手机费")
+    synonyms = {normalize(word): group for word in group}
+    assert expand(("话费", "余额"), synonyms) == ("话费", "余额", "电话费", "手机费")
+    assert expand(("电话费",), synonyms) == ("电话费", "话费", "手机费")
+    assert expand(("流量",), synonyms) == ("流量",)
