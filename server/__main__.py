@@ -74,6 +74,7 @@ async def serve(config: Config) -> int:
     _log.info("stopping: letting in-flight calls finish (up to %.0f s)", config.grace_seconds)
     await running.health.enter_graceful_shutdown()
     await running.server.stop(config.grace_seconds)
+    await running.service.aclose()
     await store.close()
     _log.info("stopped")
     return 0

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Protocol
 
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS, Catalog, load_catalog
-from server.engine.loader import FlowError
+from server.engine.loader import SUBFLOWS_DIR, FlowError
 
 _log = logging.getLogger("dialogue.reload")
 
@@ -47,22 +47,29 @@ class Outcome(enum.Enum):
 
 
 def fingerprint(directory: Path) -> Fingerprint:
-    """A digest of every file `load_catalog` reads from directory (flows and routing table).
+    """A digest of every file `load_catalog` reads from directory (flows, subflows, routing).
 
     Content, not mtimes: an edit within one mtime tick, or a copy that preserves mtimes, still
     changes it. Flow files are small (at most 4 MiB each), so hashing them every poll is cheap.
     """
     digests: Fingerprint = {}
     try:
-        paths = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+        paths = sorted(
+            path
+            for folder in (directory, directory / SUBFLOWS_DIR)
+            for pattern in ("*.yaml", "*.yml")
+            for path in folder.glob(pattern)
+        )
     except OSError as exc:
         return {"": f"unreadable directory: {exc}"}
     for path in paths:
         try:
-            digests[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+            digests[str(path.relative_to(directory))] = hashlib.sha256(
+                path.read_bytes()
+            ).hexdigest()
         except OSError as exc:
             # Deleted or replaced between listing and reading: the next poll sees it settled.
-            digests[path.name] = f"unreadable: {exc.__class__.__name__}"
+            digests[str(path.relative_to(directory))] = f"unreadable: {exc.__class__.__name__}"
     return digests
 
 

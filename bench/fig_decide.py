@@ -1,0 +1,126 @@
+"""Figure 1: DecideNextAction against the echo servicer — throughput, p50 and p99 by concurrency.
+
+The server (SQLite store, and Redis when the Redis store exists) and the echo servicer run as
+separate processes with the same gRPC setup; the load generator, another process, runs the
+carrier script at each concurrency, the targets taking turns within each repeat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+
+from bench.context import Context, cpu_per_request_us, describe_run, redis_unavailable
+from bench.driver import LoadGenerator
+from bench.loadgen import RunSpec
+from bench.procs import Child, echo_argv, launch, running, server_argv
+from bench.results import Figure, Ratio, RunResult, Summary, Table, Target, fmt, median
+from tests.support.redis_server import start_redis
+
+THROUGHPUT_TARGETS = {"SQLite": Target(">=", 0.8), "Redis": Target(">=", 0.7)}
+TARGET_CONCURRENCY = 64
+P99_TARGET = Target("<=", 2.0)
+
+
+def run(ctx: Context) -> Figure:
+    config = ctx.config
+    figure = Figure("1", "DecideNextAction against a no-op echo servicer (same message sizes)")
+    scratch = ctx.scratch("fig1")
+    with contextlib.ExitStack() as stack:
+        stores = {"SQLite": f"sqlite://{scratch / 'dialogue.db'}"}
+        reason = redis_unavailable()
+        if reason is None:
+            stores["Redis"] = stack.enter_context(start_redis(ctx.scratch("fig1-redis"))).url
+        else:
+            figure.notes.append(f"Redis not measured: {reason}.")
+        echo = launch("fig1-echo", echo_argv(), ctx.log_dir)
+        servers = {
+            name: launch(f"fig1-server-{name}", server_argv(url), ctx.log_dir)
+            for name, url in stores.items()
+        }
+        targets: dict[str, Child] = {"echo": echo, **servers}
+        stack.enter_context(running(*targets.values()))
+        load = stack.enter_context(LoadGenerator(ctx.log_dir))
+        results: dict[tuple[str, int], list[RunResult]] = defaultdict(list)
+        cpu: dict[tuple[str, int], list[float]] = defaultdict(list)
+        names = list(targets)
+        for repeat in range(config.repeats):
+            for concurrency in config.concurrencies:
+                # Taking turns in a rotating order spreads any drift over every target.
+                shift = repeat % len(names)
+                for name in names[shift:] + names[:shift]:
+                    child = targets[name]
+                    before = child.cpu_seconds()
+                    result = load.run(
+                        RunSpec(
+                            kind="grpc",
+                            target=child.address,
+                            concurrency=concurrency,
+                            duration_s=config.duration_s,
+                            warmup_s=config.warmup_s,
+                            max_requests=config.max_requests,
+                            prefix=ctx.prefix("d"),
+                        )
+                    )
+                    child.check_alive()
+                    results[name, concurrency].append(result)
+                    cpu[name, concurrency].append(cpu_per_request_us(child, before, result))
+                    ctx.say(describe_run(f"fig 1 {name} ×{concurrency}", result))
+
+    table = Table(
+        "Runs (medians)",
+        [
+            "target",
+            "concurrent calls",
+            "throughput (/s)",
+            "p50 (ms)",
+            "p99 (ms)",
+            "server CPU per request (µs)",
+            "client CPU (cores)",
+            "errors",
+        ],
+    )
+    summaries = {key: Summary.of(value) for key, value in results.items()}
+    for name in names:
+        for concurrency in config.concurrencies:
+            s = summaries[name, concurrency]
+            table.rows.append(
+                [
+                    name if name == "echo" else f"DecideNextAction, {name}",
+                    str(concurrency),
+                    fmt(s.throughput, 0),
+                    fmt(s.p50_ms, 2),
+                    fmt(s.p99_ms, 2),
+                    fmt(median(cpu[name, concurrency]), 0),
+                    fmt(s.client_cpu, 2),
+                    str(s.errors),
+                ]
+            )
+    figure.tables.append(table)
+    for name in stores:
+        for concurrency in config.concurrencies:
+            mine, echo_s = summaries[name, concurrency], summaries["echo", concurrency]
+            figure.ratios.append(
+                Ratio(
+                    f"{name}, {concurrency} concurrent: throughput",
+                    mine.throughput,
+                    echo_s.throughput,
+                    "req/s",
+                    "echo",
+                    THROUGHPUT_TARGETS[name] if concurrency == TARGET_CONCURRENCY else None,
+                )
+            )
+            figure.ratios.append(
+                Ratio(
+                    f"{name}, {concurrency} concurrent: p99 latency",
+                    mine.p99_ms,
+                    echo_s.p99_ms,
+                    "ms",
+                    "echo",
+                    P99_TARGET,
+                )
+            )
+    errors = sum(s.errors for s in summaries.values())
+    if errors:
+        figure.notes.append(f"{errors} requests failed; see the table.")
+    return figure

@@ -1,0 +1,323 @@
+"""Built-in slot types: what a collect node accepts, how it is normalised, and why not.
+
+Pure: a collect node, the caller's keys or words, and (for dates) the call's date in the flow's
+time zone go in; the slot's text or the reason it was rejected comes out. Stored forms are
+canonical, so branch conditions and fulfillment services see one spelling:
+
+| type      | stored as                        | e.g. said                                   |
+|-----------|----------------------------------|---------------------------------------------|
+| digits    | the digits                       | 幺三八 零零一三 八零零零 → 13800138000           |
+| number    | a whole number ≥ 0               | 两百五 → 250                                  |
+| integer   | a whole number, maybe negative   | 负五 → -5, minus twelve → -12                |
+| amount    | a decimal with two places        | 三块五 → 3.50, three dollars fifty → 3.50    |
+| mobile_cn | 11 digits, 1[3-9]…               | +86 138 0013 8000 → 13800138000             |
+| e164      | + and 8-15 digits                | plus one four one five … → +14155550100     |
+| date      | YYYY-MM-DD                       | 下周一, next monday                           |
+| time      | HH:MM (24 h)                     | 下午三点半 → 15:30                             |
+| yes_no    | yes / no                         | 对的, nope                                    |
+| choice    | the option's value               | 大杯 → large                                  |
+| regex     | the match (or group "value")     | 订单号AB1234 → AB1234 (see `_regex`)          |
+| text      | the words, trimmed               |                                             |
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+
+from server.engine import matching
+from server.engine.dates import parse_date, parse_time
+from server.engine.flow import Collect, SlotType
+
+_MOBILE_CN = re.compile(r"^1[3-9][0-9]{9}$")
+_CN_COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(?=1[3-9][0-9]{9}$)")
+_PLUS_WORDS = re.compile(r"^\s*(?:\+|plus\b|加)\s*")
+_NEGATIVE = re.compile(r"^\s*(?:-|−|负|minus\b|negative\b)\s*")
+_CENT = Decimal("0.01")
+
+# Units of money, in their main unit (元 / dollar).
+_ZH_MONEY_UNITS = {"元": Decimal(1), "块": Decimal(1), "圆": Decimal(1), "毛": Decimal("0.1"),
+                   "角": Decimal("0.1"), "分": Decimal("0.01")}  # fmt: skip
+_ZH_MONEY_SPLIT = re.compile(r"(元|块|圆|毛|角|分)")
+_EN_MAIN = ("dollars", "dollar", "bucks", "buck", "yuan", "rmb", "euros", "euro", "pounds", "pound")
+_EN_CENTS = ("cents", "cent", "pence", "penny")
+
+
+@dataclass(frozen=True, slots=True)
+class SlotCheck:
+    """The slot's text when the input was accepted, else None and what was wrong."""
+
+    value: str | None
+    problem: str = ""
+
+
+def parse_slot(
+    node: Collect,
+    *,
+    text: str = "",
+    key: str = "",
+    today: date | None = None,
+    synonyms: Mapping[str, tuple[str, ...]] | None = None,
+    fuzzy_threshold: float = 0,
+) -> SlotCheck:
+    """Reads a collect node's answer: keys pressed (`key`) or words said (`text`).
+
+    Args:
+        node: The collect node; its slot type and validators decide.
+        text: What the caller said (when no keys).
+        key: The keys pressed.
+        today: The call's date in the flow's time zone; relative dates need it.
+        synonyms: The flow's synonym groups, for `choice` options.
+        fuzzy_threshold: Fuzzy matching threshold for `choice` options (0: exact only).
+    """
+    said = key or text
+    kind = node.slot_type
+    if kind is SlotType.YES_NO:
+        answer = {"1": True, "2": False}.get(key) if key else matching.yes_or_no(text)
+        if answer is None:
+            return SlotCheck(None, f"'{said}' is neither yes nor no")
+        return SlotCheck("yes" if answer else "no")
+    if kind is SlotType.TEXT:
+        value = said.strip()
+        return SlotCheck(value) if value else SlotCheck(None, "empty")
+    if kind is SlotType.DIGITS:
+        digits = key if key else matching.spoken_digits(text)
+        if digits is None or not digits.isdigit():
+            return SlotCheck(None, f"'{said}' is not digits")
+        return _digits_check(node, digits)
+    if kind is SlotType.NUMBER:
+        number = matching.spoken_number(said)
+        if number is None:
+            return SlotCheck(None, f"'{said}' is not a number")
+        return _digits_check(node, str(number))
+    if kind is SlotType.INTEGER:
+        return _integer(node, said)
+    if kind is SlotType.AMOUNT:
+        return _amount(node, key=key, text=text)
+    if kind is SlotType.MOBILE_CN:
+        return _mobile_cn(said)
+    if kind is SlotType.E164:
+        return _e164(node, said)
+    if kind is SlotType.DATE:
+        return _date(key=key, text=text, today=today)
+    if kind is SlotType.TIME:
+        return _time(key=key, text=text)
+    if kind is SlotType.CHOICE:
+        return _choice(node, key=key, text=text, synonyms=synonyms or {}, fuzzy=fuzzy_threshold)
+    return _regex(node, said)
+
+
+def _digits_check(node: Collect, digits: str) -> SlotCheck:
+    check = matching.check_digits(digits, node.min_length, node.max_length, node.pattern)
+    return SlotCheck(check.value, check.problem)
+
+
+def _bounded(node: Collect, number: Decimal, said: str) -> str:
+    """ "" when number is within the node's min/max, else what is wrong."""
+    if node.min_value is not None and number < node.min_value:
+        return f"'{said}' is {number}, below the minimum {node.min_value}"
+    if node.max_value is not None and number > node.max_value:
+        return f"'{said}' is {number}, above the maximum {node.max_value}"
+    return ""
+
+
+def _integer(node: Collect, said: str) -> SlotCheck:
+    sign = _NEGATIVE.match(matching.normalize(said))
+    rest = matching.normalize(said)[sign.end() :] if sign else said
+    number = matching.spoken_number(rest)
+    if number is None:
+        return SlotCheck(None, f"'{said}' is not a whole number")
+    value = -number if sign else number
+    problem = _bounded(node, Decimal(value), said)
+    return SlotCheck(None, problem) if problem else SlotCheck(str(value))
+
+
+def amount_of(text: str) -> Decimal | None:
+    """Money as said: "三块五" 3.5, "十二元三角四分" 12.34, "五毛" 0.5, "$3.50", "three dollars
+    fifty", "fifty cents", or a plain number in the main unit ("3.5", "三百"); else None."""
+    folded = matching.normalize(text)
+    folded = re.sub(r"^[¥$€£]|^(?:rmb|usd|cny)\s*", "", folded.replace("钱", "").strip())
+    folded = re.sub(r"\s+", " ", folded).strip()
+    if not folded:
+        return None
+    if matching.is_cjk(folded):
+        return _zh_amount(folded.replace(" ", ""))
+    return _en_amount(folded)
+
+
+def _zh_amount(text: str) -> Decimal | None:
+    # "三块五": a number after the last unit is in the next smaller unit (五 = 五毛).
+    parts = _ZH_MONEY_SPLIT.split(text.replace("块半", "块五").replace("元半", "元五"))
+    total, unit, used = Decimal(0), None, False
+    for index in range(0, len(parts), 2):
+        number_text = parts[index]
+        next_unit = parts[index + 1] if index + 1 < len(parts) else None
+        if not number_text:
+            if next_unit is not None:
+                return None  # a unit without its number ("块五", "三块毛")
+            continue
+        number = matching.spoken_decimal(number_text)
+        if number is None:
+            return None
+        if next_unit is not None:
+            scale = _ZH_MONEY_UNITS[next_unit]
+        elif unit is None:
+            scale = Decimal(1)
+        else:
+            scale = unit / 10
+        if unit is not None and scale >= unit:
+            return None  # units must go down: 元, then 角/毛, then 分
+        total += number * scale
+        unit, used = scale, True
+    return total if used else None
+
+
+def _en_amount(text: str) -> Decimal | None:
+    words = re.split(r"\s+", text.replace("-", " "))
+    main_at = next((i for i, word in enumerate(words) if word in _EN_MAIN), None)
+    cents_at = next((i for i, word in enumerate(words) if word in _EN_CENTS), None)
+    if main_at is None and cents_at is None:
+        return matching.spoken_decimal(text)
+    total = Decimal(0)
+    if main_at is not None:
+        main = matching.spoken_decimal(" ".join(words[:main_at])) if main_at else None
+        if main is None:
+            return None
+        total += main
+        rest = [word for word in words[main_at + 1 : cents_at] if word != "and"]
+        if rest:
+            # "three dollars fifty": the number after the unit is cents.
+            cents = matching.spoken_number(" ".join(rest))
+            if cents is None or cents >= 100:
+                return None
+            total += Decimal(cents) / 100
+        elif cents_at is not None:
+            return None
+        return total
+    assert cents_at is not None
+    cents = matching.spoken_number(" ".join(words[:cents_at]))
+    if cents is None or cents_at != len(words) - 1:
+        return None
+    return Decimal(cents) / 100
+
+
+def _amount(node: Collect, *, key: str, text: str) -> SlotCheck:
+    said = key or text
+    if key:
+        # On a keypad '*' is the decimal point (unless it ends the entry: then it never gets here).
+        whole, _, fraction = key.partition("*")
+        try:
+            amount: Decimal | None = Decimal(f"{whole or '0'}.{fraction or '0'}")
+        except InvalidOperation:
+            amount = None
+    else:
+        amount = amount_of(text)
+    if amount is None:
+        return SlotCheck(None, f"'{said}' is not an amount")
+    amount = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    problem = _bounded(node, amount, said)
+    return SlotCheck(None, problem) if problem else SlotCheck(str(amount))
+
+
+def _mobile_cn(said: str) -> SlotCheck:
+    plus = _PLUS_WORDS.match(matching.normalize(said))
+    rest = matching.normalize(said)[plus.end() :] if plus else said
+    digits = matching.spoken_digits(rest)
+    if digits is None:
+        return SlotCheck(None, f"'{said}' is not a phone number")
+    digits = _CN_COUNTRY_PREFIX.sub("", ("+" if plus else "") + digits).lstrip("+")
+    if not _MOBILE_CN.match(digits):
+        return SlotCheck(None, f"'{digits}' is not a Chinese mobile number (11 digits, 1[3-9]...)")
+    return SlotCheck(digits)
+
+
+def _e164(node: Collect, said: str) -> SlotCheck:
+    plus_word = _PLUS_WORDS.match(matching.normalize(said))
+    rest = matching.normalize(said)[plus_word.end() :] if plus_word else said
+    digits = matching.spoken_digits(rest)
+    if digits is None:
+        return SlotCheck(None, f"'{said}' is not a phone number")
+    international = plus_word is not None
+    if not international and digits.startswith("00"):
+        digits, international = digits[2:], True  # the international prefix most countries dial
+    if not international:
+        if not node.country_code:
+            return SlotCheck(None, f"'{said}' has no country code (expected +CC...)")
+        # A national number: drop the trunk prefix 0 and put the country code in front.
+        digits = node.country_code + digits.removeprefix("0")
+    if not 8 <= len(digits) <= 15 or digits.startswith("0"):
+        return SlotCheck(None, f"'+{digits}' is not an E.164 number (+, then 8-15 digits)")
+    return SlotCheck("+" + digits)
+
+
+def _date(*, key: str, text: str, today: date | None) -> SlotCheck:
+    if today is None:
+        return SlotCheck(None, "the call's date is unknown (no occurred_at)")
+    if key:
+        # Keys: YYYYMMDD, or MMDD for the next such date.
+        text = (
+            f"{key[:4]}-{key[4:6]}-{key[6:]}"
+            if len(key) == 8
+            else f"{int(key[:2])}月{int(key[2:])}日"
+            if len(key) == 4 and key.isdigit()
+            else ""
+        )
+    found = parse_date(text, today) if text else None
+    if found is None:
+        return SlotCheck(None, f"'{key or text}' is not a date")
+    return SlotCheck(found.isoformat())
+
+
+def _time(*, key: str, text: str) -> SlotCheck:
+    if key:
+        # Keys: HHMM or HMM, 24 hours.
+        text = f"{key[:-2]}:{key[-2:]}" if len(key) in (3, 4) and key.isdigit() else ""
+    found = parse_time(text) if text else None
+    if found is None:
+        return SlotCheck(None, f"'{key or text}' is not a time of day")
+    return SlotCheck(found.strftime("%H:%M"))
+
+
+def _choice(
+    node: Collect,
+    *,
+    key: str,
+    text: str,
+    synonyms: Mapping[str, tuple[str, ...]],
+    fuzzy: float,
+) -> SlotCheck:
+    if key:
+        option = next((o for o in node.options if o.key and o.key == key), None)
+        if option is None:
+            return SlotCheck(None, f"key '{key}' picks no option")
+        return SlotCheck(option.value)
+    candidates = [
+        matching.Candidate(
+            matching.expand((option.value, *option.keywords), synonyms), option.patterns
+        )
+        for option in node.options
+    ]
+    found = matching.understand(text, candidates, fuzzy_threshold=fuzzy).hit
+    if found is None:
+        return SlotCheck(None, f"'{text}' matches no option")
+    return SlotCheck(node.options[found.index].value)
+
+
+def _regex(node: Collect, said: str) -> SlotCheck:
+    """Searches the answer for the pattern: width-folded as said, then without spaces (ASR
+    often splits codes: "AB 1234"). Case is kept: write `(?i)` for either case.
+
+    Stores the named group "value" if the pattern has one and it matched, else the whole match.
+    """
+    folded = unicodedata.normalize("NFKC", said).strip()
+    for candidate in (folded, re.sub(r"\s+", "", folded)):
+        found = re.search(node.pattern, candidate)
+        if found is not None:
+            value = found.groupdict().get("value") or found.group(0)
+            if value:
+                return SlotCheck(value)
+    return SlotCheck(None, f"'{said}' does not match {node.pattern}")

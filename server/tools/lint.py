@@ -1,0 +1,285 @@
+"""Static checks of a loaded flow, beyond what the loader enforces.
+
+The loader rejects what cannot run (unknown targets, bad fields, say/branch loops). These checks
+find what runs but traps or confuses a caller: nodes nothing leads to, places from which the
+call can never end, slots read where no path has set them, prompts missing a declared language,
+and settings the engine silently ignores.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from server.engine.flow import AiGatherNode, Branch, Flow, Fulfillment, Menu, Node, SetNode
+from server.tools.common import (
+    ANY_SLOT,
+    PLACEHOLDER,
+    SourceMap,
+    all_edges,
+    command_edges,
+    is_listening,
+    may_end,
+    placeholders,
+    prompt_specs,
+    source_map,
+)
+
+ERROR = "error"
+WARNING = "warning"
+_CALL_FIELDS = ("call.caller", "call.callee")
+_MAX_LISTED = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem a check found, pointing at a line of the flow file."""
+
+    file: str
+    line: int
+    severity: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.severity}: {self.where}: {self.message}"
+
+
+def lint_flow(flow: Flow, text: str) -> list[Finding]:
+    """Runs every static check on a flow the loader accepted; `text` is its YAML, for lines."""
+    checker = _Lint(flow, source_map(text))
+    checker.reachability()
+    checker.dead_ends()
+    checker.slots_before_set()
+    checker.languages()
+    checker.ignored_settings()
+    return sorted(checker.findings, key=lambda f: (f.line, f.where, f.message))
+
+
+def _listed(names: Iterable[str]) -> str:
+    ordered = sorted(names)
+    shown = ", ".join(ordered[:_MAX_LISTED])
+    return shown + (f" and {len(ordered) - _MAX_LISTED} more" if len(ordered) > _MAX_LISTED else "")
+
+
+class _Lint:
+    def __init__(self, flow: Flow, lines: SourceMap) -> None:
+        self.flow = flow
+        self.lines = lines
+        self.findings: list[Finding] = []
+        self.edges = all_edges(flow)
+        self.successors: dict[str, set[str]] = defaultdict(set)
+        self.predecessors: dict[str, set[str]] = defaultdict(set)
+        for edge in self.edges:
+            self.successors[edge.source].add(edge.target)
+            self.predecessors[edge.target].add(edge.source)
+        self.roots = [flow.start, *(edge.target for edge in command_edges(flow))]
+        self.reachable = self._closure(self.roots, self.successors)
+
+    def add(self, line: int, severity: str, where: str, message: str) -> None:
+        self.findings.append(Finding(self.flow.source, line, severity, where, message))
+
+    @staticmethod
+    def _closure(starts: Iterable[str], step: dict[str, set[str]]) -> set[str]:
+        seen = set(starts)
+        queue = deque(seen)
+        while queue:
+            for other in step.get(queue.popleft(), ()):
+                if other not in seen:
+                    seen.add(other)
+                    queue.append(other)
+        return seen
+
+    # -- checks -----------------------------------------------------------------------------
+
+    def reachability(self) -> None:
+        commands = sorted({edge.target for edge in command_edges(self.flow)})
+        via = f"start '{self.flow.start}'" + (
+            f" or a global command's goto ({', '.join(commands)})" if commands else ""
+        )
+        for node_id in self.flow.nodes:
+            if node_id not in self.reachable:
+                self.add(
+                    self.lines.node_line(node_id),
+                    WARNING,
+                    f"node '{node_id}'",
+                    f"unreachable: no path from {via} leads here",
+                )
+
+    def dead_ends(self) -> None:
+        """Reachable nodes from which no path ends the dialogue, reported where the call enters."""
+        can_end = self._closure(
+            (n for n, node in self.flow.nodes.items() if may_end(node)), self.predecessors
+        )
+        stuck = {n for n in self.flow.nodes if n in self.reachable and n not in can_end}
+        roots = set(self.roots)
+        for node_id in self.flow.nodes:
+            if node_id not in stuck:
+                continue
+            entered = node_id in roots or any(p not in stuck for p in self.predecessors[node_id])
+            if not entered:
+                continue
+            onward = self._closure([node_id], self.successors) - {node_id}
+            self.add(
+                self.lines.node_line(node_id),
+                ERROR,
+                f"node '{node_id}'",
+                "dead end: no path from here reaches a hangup or a transfer, so the call can never end"
+                + (f" (from here it can only reach: {_listed(onward)})" if onward else ""),
+            )
+
+    def slots_before_set(self) -> None:
+        """A slot read where no path from the start has set it is always empty there."""
+        set_somewhere = {slot for edge in self.edges for slot in edge.sets}
+        declared = self.lines.data.get("slots")
+        externally_set = {str(s) for s in declared} if isinstance(declared, list) else set()
+        checked = set_somewhere - externally_set
+        may_be_set = self._may_be_set()
+        for node_id, node in self.flow.nodes.items():
+            if node_id not in may_be_set:
+                continue  # unreachable: already reported
+            if ANY_SLOT in may_be_set[node_id]:
+                continue  # a hook's answer on the way may have set anything
+            for line, where, slot in self._reads(node):
+                if slot in checked and slot not in may_be_set[node_id]:
+                    self.add(
+                        line,
+                        WARNING,
+                        where,
+                        f"reads slot '{slot}' at node '{node_id}', but no path to it sets "
+                        f"'{slot}' first (it is always empty here)",
+                    )
+
+    def _may_be_set(self) -> dict[str, set[str]]:
+        """Per reachable node: the slots some path from the start has set on arrival."""
+        arriving: dict[str, set[str]] = {self.flow.start: set()}
+        by_source: dict[str, list[tuple[str, frozenset[str]]]] = defaultdict(list)
+        for edge in self.edges:
+            by_source[edge.source].append((edge.target, edge.sets))
+        queue = deque([self.flow.start])
+        while queue:
+            node_id = queue.popleft()
+            for target, sets in by_source[node_id]:
+                leaving = arriving[node_id] | sets
+                known = arriving.get(target)
+                if known is None:
+                    arriving[target] = set(leaving)
+                    queue.append(target)
+                elif not leaving <= known:
+                    # Sets only grow, so this fixpoint loop ends.
+                    known |= leaving
+                    queue.append(target)
+        return arriving
+
+    def _reads(self, node: Node) -> list[tuple[int, str, str]]:
+        """(line, where, slot) for every slot a node reads: templates and branch conditions."""
+        reads: list[tuple[int, str, str]] = []
+        where = f"node '{node.id}'"
+        for path, spec in prompt_specs(node):
+            reads += [
+                (self.lines.node_line(node.id, path), f"{where}.{path}", name)
+                for name in placeholders(spec)
+            ]
+        if is_listening(node):
+            escalation = getattr(node, "escalation", None)
+            defaults = self.flow.defaults
+            for kind in ("no_input", "no_match"):
+                if getattr(escalation, kind, None) is None:
+                    for index, spec in enumerate(getattr(defaults, kind)):
+                        reads += [
+                            (self.lines.defaults.get(kind, 1), f"defaults.{kind}[{index}]", name)
+                            for name in placeholders(spec)
+                        ]
+        if isinstance(node, AiGatherNode):
+            reads += [
+                (self.lines.node_line(node.id, "greeting"), f"{where}.greeting", name)
+                for name in PLACEHOLDER.findall(node.greeting)
+            ]
+        if isinstance(node, Branch):
+            for index, case in enumerate(node.cases):
+                line = self.lines.node_line(node.id, f"cases[{index}]")
+                for c in case.conditions:
+                    # Testing whether a slot is set is exactly what present/absent are for.
+                    if c.op not in ("present", "absent"):
+                        reads.append((line, f"{where}.cases[{index}]", c.slot))
+                    reads += [
+                        (line, f"{where}.cases[{index}]", name)
+                        for value in c.values
+                        for name in PLACEHOLDER.findall(value)
+                    ]
+        templates: tuple[tuple[str, str], ...] = ()
+        if isinstance(node, SetNode):
+            templates = node.values
+        elif isinstance(node, Fulfillment):
+            templates = node.args
+        reads += [
+            (self.lines.node_line(node.id), where, name)
+            for _, template in templates
+            for name in PLACEHOLDER.findall(template)
+        ]
+        return [
+            read
+            for read in reads
+            if not read[2].startswith("params.") and read[2] not in _CALL_FIELDS
+        ]
+
+    def languages(self) -> None:
+        """With `languages:` declared, every prompt needs an item in each of them."""
+        declared = getattr(self.flow, "languages", None) or self.lines.data.get("languages")
+        if not isinstance(declared, list | tuple) or not declared:
+            return
+        wanted = [str(language) for language in declared]
+        located = [
+            (self.lines.node_line(node_id, path), f"node '{node_id}'.{path}", spec)
+            for node_id, node in self.flow.nodes.items()
+            for path, spec in prompt_specs(node)
+        ] + [
+            (self.lines.defaults.get(path.split("[")[0], 1), f"defaults.{path}", spec)
+            for path, spec in prompt_specs(self.flow.defaults)
+        ]
+        for line, where, spec in located:
+            if not spec.items:
+                continue  # nothing is said, in any language
+            covered = {item.language or self.flow.language for item in spec.items}
+            missing = [language for language in wanted if language not in covered]
+            if missing:
+                self.add(
+                    line,
+                    ERROR,
+                    where,
+                    f"no prompt for language {', '.join(missing)} (the flow declares languages: "
+                    f"{', '.join(wanted)}; this prompt has {', '.join(sorted(covered))})",
+                )
+
+    def ignored_settings(self) -> None:
+        """Settings the engine accepts but silently ignores (docs/flows.md, sections 7 and 9)."""
+        defaults, lines = self.flow.defaults, self.lines
+        if defaults.max_failures and not defaults.on_failure_budget:
+            self.add(
+                lines.defaults.get("max_failures", 1),
+                WARNING,
+                "defaults.max_failures",
+                "has no effect without defaults.on_failure_budget (where the call goes when the budget is spent)",
+            )
+        if defaults.on_failure_budget and not defaults.max_failures:
+            self.add(
+                lines.defaults.get("on_failure_budget", 1),
+                WARNING,
+                "defaults.on_failure_budget",
+                "is never used: defaults.max_failures is 0 (off)",
+            )
+        command_keys = {c.key: c.intent for c in self.flow.commands if c.key}
+        for node_id, node in self.flow.nodes.items():
+            if not isinstance(node, Menu):
+                continue
+            for index, choice in enumerate(node.choices):
+                if choice.key in command_keys:
+                    self.add(
+                        lines.node_line(node_id, f"choices[{index}]"),
+                        WARNING,
+                        f"node '{node_id}'.choices[{index}]",
+                        f"key '{choice.key}' is also the key of global command "
+                        f"'{command_keys[choice.key]}', which wins: pressing it never picks "
+                        f"'{choice.intent}'",
+                    )

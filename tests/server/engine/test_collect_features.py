@@ -1,0 +1,189 @@
+"""Collect nodes with the newer slot types in the pure engine: what the platform is asked to
+collect, dates relative to the call in the flow's time zone, and the confirmation step."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from dialogue.v1 import dialogue_pb2 as pb
+from server.engine.flow import Flow
+from server.engine.interpreter import CONFIRMING
+from tests.server.engine.test_interpreter import (
+    keys,
+    last,
+    make_flow,
+    no_input,
+    no_match,
+    speech,
+    spoken,
+    started,
+    walk,
+)
+
+
+def at(request: pb.DecideNextActionRequest, moment: str) -> pb.DecideNextActionRequest:
+    request.occurred_at.FromDatetime(datetime.fromisoformat(moment))
+    return request
+
+
+def collect_flow(fields: str, *, top: str = "") -> Flow:
+    return make_flow(
+        f"""
+        start: ask
+        {top}
+        defaults: {{on_max_attempts: bye}}
+        nodes:
+          ask: {{type: collect, slot: value, prompt: 请说, next: done, {fields}}}
+          done: {{type: hangup, prompt: "{{value}}"}}
+          bye: {{type: hangup, prompt: 再见}}
+        """
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "low", "high", "valid_keys"),
+    [
+        ("slot_type: mobile_cn", 11, 11, "0123456789#"),
+        ("slot_type: e164", 8, 17, "0123456789#"),
+        ("slot_type: amount", 1, 12, "0123456789*#"),
+        ("slot_type: amount, terminator: '*'", 1, 12, "0123456789*"),
+        ("slot_type: integer", 1, 12, "0123456789#"),
+        ("slot_type: date, keys: true", 4, 8, "0123456789#"),
+        ("slot_type: time, keys: true", 3, 4, "0123456789#"),
+        ("slot_type: choice, options: [{value: a, key: '1'}, {value: b, key: '3'}]", 1, 1, "13"),
+    ],
+)
+def test_collect_asks_for_the_keys_its_slot_type_takes(
+    fields: str, low: int, high: int, valid_keys: str
+) -> None:
+    digits = last(collect_flow(fields), started()).response.play_and_listen.digits
+    assert (digits.min_digits, digits.max_digits, digits.valid_keys) == (low, high, valid_keys)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        "slot_type: date",
+        "slot_type: time",
+        "slot_type: regex, pattern: 'x'",
+        "slot_type: choice, options: [a, b]",
+    ],
+)
+def test_types_without_natural_keys_listen_for_speech_only(fields: str) -> None:
+    listen = last(collect_flow(fields), started()).response.play_and_listen
+    assert not listen.HasField("digits")
+    assert listen.HasField("speech")
+
+
+def test_a_choice_slot_gives_its_options_as_recogniser_hints() -> None:
+    flow = collect_flow(
+        "slot_type: choice, options: [{value: small, keywords: [小杯]}, {value: large, keywords: [大杯]}]"
+    )
+    hints = last(flow, started()).response.play_and_listen.speech.hints
+    assert list(hints) == ["small", "小杯", "large", "大杯"]
+
+
+@pytest.mark.parametrize(
+    ("moment", "said", "expected"),
+    [
+        # 17:00 UTC on the 4th is already the 5th in Shanghai: tomorrow is the 6th.
+        ("2026-03-04T17:00:00+00:00", "明天", "2026-03-06"),
+        ("2026-03-04T15:00:00+00:00", "明天", "2026-03-05"),
+        ("2026-03-04T15:00:00+00:00", "next monday", "2026-03-09"),
+        ("2026-03-04T15:00:00+00:00", "下午三点", "2026-03-04"),
+    ],
+)
+def test_dates_are_relative_to_the_call_in_the_flows_time_zone(
+    moment: str, said: str, expected: str
+) -> None:
+    flow = collect_flow("slot_type: date", top="timezone: Asia/Shanghai")
+    decision = last(flow, at(started(), moment), at(speech(said), moment))
+    if said == "下午三点":
+        assert decision.state.node == "ask"  # a time is not a date
+        return
+    assert decision.state.slots == {"value": expected}
+
+
+def test_a_date_without_any_call_time_is_a_no_match_that_says_why() -> None:
+    decision = last(collect_flow("slot_type: date"), started(), speech("明天"))
+    assert decision.state.node == "ask"
+    assert "call's date is unknown" in decision.response.diagnostics.note
+
+
+# -- confirmation ---------------------------------------------------------------------------------
+
+CONFIRM = make_flow(
+    """
+    start: ask
+    defaults:
+      on_max_attempts: bye
+      max_no_match: 2
+      no_match: [没听清。]
+    commands: [{intent: repeat, keywords: [重复], repeat: true}]
+    nodes:
+      ask:
+        type: collect
+        slot: phone
+        slot_type: mobile_cn
+        prompt: 请说手机号
+        confirm: 您输入的是{phone}，确认请按1，重新输入请按2
+        next: done
+      done: {type: hangup, prompt: "好的{phone}"}
+      bye: {type: hangup, prompt: "再见{phone}"}
+    """
+)
+PHONE = "幺三八 零零一三 八零零零"
+CONFIRM_TEXT = "您输入的是13800138000，确认请按1，重新输入请按2"
+
+
+def test_a_value_is_read_back_and_held_until_confirmed() -> None:
+    decision = last(CONFIRM, started(), speech(PHONE))
+    assert decision.state.node == "ask"
+    assert decision.state.slots == {"phone": "13800138000"}
+    assert decision.state.count(CONFIRMING) == 1
+    assert spoken(decision) == [CONFIRM_TEXT]
+    digits = decision.response.play_and_listen.digits
+    assert (digits.max_digits, digits.valid_keys) == (1, "12")
+    assert "phone collected; confirming" in decision.response.diagnostics.note
+
+
+@pytest.mark.parametrize("answer", [keys("1"), speech("对的"), speech("yes")])
+def test_yes_keeps_the_value_and_goes_on(answer: pb.DecideNextActionRequest) -> None:
+    decision = last(CONFIRM, started(), speech(PHONE), answer)
+    assert decision.state.node == "done"
+    assert spoken(decision) == ["好的13800138000"]
+    assert decision.state.count(CONFIRMING) == 0
+
+
+@pytest.mark.parametrize("answer", [keys("2"), speech("不对"), speech("no")])
+def test_no_clears_the_value_and_asks_again(answer: pb.DecideNextActionRequest) -> None:
+    decision = last(CONFIRM, started(), speech(PHONE), answer)
+    assert decision.state.node == "ask"
+    assert decision.state.slots == {}
+    assert decision.state.count(CONFIRMING) == 0
+    assert spoken(decision) == ["请说手机号"]
+    again = walk(CONFIRM, started(), speech(PHONE), answer, speech("13900139000"))[-1]
+    assert spoken(again) == ["您输入的是13900139000，确认请按1，重新输入请按2"]
+
+
+def test_other_answers_escalate_with_the_confirmation_question() -> None:
+    decision = last(CONFIRM, started(), speech(PHONE), speech("随便"))
+    assert spoken(decision) == ["没听清。", CONFIRM_TEXT]
+    assert "confirming phone" in decision.response.diagnostics.note
+    silent = last(CONFIRM, started(), speech(PHONE), no_input())
+    assert spoken(silent)[-1] == CONFIRM_TEXT
+
+
+def test_giving_up_on_a_confirmation_forgets_the_unconfirmed_value() -> None:
+    decision = last(CONFIRM, started(), speech(PHONE), no_match(), no_match())
+    assert decision.state.node == "bye"
+    assert spoken(decision) == ["再见"]
+
+
+def test_repeat_during_confirmation_repeats_the_confirmation() -> None:
+    decision = last(CONFIRM, started(), speech(PHONE), speech("重复"))
+    assert spoken(decision) == [CONFIRM_TEXT]
+    assert decision.state.count(CONFIRMING) == 1
+    assert last(CONFIRM, started(), speech(PHONE), speech("重复"), keys("1")).state.node == "done"

@@ -1,0 +1,151 @@
+"""Unit tests of dates and clock times as callers say them, relative to a fixed "today"."""
+
+from __future__ import annotations
+
+from datetime import date, time
+
+import pytest
+
+from server.engine.dates import parse_date, parse_time
+
+WEDNESDAY = date(2026, 3, 4)
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Relative days.
+        ("今天", date(2026, 3, 4)),
+        ("明天", date(2026, 3, 5)),
+        ("后天", date(2026, 3, 6)),
+        ("大后天", date(2026, 3, 7)),
+        ("昨天", date(2026, 3, 3)),
+        ("3天后", date(2026, 3, 7)),
+        ("过两天", date(2026, 3, 6)),
+        ("我想约明天下午三点", date(2026, 3, 5)),
+        # Weekdays: bare is the next one (today counts), 这/本 this week, 下 next, 上 last.
+        ("周五", date(2026, 3, 6)),
+        ("星期三", date(2026, 3, 4)),
+        ("礼拜天", date(2026, 3, 8)),
+        ("这周一", date(2026, 3, 2)),
+        ("本周日", date(2026, 3, 8)),
+        ("下周一", date(2026, 3, 9)),
+        ("下个星期五", date(2026, 3, 13)),
+        ("下下周一", date(2026, 3, 16)),
+        ("上周五", date(2026, 2, 27)),
+        # Absolute: without a year the next such date; a day alone this month or next.
+        ("2026年3月5日", date(2026, 3, 5)),
+        ("二零二六年十二月二十五日", date(2026, 12, 25)),
+        ("三月八号", date(2026, 3, 8)),
+        ("一月一号", date(2027, 1, 1)),
+        ("5号", date(2026, 3, 5)),
+        ("3号", date(2026, 4, 3)),
+        ("下个月5号", date(2026, 4, 5)),
+        ("2026-03-05", date(2026, 3, 5)),
+    ],
+)
+def test_chinese_dates(said: str, expected: date) -> None:
+    assert parse_date(said, WEDNESDAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("today", date(2026, 3, 4)),
+        ("Tomorrow please", date(2026, 3, 5)),
+        ("the day after tomorrow", date(2026, 3, 6)),
+        ("yesterday", date(2026, 3, 3)),
+        ("in 3 days", date(2026, 3, 7)),
+        ("in twenty one days", date(2026, 3, 25)),
+        ("two days from now", date(2026, 3, 6)),
+        ("friday", date(2026, 3, 6)),
+        ("on Wed", date(2026, 3, 4)),
+        ("this monday", date(2026, 3, 2)),
+        ("next monday", date(2026, 3, 9)),
+        ("next week friday", date(2026, 3, 13)),
+        ("last friday", date(2026, 2, 27)),
+        ("March 5th", date(2026, 3, 5)),
+        ("march the fifth, 2027", date(2027, 3, 5)),
+        ("the 21st of March", date(2026, 3, 21)),
+        ("5 March 2026", date(2026, 3, 5)),
+        ("December twenty first", date(2026, 12, 21)),
+        ("January 2", date(2027, 1, 2)),
+        ("the fifth", date(2026, 3, 5)),
+        ("on the 3rd", date(2026, 4, 3)),
+        ("2026-03-05", date(2026, 3, 5)),
+        ("feb 29", date(2028, 2, 29)),
+    ],
+)
+def test_english_dates(said: str, expected: date) -> None:
+    assert parse_date(said, WEDNESDAY) == expected
+
+
+def test_the_31st_skips_months_without_one() -> None:
+    assert parse_date("31号", date(2026, 4, 15)) == date(2026, 5, 31)
+    assert parse_date("the 31st", date(2026, 1, 31)) == date(2026, 1, 31)
+
+
+@pytest.mark.parametrize("said", ["", "随便", "hello", "2月30日", "feb 30", "13月1日", "the 45th"])
+def test_what_is_no_date_is_none(said: str) -> None:
+    assert parse_date(said, WEDNESDAY) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("三点", time(3, 0)),
+        ("下午三点", time(15, 0)),
+        ("三点半", time(3, 30)),
+        ("下午三点一刻", time(15, 15)),
+        ("晚上八点三刻", time(20, 45)),
+        ("十点十五分", time(10, 15)),
+        ("九点零五", time(9, 5)),
+        ("上午十点", time(10, 0)),
+        ("中午十二点", time(12, 0)),
+        ("中午一点", time(13, 0)),
+        ("凌晨两点", time(2, 0)),
+        ("凌晨十二点", time(0, 0)),
+        ("晚上十二点", time(0, 0)),
+        ("傍晚六点", time(18, 0)),
+        ("15:30", time(15, 30)),
+        ("下午3:30", time(15, 30)),
+        ("明天下午两点", time(14, 0)),
+    ],
+)
+def test_chinese_times(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("3 pm", time(15, 0)),
+        ("3pm", time(15, 0)),
+        ("3:30 p.m.", time(15, 30)),
+        ("12 am", time(0, 0)),
+        ("12 pm", time(12, 0)),
+        ("three thirty pm", time(15, 30)),
+        ("seven oh five", time(7, 5)),
+        ("twelve forty five", time(12, 45)),
+        ("half past three", time(3, 30)),
+        ("quarter past seven in the evening", time(19, 15)),
+        ("quarter to four", time(3, 45)),
+        ("ten to nine in the morning", time(8, 50)),
+        ("7 o'clock", time(7, 0)),
+        ("ten in the morning", time(10, 0)),
+        ("eleven at night", time(23, 0)),
+        ("twelve at night", time(0, 0)),
+        ("at 3", time(3, 0)),
+        ("three", time(3, 0)),
+        ("noon", time(12, 0)),
+        ("midnight", time(0, 0)),
+        ("15:30", time(15, 30)),
+    ],
+)
+def test_english_times(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize("said", ["", "随便", "whenever", "25:00", "13 pm", "三十点", "2026-03-05"])
+def test_what_is_no_time_is_none(said: str) -> None:
+    assert parse_time(said) is None

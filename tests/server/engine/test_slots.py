@@ -1,0 +1,321 @@
+"""Unit tests of the built-in slot types: what each accepts (keys and speech, Chinese and
+English), the canonical text it stores, and the reason it gives for what it rejects."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from server.engine.flow import Collect, Option, PromptSpec, SlotType
+from server.engine.matching import normalize
+from server.engine.slots import SlotCheck, amount_of, parse_slot
+
+TODAY = date(2026, 3, 4)  # a Wednesday
+
+
+def node(slot_type: SlotType, **fields: Any) -> Collect:
+    return Collect("ask", PromptSpec(), "value", slot_type, "next", **fields)
+
+
+def accepted(collect: Collect, *, text: str = "", key: str = "", **kwargs: Any) -> str | None:
+    return parse_slot(collect, text=text, key=key, today=TODAY, **kwargs).value
+
+
+# -- integer --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("42", "42"),
+        ("四十二", "42"),
+        ("两百五", "250"),
+        ("forty two", "42"),
+        ("负五", "-5"),
+        ("minus twelve", "-12"),
+        ("-7", "-7"),
+        ("零", "0"),
+    ],
+)
+def test_integer_reads_words_and_signs(said: str, expected: str) -> None:
+    assert accepted(node(SlotType.INTEGER), text=said) == expected
+
+
+def test_integer_keys_are_the_number() -> None:
+    assert accepted(node(SlotType.INTEGER), key="0042") == "42"
+
+
+@pytest.mark.parametrize(
+    ("said", "problem"),
+    [
+        ("很多", "is not a whole number"),
+        ("three and a half", "is not a whole number"),
+        ("十一", "above the maximum 10"),
+        ("负一", "below the minimum 0"),
+    ],
+)
+def test_integer_rejects_non_numbers_and_values_out_of_bounds(said: str, problem: str) -> None:
+    check = parse_slot(
+        node(SlotType.INTEGER, min_value=Decimal(0), max_value=Decimal(10)), text=said
+    )
+    assert check.value is None
+    assert problem in check.problem
+
+
+# -- amount ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("三块五", "3.50"),
+        ("三块五毛二", "3.52"),
+        ("三块半", "3.50"),
+        ("十二元三角四分", "12.34"),
+        ("三块零五分", "3.05"),
+        ("五毛", "0.50"),
+        ("两块钱", "2.00"),
+        ("一百二十块", "120.00"),
+        ("3.5元", "3.50"),
+        ("三点五元", "3.50"),
+        ("￥88", "88.00"),
+        ("三百", "300.00"),
+        ("three dollars fifty", "3.50"),
+        ("three dollars and fifty cents", "3.50"),
+        ("fifty cents", "0.50"),
+        ("$3.50", "3.50"),
+        ("12 dollars", "12.00"),
+        ("twelve point five dollars", "12.50"),
+        ("one hundred and twenty bucks", "120.00"),
+        ("3.456", "3.46"),
+    ],
+)
+def test_amount_reads_yuan_jiao_fen_and_dollars_cents(said: str, expected: str) -> None:
+    assert accepted(node(SlotType.AMOUNT), text=said) == expected
+
+
+@pytest.mark.parametrize(
+    "said", ["很多钱", "块五", "三毛五块", "fifty cents three", "three dollars two hundred", ""]
+)
+def test_amount_rejects_what_is_not_money(said: str) -> None:
+    check = parse_slot(node(SlotType.AMOUNT), text=said)
+    assert check.value is None
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"), [("350", "350.00"), ("3*50", "3.50"), ("*5", "0.50")]
+)
+def test_amount_keys_use_star_as_the_decimal_point(keys: str, expected: str) -> None:
+    assert accepted(node(SlotType.AMOUNT), key=keys) == expected
+
+
+def test_amount_bounds_are_checked_on_the_amount() -> None:
+    bounded = node(SlotType.AMOUNT, min_value=Decimal("0.01"), max_value=Decimal(500))
+    assert accepted(bounded, text="五百块") == "500.00"
+    assert "above the maximum 500" in parse_slot(bounded, text="五百零一块").problem
+
+
+def test_amount_of_is_none_for_blank() -> None:
+    assert amount_of("  ") is None
+
+
+# -- mobile_cn and e164 ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "13800138000",
+        "幺三八 零零一三 八零零零",
+        "138-0013-8000",
+        "+86 138 0013 8000",
+        "8613800138000",
+        "008613800138000",
+        "加八六 幺三八零零幺三八零零零",
+        "one three eight double zero one three eight triple zero",
+    ],
+)
+def test_mobile_cn_accepts_the_eleven_digits_with_or_without_country_code(said: str) -> None:
+    assert accepted(node(SlotType.MOBILE_CN), text=said) == "13800138000"
+
+
+@pytest.mark.parametrize(
+    ("said", "problem"),
+    [
+        ("12800138000", "is not a Chinese mobile number"),
+        ("1380013800", "is not a Chinese mobile number"),
+        ("010 1234 5678", "is not a Chinese mobile number"),
+        ("我的号码", "is not a phone number"),
+    ],
+)
+def test_mobile_cn_rejects_other_numbers(said: str, problem: str) -> None:
+    check = parse_slot(node(SlotType.MOBILE_CN), text=said)
+    assert check.value is None
+    assert problem in check.problem
+
+
+@pytest.mark.parametrize(
+    ("said", "country_code", "expected"),
+    [
+        ("+1 415 555 0100", "", "+14155550100"),
+        ("plus one four one five five five five zero one zero zero", "", "+14155550100"),
+        ("0044 20 7946 0958", "", "+442079460958"),
+        ("加八六 138 0013 8000", "", "+8613800138000"),
+        ("13800138000", "86", "+8613800138000"),
+        ("010 1234 5678", "86", "+861012345678"),
+    ],
+)
+def test_e164_accepts_international_and_national_numbers(
+    said: str, country_code: str, expected: str
+) -> None:
+    assert accepted(node(SlotType.E164, country_code=country_code), text=said) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "problem"),
+    [
+        ("13800138000", "has no country code"),
+        ("+1 415", "is not an E.164 number"),
+        ("+1234567890123456", "is not an E.164 number"),
+    ],
+)
+def test_e164_rejects_numbers_without_country_or_of_the_wrong_length(
+    said: str, problem: str
+) -> None:
+    check = parse_slot(node(SlotType.E164), text=said)
+    assert check.value is None
+    assert problem in check.problem
+
+
+# -- date and time --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("明天", "2026-03-05"),
+        ("后天上午", "2026-03-06"),
+        ("下周一", "2026-03-09"),
+        ("三月八号", "2026-03-08"),
+        ("tomorrow", "2026-03-05"),
+        ("next monday", "2026-03-09"),
+        ("March 8th", "2026-03-08"),
+    ],
+)
+def test_date_is_read_relative_to_the_call_and_stored_iso(said: str, expected: str) -> None:
+    assert accepted(node(SlotType.DATE), text=said) == expected
+
+
+@pytest.mark.parametrize(("keys", "expected"), [("20260310", "2026-03-10"), ("0310", "2026-03-10")])
+def test_date_keys_are_yyyymmdd_or_mmdd(keys: str, expected: str) -> None:
+    assert accepted(node(SlotType.DATE), key=keys) == expected
+
+
+def test_date_without_the_call_time_is_rejected_with_the_reason() -> None:
+    check = parse_slot(node(SlotType.DATE), text="明天", today=None)
+    assert check == SlotCheck(None, "the call's date is unknown (no occurred_at)")
+
+
+def test_date_rejects_what_is_no_date() -> None:
+    assert accepted(node(SlotType.DATE), text="随便") is None
+    assert accepted(node(SlotType.DATE), key="1399") is None
+
+
+@pytest.mark.parametrize(
+    ("said", "key", "expected"),
+    [
+        ("下午三点半", "", "15:30"),
+        ("three thirty pm", "", "15:30"),
+        ("", "930", "09:30"),
+        ("", "1545", "15:45"),
+        ("", "2575", None),
+        ("whenever", "", None),
+    ],
+)
+def test_time_is_stored_as_24_hour_clock(said: str, key: str, expected: str | None) -> None:
+    assert accepted(node(SlotType.TIME), text=said, key=key) == expected
+
+
+# -- choice ---------------------------------------------------------------------------------------
+
+_SIZES = (
+    Option("small", ("小杯", "小的"), "1"),
+    Option("large", ("大杯", "大的", "big"), "2", (r"超大|特大",)),
+)
+
+
+@pytest.mark.parametrize(
+    ("said", "key", "expected"),
+    [
+        ("要小杯", "", "small"),
+        ("大的吧", "", "large"),
+        ("a big one", "", "large"),
+        ("large please", "", "large"),
+        ("来个超大的", "", "large"),
+        ("", "1", "small"),
+        ("", "2", "large"),
+        ("不要小杯，要大杯", "", "large"),
+        ("中杯", "", None),
+        ("", "3", None),
+    ],
+)
+def test_choice_matches_values_keywords_patterns_and_keys(
+    said: str, key: str, expected: str | None
+) -> None:
+    assert accepted(node(SlotType.CHOICE, options=_SIZES), text=said, key=key) == expected
+
+
+def test_choice_uses_the_flows_synonyms_and_fuzzy_matching() -> None:
+    group = ("大杯", "超大杯", "venti")
+    synonyms = {normalize(word): group for word in group}
+    choice = node(SlotType.CHOICE, options=_SIZES)
+    assert accepted(choice, text="venti", synonyms=synonyms) == "large"
+    assert accepted(choice, text="larg", fuzzy_threshold=85) == "large"
+    assert accepted(choice, text="larg", fuzzy_threshold=0) is None
+    assert accepted(choice, text="smol", fuzzy_threshold=85) is None
+
+
+# -- regex ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "said", "expected"),
+    [
+        (r"[A-Z]{2}\d{4}", "我的订单号是AB1234", "AB1234"),
+        (r"[A-Z]{2}\d{4}", "AB 1234", "AB1234"),
+        (r"(?i)[a-z]{2}\d{4}", "ab1234", "ab1234"),
+        (r"order (?P<value>\d+)", "order 778", "778"),
+        (r"[A-Z]{2}\d{4}", "ＡＢ１２３４", "AB1234"),
+        (r"[A-Z]{2}\d{4}", "ab1234", None),
+        (r"\d{6}", "一二三", None),
+    ],
+)
+def test_regex_finds_the_pattern_and_stores_the_match_or_value_group(
+    pattern: str, said: str, expected: str | None
+) -> None:
+    assert accepted(node(SlotType.REGEX, pattern=pattern), text=said) == expected
+
+
+# -- the types that were there before -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("slot_type", "fields", "said", "key", "expected"),
+    [
+        (SlotType.DIGITS, {"min_length": 4, "max_length": 4}, "一二三四", "", "1234"),
+        (SlotType.DIGITS, {"min_length": 4, "max_length": 4}, "", "123", None),
+        (SlotType.NUMBER, {}, "twenty five", "", "25"),
+        (SlotType.NUMBER, {"pattern": "[1-5]"}, "七", "", None),
+        (SlotType.YES_NO, {}, "对的", "", "yes"),
+        (SlotType.YES_NO, {}, "", "2", "no"),
+        (SlotType.TEXT, {}, "  随便说说  ", "", "随便说说"),
+        (SlotType.TEXT, {}, "   ", "", None),
+    ],
+)
+def test_digits_number_yes_no_and_text_still_work(
+    slot_type: SlotType, fields: dict[str, Any], said: str, key: str, expected: str | None
+) -> None:
+    assert accepted(node(slot_type, **fields), text=said, key=key) == expected
