@@ -329,7 +329,7 @@ class Defaults:
     on_failure_budget: str = ""
     no_input: tuple[PromptSpec, ...] = ()
     no_match: tuple[PromptSpec, ...] = ()
-    fuzzy_threshold: float = 85
+    fuzzy_threshold: float = 87
 
 
 @dataclass(frozen=True, slots=True)

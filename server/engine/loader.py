@@ -83,7 +83,9 @@ SUBFLOW_SEPARATOR = "."
 DEFAULT_HOOK_TIMEOUT_MS = 300
 MAX_HOOK_TIMEOUT_MS = 10_000
 DONE = "done"
-DEFAULT_FUZZY_THRESHOLD = 85.0
+# 87: "billion" is only 85.7 similar to "billing" and must not match it, while "operater" →
+# "operator" (87.5) and "bills" → "bill" (88.9) should.
+DEFAULT_FUZZY_THRESHOLD = 87.0
 
 T = TypeVar("T")
 

@@ -91,6 +91,8 @@ def parse_slot(
         return _digits_check(node, digits)
     if kind is SlotType.NUMBER:
         number = matching.spoken_number(said)
+        if number is None and not key:
+            number = matching.number_in(said)
         if number is None:
             return SlotCheck(None, f"'{said}' is not a number")
         return _digits_check(node, str(number))
@@ -129,6 +131,8 @@ def _integer(node: Collect, said: str) -> SlotCheck:
     sign = _NEGATIVE.match(matching.normalize(said))
     rest = matching.normalize(said)[sign.end() :] if sign else said
     number = matching.spoken_number(rest)
+    if number is None and not sign:
+        number = matching.number_in(rest)
     if number is None:
         return SlotCheck(None, f"'{said}' is not a whole number")
     value = -number if sign else number

@@ -92,13 +92,11 @@ def test_figure_1_compares_every_concurrency_with_echo(bench: tuple[BenchResult,
     assert _labels(_figure(result, "1")) == expected
 
 
-def test_figure_2_measures_every_vendor_with_a_script(bench: tuple[BenchResult, Path]) -> None:
-    figure = _figure(bench[0], "2")
-    for vendor in VENDORS:
-        if script(vendor) is None:
-            assert any(note.startswith(f"{vendor} not measured") for note in figure.notes)
-        else:
-            assert f"{vendor} chain: throughput" in _labels(figure)
+def test_figure_2_measures_the_chosen_vendors(bench: tuple[BenchResult, Path]) -> None:
+    assert TINY.vendors is not None
+    assert {f"{vendor} chain: throughput" for vendor in TINY.vendors} <= _labels(
+        _figure(bench[0], "2")
+    )
 
 
 def test_figure_3_grows_calls_and_flows_against_the_smallest(

@@ -125,7 +125,11 @@ def test_sigterm_lets_accepted_calls_finish_then_exits_zero() -> None:
     assert grpc.StatusCode.OK in outcomes
     # Once shutdown begins new calls are refused (UNAVAILABLE, or CANCELLED for one caught
     # arriving as the listener closes); no call fails with an error of the service's own.
-    assert set(outcomes) <= {grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
+    assert set(outcomes) <= {
+        grpc.StatusCode.OK,
+        grpc.StatusCode.UNAVAILABLE,
+        grpc.StatusCode.CANCELLED,
+    }
 
 
 def test_sigint_exits_zero() -> None:

@@ -110,7 +110,7 @@ def test_a_flow_with_every_new_feature_reads_into_the_model() -> None:
     assert flow.timezone == "Asia/Shanghai"
     assert flow.synonyms == {"话费": ("话费", "电话费"), "电话费": ("话费", "电话费")}
     assert flow.nlu == NluConfig("https://nlu.example.com/parse", 250, 0.7)
-    assert flow.defaults.fuzzy_threshold == 85
+    assert flow.defaults.fuzzy_threshold == 87
     menu = flow.nodes["menu"]
     assert isinstance(menu, Menu)
     assert (menu.nlu, menu.fuzzy_threshold, menu.choices[0].patterns) == (
