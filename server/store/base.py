@@ -8,6 +8,7 @@ replicas sharing the store) safe, and the unique request id per call makes retri
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -78,6 +79,10 @@ class SessionStore(Protocol):
 
     async def turns(self, call_id: str) -> list[TurnRecord]:
         """Returns the call's turns, oldest first (the newest `max_turns` of them)."""
+        ...
+
+    def call_ids(self) -> AsyncIterator[str]:
+        """Every call the store holds, in no particular order (for export and analytics)."""
         ...
 
     async def ping(self) -> None:

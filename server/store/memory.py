@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
@@ -82,6 +83,12 @@ class MemoryStore:
         """See `SessionStore.turns`."""
         call = self._call(call_id)
         return [] if call is None else list(call.turns)
+
+    async def call_ids(self) -> AsyncIterator[str]:
+        """See `SessionStore.call_ids`."""
+        self._call("")
+        for call_id in list(self._calls):
+            yield call_id
 
     async def ping(self) -> None:
         """See `SessionStore.ping`."""

@@ -33,7 +33,7 @@ recovers by itself when Redis comes back.
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -222,6 +222,16 @@ class RedisStore:
             raise self._corrupt(call_id, "turns reply")
         return [self._decode(call_id, record) for record in reply]
 
+    async def call_ids(self) -> AsyncIterator[str]:
+        """See `SessionStore.call_ids`: SCANs the state keys (never KEYS, which blocks Redis)."""
+        self._check_open()
+        try:
+            async for key in self._client.scan_iter(match="dialogue:{*}:state", count=500):
+                name = key.decode() if isinstance(key, bytes) else str(key)
+                yield _call_id_of(name)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailableError(f"cannot list calls: {exc}") from exc
+
     async def ping(self) -> None:
         """See `SessionStore.ping`."""
         self._check_open()
@@ -280,6 +290,14 @@ def _keys(call_id: str) -> tuple[str, str, str]:
     tag = call_id.replace("%", "%25").replace("{", "%7B").replace("}", "%7D") or "%"
     prefix = f"dialogue:{{{tag}}}:"
     return prefix + "state", prefix + "turns", prefix + "order"
+
+
+def _call_id_of(state_key: str) -> str:
+    """The call id of a state key: `_keys` backwards."""
+    tag = state_key[len("dialogue:{") : -len("}:state")]
+    if tag == "%":
+        return ""
+    return tag.replace("%7D", "}").replace("%7B", "{").replace("%25", "%")
 
 
 def _encode_turn(turn: TurnRecord) -> bytes:

@@ -9,9 +9,10 @@ writes compare-and-set.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from os import PathLike
@@ -122,6 +123,17 @@ class SqliteStore:
     async def turns(self, call_id: str) -> list[TurnRecord]:
         """See `SessionStore.turns`."""
         return await self._run(lambda conn: _turns(conn, call_id))
+
+    async def call_ids(self) -> AsyncIterator[str]:
+        """See `SessionStore.call_ids`; pages through the table so memory stays flat."""
+        after = ""
+        while True:
+            page = await self._run(functools.partial(_call_ids_after, after=after))
+            for call_id in page:
+                yield call_id
+            if len(page) < _EXPORT_PAGE:
+                return
+            after = page[-1]
 
     async def ping(self) -> None:
         """See `SessionStore.ping`."""
@@ -292,6 +304,17 @@ def _write(
     except _ConflictError:
         return False
     return True
+
+
+_EXPORT_PAGE = 1000
+
+
+def _call_ids_after(conn: sqlite3.Connection, after: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT call_id FROM calls WHERE call_id > ? ORDER BY call_id LIMIT ?",
+        (after, _EXPORT_PAGE),
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def _turns(conn: sqlite3.Connection, call_id: str) -> list[TurnRecord]:

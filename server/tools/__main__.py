@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from server.tools import chat, conversation_tests, graph, replay, validate
+from server.tools import chat, conversation_tests, export, graph, replay, validate
 from server.tools.common import ToolError
 
 
@@ -17,8 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="dialogue",
         description=(
             "Tools for flow authors: validate flows, chat with one in the terminal, run "
-            "conversation tests, draw a flow, replay a recorded call. Everything runs the "
-            "engine in-process; only replay talks to a server."
+            "conversation tests, draw a flow, replay a recorded call, export call history. "
+            "Everything runs the engine in-process; only replay talks to a server."
         ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     conversation_tests.add_parser(commands)
     graph.add_parser(commands)
     replay.add_parser(commands)
+    export.add_parser(commands)
     return parser
 
 

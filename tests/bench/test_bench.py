@@ -54,7 +54,7 @@ def _labels(figure: Figure) -> set[str]:
 
 def test_every_figure_runs(bench: tuple[BenchResult, Path]) -> None:
     result, _ = bench
-    assert result.errors == {}
+    assert not result.errors, "\n".join(result.errors.values())
     assert [figure.key for figure in result.figures] == list(FIGURES)
     assert set(result.machine) >= {"CPU", "kernel", "python", "grpcio", "protobuf"}
 
@@ -147,7 +147,7 @@ async def test_a_load_run_stops_at_its_count_bound() -> None:
     finally:
         await server.stop(None)
     assert result.completed == 25
-    assert result.errors == {}
+    assert not result.errors, "\n".join(result.errors.values())
 
 
 @pytest.mark.parametrize("nodes", [MIN_NODES, 10, 11, 12, 41])

@@ -253,6 +253,16 @@ async def test_calls_are_isolated(store: SessionStore) -> None:
     assert await store.read("call-c", "req-1") == Snapshot(state=None, version=0, replay=None)
 
 
+async def test_call_ids_lists_every_call_once(store: SessionStore) -> None:
+    odd = "100001616500^100001871490{x}%"
+    for call_id in ("call-a", "call-b", odd):
+        await append(store, call_id, 1)
+
+    assert sorted([call_id async for call_id in store.call_ids()]) == sorted(
+        ["call-a", "call-b", odd]
+    )
+
+
 async def test_ping(store: SessionStore) -> None:
     await store.ping()
 
