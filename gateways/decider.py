@@ -39,7 +39,11 @@ class Decider:
         self.fallback = fallback
         # Counted by reason (a status code name, or "error"), reported on /readyz and in logs.
         self.fallbacks: Counter[str] = Counter()
-        self._channel = grpc.aio.insecure_channel(target)
+        # Round robin over every address the target resolves to (`dns:///server:50051` with
+        # several replicas): each call may go to any replica, which is what shared state is for.
+        self._channel = grpc.aio.insecure_channel(
+            target, options=[("grpc.lb_policy_name", "round_robin")]
+        )
         self._stub = dialogue_pb2_grpc.DialogueServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
 
