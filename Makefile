@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PROTOS := $(wildcard protos/dialogue/v1/*.proto)
 
-.PHONY: setup run test lint gen check-gen fmt clean
+.PHONY: setup run test lint gen check-gen fmt clean bench
 
 setup: $(VENV_STAMP) $(NODE_STAMP) debian-packages
 
@@ -39,6 +39,10 @@ run: $(VENV_STAMP)
 ## test: everything set up, then every test.
 test: setup
 	$(PY) -m pytest
+
+## bench: performance figures (~5 min), written to docs/benchmarks.md and docs/benchmarks.png.
+bench: setup
+	$(PY) -m bench --profile
 
 ## lint: ruff (lint + format check), mypy strict, buf lint, generated code fresh.
 lint: setup

@@ -24,6 +24,7 @@ class BenchConfig:
         concurrencies: Figure 1: concurrent calls.
         gateway_concurrency: Figure 2: concurrent HTTP connections.
         gateway_alone: Figure 2: also measure each gateway in front of the echo servicer.
+        vendors: Figure 2: the vendors to measure; None for every vendor with a script.
         http_load: Figure 2: "python" (bench.loadgen) or "wrk" (needs wrk on PATH; integer
             seconds, so duration and warm-up are rounded up to whole seconds).
         active_calls: Figure 3: calls pre-populated in the store.
@@ -35,6 +36,7 @@ class BenchConfig:
         scaling_concurrency: Figure 5: concurrent calls.
         scaling_channels: Figure 5: client connections (spread over workers by the kernel).
         profile: Also profile (py-spy) the decide path and the aliyun-ivr chain.
+
         profile_s: Length of each profile.
     """
 
@@ -48,6 +50,7 @@ class BenchConfig:
     concurrencies: tuple[int, ...] = (1, 16, 64)
     gateway_concurrency: int = 16
     gateway_alone: bool = True
+    vendors: tuple[str, ...] | None = None
     http_load: Literal["python", "wrk"] = "python"
     active_calls: tuple[int, ...] = (1, 10_000, 100_000)
     flow_sizes: tuple[int, ...] = (10, 1_000, 10_000)
@@ -76,6 +79,7 @@ class BenchConfig:
             concurrencies=(1, 4),
             gateway_concurrency=2,
             gateway_alone=False,
+            vendors=("aliyun-ivr",),
             http_load="python",
             active_calls=(1, 30),
             flow_sizes=(10, 30),

@@ -76,7 +76,8 @@ def run(ctx: Context) -> Figure:
             "p50 (ms)",
             "p99 (ms)",
             "server CPU per request (µs)",
-            "client CPU (cores)",
+            "server CPU (cores)",
+            "load generator CPU (cores)",
             "errors",
         ],
     )
@@ -92,6 +93,7 @@ def run(ctx: Context) -> Figure:
                     fmt(s.p50_ms, 2),
                     fmt(s.p99_ms, 2),
                     fmt(median(cpu[name, concurrency]), 0),
+                    fmt(median(cpu[name, concurrency]) * s.throughput / 1e6, 2),
                     fmt(s.client_cpu, 2),
                     str(s.errors),
                 ]
@@ -120,6 +122,11 @@ def run(ctx: Context) -> Figure:
                     P99_TARGET,
                 )
             )
+    figure.notes.append(
+        "CPU in cores: 1.00 is one CPU busy all the time. The machine's CPUs are shared by the "
+        "server under test and the load generator, so a baseline that keeps both busy is "
+        "bounded by the machine rather than by its own code."
+    )
     errors = sum(s.errors for s in summaries.values())
     if errors:
         figure.notes.append(f"{errors} requests failed; see the table.")

@@ -41,7 +41,8 @@ def run(ctx: Context) -> Figure:
     config = ctx.config
     figure = Figure("2", "Gateway chains against the bare HTTP → gRPC stack (echo behind it)")
     scratch = ctx.scratch("fig2")
-    vendors = {vendor: script(vendor) for vendor in VENDORS}
+    chosen = VENDORS if config.vendors is None else [v for v in VENDORS if v in config.vendors]
+    vendors = {vendor: script(vendor) for vendor in chosen}
     for vendor, targets in vendors.items():
         if targets is None:
             figure.notes.append(
@@ -115,6 +116,7 @@ def run(ctx: Context) -> Figure:
             "p50 (ms)",
             "p99 (ms)",
             "HTTP process CPU per request (µs)",
+            "HTTP process CPU (cores)",
             "errors",
         ],
     )
@@ -133,6 +135,7 @@ def run(ctx: Context) -> Figure:
                     fmt(s.p50_ms, 2),
                     fmt(s.p99_ms, 2),
                     fmt(median(cpu[vendor, kind]), 0),
+                    fmt(median(cpu[vendor, kind]) * s.throughput / 1e6, 2),
                     str(s.errors),
                 ]
             )

@@ -25,7 +25,7 @@ from bench.context import Context, cpu_per_request_us, describe_run, redis_unava
 from bench.driver import LoadGenerator
 from bench.flowgen import write_ring_flow
 from bench.loadgen import RunSpec
-from bench.populate import populate
+from bench.populate import fill_url, populate
 from bench.procs import Child, launch, running, server_argv
 from bench.results import Figure, Ratio, RunResult, Summary, Table, Target, fmt, fmt_bytes, median
 from server.engine.loader import load_flow_file
@@ -46,7 +46,7 @@ class _Target:
 
 
 async def _fill(url: str, calls: int, prefix: str) -> float:
-    store = open_store(url)
+    store = open_store(fill_url(url))
     try:
         return await populate(store, calls, 1, prefix)
     finally:

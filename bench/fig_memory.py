@@ -3,9 +3,10 @@
 - Encoded state: `encode(state)` after each step of the carrier script (what every turn writes).
 - Per store: calls of `memory_turns` turns (active calls, mid-dialogue) written through the
   store API, twice `memory_calls` of them; bytes per call = growth over the second batch /
-  `memory_calls` (fixed costs come with the first) — SQLite file (checkpointed), Redis
-  `used_memory`, the memory store's allocations (tracemalloc) — against the payload the store
-  must keep (last state + turn records), and against the 2 KiB budget.
+  `memory_calls` (fixed costs come with the first) — SQLite file (checkpointed), the memory
+  store's allocations (tracemalloc); for Redis, the exact `MEMORY USAGE` of every key the store
+  wrote, per call (`used_memory` moves by more than a few calls take, with client buffers) —
+  against the payload the store must keep (last state + turn records), and the 2 KiB budget.
 - RSS: the server's resident memory at its peak under the highest concurrency, against the
   echo servicer's under the same load.
 """
@@ -25,7 +26,7 @@ import redis
 from bench.context import Context, describe_run, redis_unavailable
 from bench.driver import LoadGenerator
 from bench.loadgen import RunSpec
-from bench.populate import Template, call_id, populate
+from bench.populate import Template, call_id, fill_url, populate
 from bench.procs import Child, PeakSampler, echo_argv, launch, running, server_argv
 from bench.results import Figure, Ratio, Table, Target, fmt_bytes
 from bench.workload import carrier_walk
@@ -66,21 +67,26 @@ async def _sqlite_per_call(path: Path, calls: int, turns: int) -> float:
         await store.close()
 
 
-def _redis_used_memory(url: str) -> int:
+def _redis_key_bytes(url: str) -> int:
+    """The sum of `MEMORY USAGE` (exact: SAMPLES 0) over every key of the Redis at url, which
+    only the store writes to: keys and values, their headers and table entries."""
     client = redis.Redis.from_url(url)
     try:
-        info = client.info("memory")
-        return int(info["used_memory"])
+        pipe = client.pipeline(transaction=False)
+        for key in client.scan_iter(count=1000):
+            pipe.memory_usage(key, samples=0)
+        return sum(int(size or 0) for size in pipe.execute())
     finally:
         client.close()
 
 
 async def _redis_per_call(url: str, calls: int, turns: int) -> float:
-    store = open_store(url)
+    store = open_store(fill_url(url))
     try:
-        return await _marginal(store, calls, turns, lambda: _redis_used_memory(url))
+        await populate(store, calls, turns, "mem")
     finally:
         await store.close()
+    return _redis_key_bytes(url) / calls
 
 
 async def _memory_store_per_call(calls: int, turns: int) -> float:
@@ -127,7 +133,9 @@ def run(ctx: Context) -> Figure:
     with contextlib.ExitStack() as stack:
         if reason is None:
             redis_url = stack.enter_context(start_redis(ctx.scratch("fig4-redis"))).url
-            per_call["Redis used_memory"] = asyncio.run(_redis_per_call(redis_url, calls, turns))
+            per_call["Redis (MEMORY USAGE of its keys)"] = asyncio.run(
+                _redis_per_call(redis_url, calls, turns)
+            )
         else:
             figure.notes.append(f"Redis not measured: {reason}.")
         for name, value in per_call.items():

@@ -48,8 +48,15 @@ class Template:
             out.append(
                 (
                     encode(replace(state, call_id=call_id)),
-                    # Copies: a server gets fresh objects per turn, which a store then keeps.
-                    TurnRecord(number, request_id, fingerprint, bytes(request), bytes(response)),
+                    # Fresh objects (bytes(b) would be b itself), as a server's turns are: what
+                    # an in-process store keeps is then counted for every call.
+                    TurnRecord(
+                        number,
+                        request_id,
+                        fingerprint,
+                        bytes(bytearray(request)),
+                        bytes(bytearray(response)),
+                    ),
                 )
             )
         return out
@@ -62,6 +69,21 @@ class Template:
             for _, t in records
         )
         return len(records[-1][0]) + turns
+
+
+# The bench fills stores, it does not measure them: a busy machine must not fail it.
+_FILL_TIMEOUT_S: Final = 30
+
+
+def fill_url(url: str) -> str:
+    """The store URL for filling: Redis with generous timeouts (the store's own default is
+    0.5 s, so that an outage fails fast; redis-py reads them from the URL's query)."""
+    if not url.startswith(("redis://", "rediss://")):
+        return url
+    separator = "&" if "?" in url else "?"
+    return (
+        f"{url}{separator}socket_timeout={_FILL_TIMEOUT_S}&socket_connect_timeout={_FILL_TIMEOUT_S}"
+    )
 
 
 def call_id(prefix: str, index: int) -> str:

@@ -136,7 +136,7 @@ def frame_name(frame: str) -> str:
 
 
 def summarise(collapsed: str, top: int = 15) -> Profile:
-    """Own, innermost-project-function, area and thread shares of collapsed stacks."""
+    """Own, our-code-function, area and thread shares of collapsed stacks."""
     own: Counter[str] = Counter()
     project: Counter[str] = Counter()
     areas: Counter[str] = Counter()
@@ -159,7 +159,8 @@ def summarise(collapsed: str, top: int = 15) -> Profile:
         own[frame_name(frames[-1])] += count
         area, function = _owner(parts)
         areas[area] += count
-        project[function or f"(not our code: {area})"] += count
+        if function is not None:
+            project[function] += count
     if total == 0:
         return Profile(0, [], [], [], [])
 
@@ -227,7 +228,7 @@ def _tables(title: str, profile: Profile) -> list[Table]:
     views = [
         ("by area", "area", profile.areas, False),
         (
-            "by innermost project function (what our code spent, callees included)",
+            "by function of our code (its own work and the generic stdlib code it calls)",
             "function (file)",
             profile.project,
             True,

@@ -126,13 +126,14 @@ def markdown(result: BenchResult, plot_name: str = PLOT) -> str:
 def plot(result: BenchResult, path: Path) -> None:
     """One panel per figure: each ratio as a bar on a log axis, 1× and the targets marked."""
     figures = [f for f in result.figures if f.ratios]
-    heights = [max(2, len(f.ratios)) * 0.32 + 0.9 for f in figures] or [1.0]
+    heights = [max(2, len(f.ratios)) * 0.3 + 0.7 for f in figures] or [1.0]
     fig, axes = plt.subplots(
         len(heights),
         1,
-        figsize=(11, sum(heights) + 0.6),
+        figsize=(11, sum(heights) + 0.8),
         gridspec_kw={"height_ratios": heights},
         squeeze=False,
+        layout="constrained",
     )
     for ax, figure in zip(axes[:, 0], figures, strict=False):
         ratios = [r for r in figure.ratios if not math.isnan(r.ratio) and r.ratio > 0]
@@ -174,7 +175,6 @@ def plot(result: BenchResult, path: Path) -> None:
         "grey: no target; black tick: target)",
         fontsize=9,
     )
-    fig.subplots_adjust(left=0.4, right=0.97, top=1 - 0.45 / fig.get_figheight(), hspace=0.6)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 

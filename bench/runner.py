@@ -35,6 +35,26 @@ class BenchResult:
     others_cpu: float = 0.0  # CPUs the machine's other processes used meanwhile, on average
 
 
+def _run_figure(ctx: Context, key: str, runner: Callable[[Context], Figure]) -> Figure | str:
+    """The figure, or the traceback of its failure."""
+    ctx.say(f"figure {key} …")
+    started = time.perf_counter()
+    mark = machine.CpuMark.now()
+    try:
+        figure = runner(ctx)
+    except Exception:
+        error = traceback.format_exc()
+        ctx.say(f"figure {key} FAILED:\n{error}")
+        return error
+    figure.seconds = time.perf_counter() - started
+    figure.others_cpu = machine.CpuMark.now().others_since(mark)
+    ctx.say(
+        f"figure {key} done in {figure.seconds:.0f} s "
+        f"(other processes used {figure.others_cpu:.2f} CPUs meanwhile)"
+    )
+    return figure
+
+
 def run_bench(config: BenchConfig, *, quiet: bool = False) -> BenchResult:
     """Runs every configured figure (a failing figure is recorded, the others still run)."""
     result = BenchResult(config, machine.describe())
@@ -47,23 +67,12 @@ def run_bench(config: BenchConfig, *, quiet: bool = False) -> BenchResult:
         runners = {key: FIGURE_RUNNERS[key] for key in config.figures}
         if config.profile:
             runners["P"] = profiling.run
-        for key, runner in runners.items():
-            ctx.say(f"figure {key} …")
-            started = time.perf_counter()
-            mark = machine.CpuMark.now()
-            try:
-                figure = runner(ctx)
-            except Exception:
-                result.errors[key] = traceback.format_exc()
-                ctx.say(f"figure {key} FAILED:\n{result.errors[key]}")
-                continue
-            figure.seconds = time.perf_counter() - started
-            figure.others_cpu = machine.CpuMark.now().others_since(mark)
-            result.figures.append(figure)
-            ctx.say(
-                f"figure {key} done in {figure.seconds:.0f} s "
-                f"(other processes used {figure.others_cpu:.2f} CPUs meanwhile)"
-            )
+        outcomes = {key: _run_figure(ctx, key, runner) for key, runner in runners.items()}
+        for key, outcome in outcomes.items():
+            if isinstance(outcome, Figure):
+                result.figures.append(outcome)
+            else:
+                result.errors[key] = outcome
     result.seconds = time.perf_counter() - began
     result.others_cpu = machine.CpuMark.now().others_since(first)
     return result

@@ -88,38 +88,30 @@ def run(spec: RunSpec, scratch: Path) -> RunResult:
     url = f"http://{spec.target}"
     base = ["wrk", "-t1", f"-c{spec.concurrency}", f"--timeout={math.ceil(spec.timeout_s)}s"]
     bound = spec.warmup_s + spec.duration_s + spec.timeout_s + 60
-    if spec.warmup_s > 0:
-        subprocess.run(
-            [
-                *base,
-                f"-d{math.ceil(spec.warmup_s)}s",
-                "-s",
-                str(script),
-                url,
-                "--",
-                f"{spec.prefix}w",
-            ],
+
+    def wrk(seconds: float, prefix: str) -> dict[str, float]:
+        done = subprocess.run(
+            [*base, f"-d{math.ceil(seconds)}s", "-s", str(script), url, "--", prefix],
             capture_output=True,
+            text=True,
             timeout=bound,
             check=True,
         )
-    done = subprocess.run(
-        [*base, f"-d{math.ceil(spec.duration_s)}s", "-s", str(script), url, "--", spec.prefix],
-        capture_output=True,
-        text=True,
-        timeout=bound,
-        check=True,
-    )
-    line = next(line for line in done.stdout.splitlines() if line.startswith('{"requests"'))
-    data = json.loads(line)
+        line = next(line for line in done.stdout.splitlines() if line.startswith('{"requests"'))
+        summary: dict[str, float] = json.loads(line)
+        return summary
+
+    warmed = wrk(spec.warmup_s, f"{spec.prefix}w")["requests"] if spec.warmup_s > 0 else 0
+    data = wrk(spec.duration_s, spec.prefix)
     window = data["duration_us"] / 1e6
-    errors = {k: v for k, v in (("socket", data["errors"]), ("HTTP status", data["status"])) if v}
+    failed = (("socket", data["errors"]), ("HTTP status", data["status"]))
+    errors = {kind: int(count) for kind, count in failed if count}
     # wrk reports its configured duration even when the count bound stopped it earlier, and its
     # Lua has no wall clock: a run that hit the bound has no known throughput.
     hit_bound = data["requests"] >= spec.max_requests
     return RunResult(
-        completed=data["requests"],
-        total=data["requests"],
+        completed=int(data["requests"]),
+        total=int(data["requests"] + warmed),
         errors=errors,
         window_s=window,
         throughput=math.nan if hit_bound else data["requests"] / window,

@@ -37,7 +37,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Final
 from urllib.parse import urlsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -112,6 +112,7 @@ return records
 # request; the four fields follow, response last taking the rest. Raw bytes, not JSON with
 # base64, because request and response are protobufs: base64 would add a third to the bulk of
 # what a call keeps in Redis, and the fixed 21-byte header is all the overhead there is.
+_POOL_SIZE: Final = 256
 _TURN_HEADER: Final = struct.Struct(">BqIII")
 _TURN_FORMAT: Final = 1
 
@@ -153,12 +154,19 @@ class RedisStore:
         self._max_turns = max_turns
         self._idle_ttl_s = idle_ttl_s
         self._ended_ttl_s = ended_ttl_s
-        self._client: Redis = Redis.from_url(
+        # A blocking pool: past its size a call waits (up to timeout_s) for a free connection
+        # instead of failing at once, so a short Redis stall under load does not become a
+        # burst of UNAVAILABLE answers.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=_POOL_SIZE,
+            timeout=timeout_s,
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0),
         )
+        self._pool = pool
+        self._client: Redis = Redis(connection_pool=pool)
         # Scripts run by EVALSHA, loaded again by redis-py when the server lacks them (a restart
         # or a failover empties the script cache).
         self._write_script = self._client.register_script(_WRITE_LUA)
@@ -246,6 +254,8 @@ class RedisStore:
             return
         self._closed = True
         await self._client.aclose()
+        # A pool handed to Redis() is the caller's to close.
+        await self._pool.disconnect()
 
     async def _run(
         self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes | int]

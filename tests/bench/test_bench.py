@@ -147,7 +147,7 @@ async def test_a_load_run_stops_at_its_count_bound() -> None:
     finally:
         await server.stop(None)
     assert result.completed == 25
-    assert not result.errors, "\n".join(result.errors.values())
+    assert result.errors == {}
 
 
 @pytest.mark.parametrize("nodes", [MIN_NODES, 10, 11, 12, 41])
@@ -206,7 +206,6 @@ def test_summarise_reads_py_spy_collapsed_stacks() -> None:
     assert dict(profile.project) == {
         "_write (server/store/s.py)": 0.6,
         "decide (server/engine/x.py)": 0.3,
-        f"(not our code: {CYTHON_CALLBACKS})": 0.1,
     }
     assert dict(profile.areas) == {"store": 0.6, AREAS[0][0]: 0.3, CYTHON_CALLBACKS: 0.1}
     assert dict(profile.threads) == {"thread (101)": 0.9, "thread (202)": 0.1}
