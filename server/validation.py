@@ -20,6 +20,8 @@ MAX_PARAMETERS = 64
 MAX_PARAMETER_KEY = 64
 MAX_PARAMETER_VALUE = 1024
 MAX_DIGITS = 64
+# Problems of map entries listed one by one; more are summed up in one more line.
+MAX_REPORTED_ENTRIES = 8
 _DIGITS = re.compile(r"^[0-9*#A-Da-d]*$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{0,64}$")
 
@@ -32,6 +34,11 @@ def _length(field: str, value: str, limit: int) -> list[Violation]:
         if len(value) > limit
         else []
     )
+
+
+def _shown(key: str) -> str:
+    """A map key as a field path shows it: quoted, and cut after MAX_PARAMETER_KEY characters."""
+    return repr(key if len(key) <= MAX_PARAMETER_KEY else key[:MAX_PARAMETER_KEY] + "…")
 
 
 def _required_id(field: str, value: str) -> list[Violation]:
@@ -77,12 +84,19 @@ def _call_data(data: pb.CallData) -> list[Violation]:
                 f"has {len(data.parameters)} entries; at most {MAX_PARAMETERS} allowed",
             )
         )
+    entries: list[Violation] = []
     for key, value in sorted(data.parameters.items()):
+        # The key is echoed shortened: the whole error travels in 16 KB of gRPC trailers, and
+        # a longer one reaches the client as RESOURCE_EXHAUSTED instead of this list.
+        field = f"call_data.parameters[{_shown(key)}]"
         if not key or len(key) > MAX_PARAMETER_KEY:
-            problems.append(
-                (f"call_data.parameters[{key!r}]", f"key must be 1-{MAX_PARAMETER_KEY} characters")
-            )
-        problems += _length(f"call_data.parameters[{key!r}]", value, MAX_PARAMETER_VALUE)
+            entries.append((field, f"key must be 1-{MAX_PARAMETER_KEY} characters"))
+        entries += _length(field, value, MAX_PARAMETER_VALUE)
+    problems += entries[:MAX_REPORTED_ENTRIES]
+    if len(entries) > MAX_REPORTED_ENTRIES:
+        problems.append(
+            ("call_data.parameters", f"{len(entries) - MAX_REPORTED_ENTRIES} more entry problems")
+        )
     problems += _length("call_data.passthrough", data.passthrough, MAX_TEXT)
     if not _TOKEN.match(data.continuation_token):
         problems.append(

@@ -29,6 +29,7 @@ __all__ = [
     "DialogueCall",
     "DialogueError",
     "Settings",
+    "check_text",
     "internal_error",
     "missing_parameter",
     "parse_dialogue",
@@ -151,6 +152,24 @@ def response_format_of(params: Mapping[str, str]) -> str:
     return _XML if _value(params, "Format").upper() == _XML else _JSON
 
 
+def check_text(params: Mapping[str, str]) -> None:
+    """Checks that every parameter is text: a form decoded with an exotic charset (multipart's
+    `charset=unicode_escape`) can carry lone surrogates, which no UTF-8 encoder accepts.
+
+    Public because the HTTP layer checks this before the signature, which encodes every value.
+
+    Raises:
+        DialogueError: `InvalidParameter` naming the first parameter that is not valid Unicode.
+    """
+    for name, value in params.items():
+        try:
+            name.encode("utf-8")
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = name.encode("utf-8", "backslashreplace").decode("utf-8")
+            raise _invalid(_shorten(shown), "it is not valid Unicode text") from None
+
+
 def parse_dialogue(params: Mapping[str, str], settings: Settings) -> DialogueCall:
     """Parses and checks one `Dialogue` request.
 
@@ -165,10 +184,12 @@ def parse_dialogue(params: Mapping[str, str], settings: Settings) -> DialogueCal
         DialogueError: `MissingParameter` for the first missing of Action, CallId, InstanceId;
             `InvalidAction` for another Action; `InvalidParameter` for an unknown CallType or a
             value longer than the server accepts; `NotExist.Instance` for an InstanceId outside
-            a non-empty allow-list. Common RPC parameters (Format, Version, AccessKeyId,
-            Signature, SignatureMethod, SignatureNonce, Timestamp, RegionId, ...) and unknown
-            parameters are ignored here.
+            a non-empty allow-list; `InvalidParameter` for a value that is not valid Unicode
+            (`check_text`). Common RPC parameters (Format, Version, AccessKeyId, Signature,
+            SignatureMethod, SignatureNonce, Timestamp, RegionId, ...) and unknown parameters
+            are ignored here.
     """
+    check_text(params)
     action = _value(params, "Action")
     if not action:
         raise missing_parameter("Action")

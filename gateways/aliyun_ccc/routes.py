@@ -8,11 +8,13 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
+from starlette.exceptions import HTTPException
 
 from gateways.aliyun_ccc import mapping, signature
 from gateways.app import request_fields
 from gateways.decider import Decider
 from gateways.fallback import fallback_response
+from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8082"
 # Aliyun RequestIds are UUIDs; deriving ours from the event makes a retry's answer identical.
@@ -48,13 +50,26 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         """One turn of the outbound bot: Dialogue request → DecideNextAction → Feedback."""
         try:
             params, _ = await request_fields(request)
-        except ValueError as exc:
-            error = mapping.DialogueError("InvalidParameter", str(exc), 400)
-            return reply(mapping.render_error(error, _request_id(str(exc))))
+        except (ValueError, RecursionError, HTTPException) as exc:
+            # RecursionError: JSON nested too deep to parse (ignored here, but read);
+            # HTTPException: a malformed multipart form. The client's fault either way.
+            reason = str(exc) if isinstance(exc, ValueError) else "the body cannot be read"
+            error = mapping.DialogueError("InvalidParameter", reason, 400)
+            return reply(mapping.render_error(error, _request_id(reason)))
         response_format = mapping.response_format_of(params)
         try:
+            # Before the signature, which encodes every value: text that is not Unicode is
+            # refused as a parameter error rather than failing the encoder.
+            mapping.check_text(params)
             if key_id:
-                signature.verify(request.method, params, key_id, key_secret, now=datetime.now(UTC))
+                try:
+                    signature.verify(
+                        request.method, params, key_id, key_secret, now=datetime.now(UTC)
+                    )
+                except mapping.DialogueError as error:
+                    # The error codes of `verify` are a fixed set: a bounded label.
+                    auth_failed(request, error.code)
+                    raise
             call = mapping.parse_dialogue(params, settings)
         except mapping.DialogueError as error:
             return reply(

@@ -51,6 +51,10 @@ _INT64_MAX = 2**63 - 1
 # The range google.protobuf.Timestamp can hold (0001-01-01 … 9999-12-31), from the epoch on.
 _MAX_EPOCH_MS = 253_402_300_799_999
 
+# Deeper than any callback or report is; shallow enough that the recursive code after the check
+# (key stripping, json.dumps) stays far from Python's recursion limit.
+_MAX_DEPTH = 32
+
 _REQUEST_ID_PREFIX = "aliyun-ivr-"
 _REPORT_ID_PREFIX = "aliyun-ivr-report-"
 _NO_INPUT_TIMEOUT = "noinputtimeout"
@@ -245,9 +249,13 @@ def parse_callback(fields: Mapping[str, str], json_body: Any | None = None) -> C
 
     Raises:
         CallbackError: no call_id, a timestamp that is not a number of milliseconds, an unknown
-            content_type, or content that is not a JSON object even after the tolerant repairs
-            (URL-decoding, curly quotes outside strings).
+            content_type, content that is not a JSON object even after the tolerant repairs
+            (URL-decoding, curly quotes outside strings), or a callback that is no text at all
+            (a lone surrogate from a JSON `\\ud800` escape) or nested more than 32 levels deep.
     """
+    problem = _unreadable(fields) or _unreadable(json_body)
+    if problem:
+        raise CallbackError(f"the callback {problem}")
     merged: dict[str, Any] = {str(k).strip(): v for k, v in fields.items()}
     if json_body is not None:
         if not isinstance(json_body, Mapping):
@@ -398,8 +406,12 @@ def parse_reports(body: Any) -> list[VoiceReport]:
     idempotent).
 
     Raises:
-        CallbackError: the body is not an array, or an element is not an object with a call_id.
+        CallbackError: the body is not an array, an element is not an object with a call_id, or
+            the body is no text at all or nested too deep (as for parse_callback).
     """
+    problem = _unreadable(body)
+    if problem:
+        raise CallbackError(f"the report body {problem}")
     if not isinstance(body, list):
         raise CallbackError(
             f"the report body must be a JSON array of VoiceReport objects, not {_json_type(body)}"
@@ -480,6 +492,9 @@ def _parse_content(raw: Any) -> dict[str, Any]:
     value = _loads_tolerant(text)
     if not isinstance(value, dict):
         raise CallbackError(f"content must be a JSON object, not {_json_type(value)}")
+    problem = _unreadable(value)
+    if problem:
+        raise CallbackError(f"content {problem}")
     return _strip_keys(value)
 
 
@@ -555,6 +570,30 @@ def _skip_spaces(text: str, position: int) -> int:
     while position < len(text) and text[position].isspace():
         position += 1
     return position
+
+
+def _unreadable(value: Any) -> str:
+    """Why a parsed value cannot be mapped, or "" when it can.
+
+    Two things json.loads (and a form decoded with an exotic charset) lets through: text that
+    is not Unicode (a lone surrogate, from a `\\ud800` escape), which no UTF-8 encoder —
+    hashing, protobuf — accepts; and nesting deep enough to exhaust the recursion of the code
+    that walks it. Checked without recursion, in time proportional to the value's size.
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds text that is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= _MAX_DEPTH:
+                return f"is nested more than {_MAX_DEPTH} levels deep"
+            children = item.items() if isinstance(item, Mapping) else enumerate(item)
+            pending.extend((part, depth + 1) for pair in children for part in pair)
+    return ""
 
 
 def _strip_keys(value: dict[Any, Any]) -> dict[str, Any]:

@@ -10,17 +10,21 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from gateways.aliyun_ivr import mapping
 from gateways.app import request_fields
 from gateways.decider import Decider
 from gateways.fallback import fallback_response
+from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8081"
 CALLBACK_PATH = "/aliyun/ivr/callback"
 REPORT_PATH = "/aliyun/ivr/report"
 # The platform gives a receipt 700 ms before it counts the push as failed.
 _REPORT_BUDGET_S = 0.6
+# Server answers that a retry of the same record cannot change.
+_REFUSED_FOR_GOOD = frozenset({"INVALID_ARGUMENT", "FAILED_PRECONDITION", "NOT_FOUND"})
 
 _log = logging.getLogger("dialogue.gateway.aliyun_ivr")
 
@@ -63,7 +67,8 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         if not token:
             return True
         offered = fields.get("token") or request.headers.get("x-callback-token", "")
-        return hmac.compare_digest(offered.encode(), token.encode())
+        # surrogatepass: a form in an exotic charset can carry lone surrogates; they never match.
+        return hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), token.encode())
 
     def failure(reason: str, status: int) -> Response:
         return JSONResponse(mapping.render_failure(reason), status_code=status)
@@ -72,9 +77,12 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         """The request's fields and body, or the failure answer when unreadable or unauthorised."""
         try:
             fields, body = await request_fields(request)
-        except ValueError as exc:
-            return failure(str(exc), 400)
+        except (ValueError, RecursionError, HTTPException) as exc:
+            # RecursionError: JSON nested too deep to parse; HTTPException: a malformed
+            # multipart form. Both are the client's fault, answered in the vendor's format.
+            return failure(_unreadable(exc), 400)
         if not authorised(request, fields):
+            auth_failed(request, "token")
             return failure("missing or wrong callback token", 401)
         fields.pop("token", None)
         return fields, body
@@ -120,7 +128,12 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
             outcomes = await asyncio.wait_for(ending, _REPORT_BUDGET_S)
         except TimeoutError:
             outcomes = []
-        failed = len(reports) - sum(not outcome.is_fallback for outcome in outcomes)
+        # A record the server refused for good (a different end for a call already ended, a
+        # malformed request) would be refused on every push again: only the rest is retried.
+        failed = len(reports) - sum(
+            outcome.fallback_reason in _REFUSED_FOR_GOOD or not outcome.is_fallback
+            for outcome in outcomes
+        )
         if failed:
             # Not acknowledged: the platform pushes again after 1, 5 and 10 minutes, and the
             # end of a call is idempotent, so a retry is the way nothing gets lost.
@@ -132,3 +145,12 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         return JSONResponse(mapping.REPORT_ACK)
 
     return router
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a request body could not be read, for the failure answer."""
+    if isinstance(exc, RecursionError):
+        return "body is not valid JSON: nested too deep"
+    if isinstance(exc, HTTPException):
+        return f"body is not a valid form: {exc.detail}"
+    return str(exc)

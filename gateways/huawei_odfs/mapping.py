@@ -95,6 +95,10 @@ _MAX_PARAMETER_VALUE = 1024
 _MAX_DIGITS = 64
 _MAX_REASON = 1024
 
+# Deeper than any request is; shallow enough that the recursive code after the check
+# (json.dumps of nested values) stays far from Python's recursion limit.
+_MAX_DEPTH = 32
+
 _REQUEST_ID_PREFIX = "huawei-odfs-"
 _AUTH_KEYS: Final = ("auth_token", "authToken")
 
@@ -280,13 +284,18 @@ def parse_request(body: Any, vdn_id: str = "") -> OdfsRequest:
     Raises:
         RequestError: the body is not an object; no inparams object; no userid (nor
             inparams.call_id) or a too long one; inaction missing or not a number; an inaction
-            other than 8, 9, 11 that is not a hang-up.
+            other than 8, 9, 11 that is not a hang-up; a body (or inparams or extparams sent
+            as a string) holding text that is not valid Unicode or nested too deep
+            (`json_problem`).
     """
     if not isinstance(body, Mapping):
         raise RequestError(
             "the body must be a JSON object with userid, inaction and inparams, not "
             + _json_type(body)
         )
+    problem = json_problem(body)
+    if problem:
+        raise RequestError(f"the body {problem}")
     top = {str(key).strip(): value for key, value in body.items()}
     raw_inparams = _object(top.get("inparams"))
     userid = _text(top.get("userid")).strip()
@@ -582,7 +591,11 @@ def _text(value: Any) -> str:
 
 
 def _object(value: Any) -> dict[str, Any] | None:
-    """A JSON object, also when sent as a string holding one; None otherwise."""
+    """A JSON object, also when sent as a string holding one; None otherwise.
+
+    Raises:
+        RequestError: the string holds an object `json_problem` refuses.
+    """
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, str) and value.strip().startswith("{"):
@@ -590,8 +603,35 @@ def _object(value: Any) -> dict[str, Any] | None:
             parsed = json.loads(value)
         except (json.JSONDecodeError, RecursionError):
             return None
+        problem = json_problem(parsed)
+        if problem:
+            raise RequestError(f"a parameter object sent as text {problem}")
         return dict(parsed) if isinstance(parsed, Mapping) else None
     return None
+
+
+def json_problem(value: Any) -> str:
+    """Why a parsed JSON value cannot be read, or "" when it can.
+
+    Two things json.loads lets through: text that is not Unicode (a lone surrogate, from a
+    `\\ud800` escape), which no UTF-8 encoder — hashing, protobuf, the token check — accepts;
+    and nesting deep enough to exhaust the recursion of the code that walks it. Checked without
+    recursion, in time proportional to the value's size. Public for the token route.
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds text that is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= _MAX_DEPTH:
+                return f"is nested more than {_MAX_DEPTH} levels deep"
+            children = item.items() if isinstance(item, Mapping) else enumerate(item)
+            pending.extend((part, depth + 1) for pair in children for part in pair)
+    return ""
 
 
 def _integer(value: Any) -> int | None:

@@ -29,7 +29,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -130,6 +130,11 @@ _MAX_TEXT = 4096
 _MAX_REASON = 1024
 _MAX_DIGITS = 64
 _MAX_STATE_CHARS = 4096
+
+# Deeper than any webhook or client_state is; shallow enough that the recursive code after the
+# check (json.dumps, Struct conversion; the server's protobuf parser stops at 100 levels of
+# messages, about 33 of JSON in a Struct) stays within its limits.
+_MAX_DEPTH = 24
 
 _REQUEST_ID_PREFIX = "telnyx-"
 _FAILURE_ID_PREFIX = "telnyx-failed-"
@@ -363,9 +368,13 @@ def decode_state(text: Any) -> ClientState | None:
         return None
     try:
         data = json.loads(base64.b64decode(text, validate=True).decode("utf-8"))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         return None
-    if not isinstance(data, dict) or data.get("v") != 1 or data.get("k") not in _KINDS:
+    # Checked before anything else reads it: echoed by Telnyx, the state may have been forged.
+    if not isinstance(data, dict) or _unreadable(data) or data.get("v") != 1:
+        return None
+    kind = data.get("k")
+    if not isinstance(kind, str) or kind not in _KINDS:
         return None
 
     def text_of(key: str) -> str:
@@ -374,7 +383,7 @@ def decode_state(text: Any) -> ClientState | None:
 
     body = data.get("b", {})
     return ClientState(
-        kind=data["k"],
+        kind=kind,
         ref=text_of("r"),
         outbound=data.get("o") == 1,
         next_command=text_of("n"),
@@ -404,10 +413,15 @@ def parse_webhook(body: Any) -> Webhook:
     """Reads one webhook (API version 2: `{"data": {...}, "meta": {...}}`).
 
     Raises:
-        WebhookError: the body is not an object, has no `data` object, or no event type.
+        WebhookError: the body is not an object, has no `data` object, or no event type; or it
+            holds text that is not valid Unicode (a lone surrogate from a JSON `\\ud800`
+            escape) or is nested more than 24 levels deep.
     """
     if not isinstance(body, Mapping):
         raise WebhookError("the body must be a JSON object")
+    problem = _unreadable(body)
+    if problem:
+        raise WebhookError(f"the body {problem}")
     data = body.get("data")
     if not isinstance(data, Mapping):
         if "event_type" in body:
@@ -1251,6 +1265,30 @@ def _struct_safe(value: Any) -> Any:
     return str(value)
 
 
+def _unreadable(value: Any) -> str:
+    """Why a parsed JSON value cannot be read, or "" when it can.
+
+    Two things json.loads lets through: text that is not Unicode (a lone surrogate, from a
+    `\\ud800` escape), which no UTF-8 encoder — hashing, protobuf — accepts; and nesting deep
+    enough to exhaust the recursion of the code that walks it. Checked without recursion, in
+    time proportional to the value's size.
+    """
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "holds text that is not valid Unicode (a lone surrogate)"
+        elif isinstance(item, Mapping | list | tuple):
+            if depth >= _MAX_DEPTH:
+                return f"is nested more than {_MAX_DEPTH} levels deep"
+            children = item.items() if isinstance(item, Mapping) else enumerate(item)
+            pending.extend((part, depth + 1) for pair in children for part in pair)
+    return ""
+
+
 def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
@@ -1288,6 +1326,11 @@ def _instant(text: str) -> datetime | None:
     except ValueError:
         return None
     if instant.tzinfo is None or instant.year < 1:
+        return None
+    try:
+        # A Timestamp is UTC: a time whose UTC is before year 1 or after 9999 has none.
+        instant.astimezone(UTC)
+    except OverflowError:
         return None
     return instant
 
