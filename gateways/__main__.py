@@ -8,7 +8,8 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -16,7 +17,16 @@ from gateways import vendors
 from gateways.app import create_app
 from gateways.config import GatewayConfig, parse_config
 from gateways.decider import Decider
-from gateways.masking import PhoneMaskingFilter
+from gateways.observability import (
+    GatewayMetrics,
+    configure_logging,
+    start_metrics_http,
+    tracer_provider_from_env,
+)
+from gateways.security import load_channel_security
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 _log = logging.getLogger("dialogue.gateway")
 _STARTUP_POLL_S = 0.05
@@ -43,14 +53,54 @@ class _GatewayServer(uvicorn.Server):
 
 async def serve(config: GatewayConfig) -> int:
     """Serves until SIGTERM/SIGINT (uvicorn handles both gracefully); returns the exit code."""
-    decider = Decider(config.server, config.deadline_ms / 1000, config.fallback)
+    # Settings that cannot work are refused before anything is bound.
+    try:
+        security = load_channel_security(
+            server_ca=config.server_ca,
+            client_cert=config.client_cert,
+            client_key=config.client_key,
+            server_tls=config.server_tls,
+            token=config.auth_token,
+        )
+        provider = tracer_provider_from_env(os.environ, f"dialogue-gateway-{config.vendor}")
+    except ValueError as exc:  # ConfigurationError included
+        _log.error("refusing to start: %s", exc)
+        return 2
+    metrics = GatewayMetrics()
+    tracer = provider.get_tracer("dialogue.gateway") if provider is not None else None
+    decider = Decider(
+        config.server,
+        config.deadline_ms / 1000,
+        config.fallback,
+        security=security,
+        metrics=metrics,
+        tracer=tracer,
+    )
     try:
         router = vendors.load(config.vendor).build_router(decider, os.environ)
     except ValueError as exc:
         _log.error("refusing to start: %s", exc)
         await decider.close()
         return 2
-    app = create_app(config.vendor, decider, router)
+    stop_metrics: Callable[[], None] | None = None
+    if config.metrics_listen:
+        try:
+            stop_metrics, metrics_port = start_metrics_http(config.metrics_listen, metrics.registry)
+        except (OSError, ValueError) as exc:
+            _log.error(
+                "refusing to start: cannot serve metrics on %s: %s", config.metrics_listen, exc
+            )
+            await decider.close()
+            return 2
+        _log.info("metrics on port %d at /metrics", metrics_port)
+    app = create_app(
+        config.vendor,
+        decider,
+        router,
+        max_body_bytes=config.max_body_bytes,
+        max_header_bytes=config.max_header_bytes,
+        metrics_route=not config.metrics_listen,
+    )
     host, _, port = config.listen.rpartition(":")
     server = _GatewayServer(
         uvicorn.Config(
@@ -60,6 +110,10 @@ async def serve(config: GatewayConfig) -> int:
             log_level=config.log_level.lower(),
             access_log=False,
             log_config=None,
+            # h11 explicitly, whichever parsers are installed: its buffer limit bounds the memory
+            # headers trickling in can take (httptools has none); SizeLimits checks the rest.
+            http="h11",
+            h11_max_incomplete_event_size=config.max_header_bytes,
         )
     )
     task = asyncio.create_task(server.serve())
@@ -67,30 +121,50 @@ async def serve(config: GatewayConfig) -> int:
         await asyncio.sleep(_STARTUP_POLL_S)
     if task.done():
         _log.error("refusing to start: cannot serve on %s", config.listen)
+        _stop_telemetry(stop_metrics, provider)
         return 2
     bound = server.servers[0].sockets[0].getsockname()[1]
     _log.info(
-        "server %s, deadline %d ms, fallback %s",
+        "server %s%s, deadline %d ms, fallback %s",
         config.server,
+        _protection(security.tls, bool(security.certificate_chain), bool(security.token)),
         config.deadline_ms,
         config.fallback.mode,
     )
+    if security.token and not security.tls:
+        _log.warning("the bearer token travels in clear text: set --server-ca or --server-tls")
+    if provider is not None:
+        _log.info("tracing on: spans exported per OTEL_TRACES_EXPORTER (default otlp)")
     # Scripts and tests wait for this exact line (port 0 picks the port).
     print(f"dialogue-gateway {config.vendor} listening on {host}:{bound}", flush=True)
     await task
+    _stop_telemetry(stop_metrics, provider)
     return 0
+
+
+def _protection(tls: bool, client_cert: bool, token: bool) -> str:
+    """How the server is reached, for the start-up line; never the token itself."""
+    said = ["mutual TLS" if client_cert else "TLS"] if tls else ["plaintext"]
+    if token:
+        said.append("bearer token")
+    return f" ({', '.join(said)})"
+
+
+def _stop_telemetry(
+    stop_metrics: Callable[[], None] | None, provider: TracerProvider | None
+) -> None:
+    if stop_metrics is not None:
+        stop_metrics()
+    if provider is not None:
+        # Flushes spans still batched; bounded by the exporter's own timeout.
+        provider.shutdown()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     config = parse_config(vendors.default_listens(), argv)
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(PhoneMaskingFilter())
+    # Both formats mask phone numbers in messages and fields (gateways.masking).
+    configure_logging(config.log_level, config.log_format)
     sys.exit(asyncio.run(serve(config)))
 
 

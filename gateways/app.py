@@ -1,24 +1,39 @@
-"""The HTTP side every gateway shares: app factory, health endpoints, request logging."""
+"""The HTTP side every gateway shares: app factory, health and metrics endpoints, request
+logging, body size limit."""
 
 from __future__ import annotations
 
 import json
-import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateways.decider import Decider
-from gateways.masking import mask_phone
+from gateways.observability import ObservedRequests
+from gateways.security import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES, SizeLimits
 
-_log = logging.getLogger("dialogue.gateway.http")
 
+def create_app(
+    vendor: str,
+    decider: Decider,
+    router: APIRouter,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+    metrics_route: bool = True,
+) -> FastAPI:
+    """A FastAPI app serving a vendor's routes plus `/healthz`, `/readyz` and `/metrics`.
 
-def create_app(vendor: str, decider: Decider, router: APIRouter) -> FastAPI:
-    """A FastAPI app serving a vendor's routes plus `/healthz` and `/readyz`.
+    Args:
+        vendor: The vendor's name, for labels and logs.
+        decider: Asks the server; its metrics and tracer serve the whole app.
+        router: The vendor's routes.
+        max_body_bytes: Bodies larger than this are answered 413.
+        max_header_bytes: A request line and headers larger than this are answered 431.
+        metrics_route: Serve `GET /metrics` here (off when metrics have a port of their own).
 
     The decider's channel is closed when the app shuts down.
     """
@@ -29,6 +44,9 @@ def create_app(vendor: str, decider: Decider, router: APIRouter) -> FastAPI:
         await decider.close()
 
     app = FastAPI(title=f"dialogue gateway: {vendor}", lifespan=lifespan)
+    # For helpers that only have the request (gateways.security.auth_failed).
+    app.state.vendor = vendor
+    app.state.metrics = decider.metrics
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -46,24 +64,22 @@ def create_app(vendor: str, decider: Decider, router: APIRouter) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.middleware("http")
-    async def log_requests(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        call_id = getattr(request.state, "call_id", "-")
-        _log.info(
-            "%s %s %d %.1fms call=%s",
-            request.method,
-            request.url.path,
-            response.status_code,
-            elapsed_ms,
-            mask_phone(str(call_id)),
-        )
-        return response
+    if metrics_route:
 
+        @app.get("/metrics")
+        async def metrics() -> Response:
+            """Prometheus metrics of this gateway."""
+            return Response(
+                generate_latest(decider.metrics.registry), media_type=CONTENT_TYPE_LATEST
+            )
+
+    # Added last runs first: requests are observed even when the limits refuse them.
+    app.add_middleware(
+        SizeLimits, vendor=vendor, limit=max_body_bytes, header_limit=max_header_bytes
+    )
+    app.add_middleware(
+        ObservedRequests, vendor=vendor, metrics=decider.metrics, tracer=decider.tracer
+    )
     app.include_router(router)
     return app
 

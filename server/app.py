@@ -1,4 +1,5 @@
-"""Assembles the gRPC server: the dialogue service, health and reflection."""
+"""Assembles the gRPC server: the dialogue service, health and reflection, with metrics,
+tracing, TLS and tokens when configured."""
 
 from __future__ import annotations
 
@@ -6,9 +7,12 @@ from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from opentelemetry import trace
 
 from server import reflection
 from server.engine.catalog import Catalog
+from server.observability import ObservingInterceptor, ServerMetrics
+from server.security import ServerSecurity, TokenInterceptor
 from server.service import SERVICE_NAME, DialogueService
 from server.store import SessionStore
 
@@ -25,15 +29,43 @@ class RunningServer:
     port: int
     health: health.aio.HealthServicer
     service: DialogueService
+    metrics: ServerMetrics
 
 
-async def create_server(address: str, catalog: Catalog, store: SessionStore) -> RunningServer:
+async def create_server(
+    address: str,
+    catalog: Catalog,
+    store: SessionStore,
+    *,
+    security: ServerSecurity | None = None,
+    metrics: ServerMetrics | None = None,
+    tracer: trace.Tracer | None = None,
+) -> RunningServer:
     """Builds and starts a server on address ("host:port"; port 0 picks a free one).
+
+    Args:
+        address: Where to listen.
+        catalog: The flows.
+        store: The session store.
+        security: TLS credentials and bearer tokens; None serves plaintext to anyone.
+        metrics: Where to count; a fresh registry when None.
+        tracer: Spans every RPC, continuing the caller's trace; None traces nothing.
 
     Raises:
         RuntimeError: the address cannot be bound.
     """
+    security = security or ServerSecurity()
+    metrics = metrics or ServerMetrics()
+    # The observer comes first so that refusals by the token check are counted too.
+    interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(metrics, tracer)]
+    if security.tokens:
+        interceptors.append(
+            TokenInterceptor(
+                security.tokens, lambda reason: metrics.auth_failures.labels(reason).inc()
+            )
+        )
     server = grpc.aio.server(
+        interceptors=interceptors,
         maximum_concurrent_rpcs=_MAX_CONCURRENT_RPCS,
         options=[
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
@@ -53,15 +85,18 @@ async def create_server(address: str, catalog: Catalog, store: SessionStore) -> 
         for name in ("", SERVICE_NAME):
             await health_servicer.set(name, status)
 
-    service = DialogueService(catalog, store, on_store_health)
+    service = DialogueService(catalog, store, on_store_health, metrics=metrics)
     server.add_generic_rpc_handlers((service.handler(),))
     server.add_registered_method_handlers(SERVICE_NAME, service.method_handlers())
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable(server, [SERVICE_NAME, health.SERVICE_NAME])
     try:
-        port = server.add_insecure_port(address)
+        if security.credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, security.credentials)
     except RuntimeError as exc:
         raise RuntimeError(f"cannot listen on {address}: {exc}") from exc
     await on_store_health(True)
     await server.start()
-    return RunningServer(server, port, health_servicer, service)
+    return RunningServer(server, port, health_servicer, service, metrics)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
+from server.security import parse_tokens
 
 # The demo flows ship beside the server package in the repository.
 DEMO_FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -17,6 +18,7 @@ DEFAULT_STORE = "sqlite://var/dialogue.db"
 DEFAULT_IDLE_TTL_S = 86_400
 DEFAULT_ENDED_TTL_S = 3_600
 DEFAULT_RELOAD_INTERVAL = 2.0
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,13 @@ class Config:
         reload_interval: Seconds between checks of the flows directory for changes; 0 reloads
             only on SIGHUP.
         keep_versions: Versions kept per flow (the live one included) for calls in progress.
+        metrics_listen: host:port to serve Prometheus `/metrics` on; "" serves none.
+        log_format: "text" (for people) or "json" (one object per line, for collectors).
+        tls_cert, tls_key: The server's certificate chain and key (PEM); None serves plaintext.
+        tls_client_ca: CA certificates (PEM) client certificates must chain to; set, it makes
+            the TLS mutual (clients without a valid certificate are refused).
+        auth_tokens: Bearer tokens accepted (DIALOGUE_AUTH_TOKENS only: never on the command
+            line, where `ps` shows it); empty accepts every caller.
     """
 
     listen: str
@@ -44,6 +53,12 @@ class Config:
     store_idle_ttl_s: int = DEFAULT_IDLE_TTL_S
     store_ended_ttl_s: int = DEFAULT_ENDED_TTL_S
     workers: int = 1
+    metrics_listen: str = ""
+    log_format: str = "text"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    auth_tokens: tuple[str, ...] = field(default=(), repr=False)
 
 
 def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -119,7 +134,42 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         help="versions kept per flow, the live one included, so calls in progress finish on "
         f"the version they started with (env DIALOGUE_KEEP_VERSIONS, default {DEFAULT_KEEP_VERSIONS})",
     )
+    parser.add_argument(
+        "--log-format",
+        default=env.get("DIALOGUE_LOG_FORMAT", "text"),
+        choices=LOG_FORMATS,
+        help="text for people, json for log collectors: one object per line "
+        "(env DIALOGUE_LOG_FORMAT, default text)",
+    )
+    parser.add_argument(
+        "--metrics-listen",
+        default=env.get("DIALOGUE_METRICS_LISTEN", ""),
+        help="host:port to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9464; with "
+        "--workers N, worker k serves on port+k (env DIALOGUE_METRICS_LISTEN, default: off)",
+    )
+    parser.add_argument(
+        "--tls-cert",
+        type=_path_or_none,
+        default=env.get("DIALOGUE_TLS_CERT", ""),
+        help="PEM certificate chain of the server; with --tls-key, serves TLS "
+        "(env DIALOGUE_TLS_CERT, default: plaintext)",
+    )
+    parser.add_argument(
+        "--tls-key",
+        type=_path_or_none,
+        default=env.get("DIALOGUE_TLS_KEY", ""),
+        help="PEM private key of --tls-cert (env DIALOGUE_TLS_KEY)",
+    )
+    parser.add_argument(
+        "--tls-client-ca",
+        type=_path_or_none,
+        default=env.get("DIALOGUE_TLS_CLIENT_CA", ""),
+        help="PEM CA certificates; clients must present a certificate signed by one (mutual "
+        "TLS) (env DIALOGUE_TLS_CLIENT_CA, default: no client certificates asked)",
+    )
     args = parser.parse_args(argv)
+    if args.metrics_listen:
+        _check_listen(parser, "--metrics-listen", args.metrics_listen)
     return Config(
         args.listen,
         args.flows,
@@ -131,7 +181,23 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         args.store_idle_ttl,
         args.store_ended_ttl,
         args.workers,
+        args.metrics_listen,
+        args.log_format,
+        args.tls_cert,
+        args.tls_key,
+        args.tls_client_ca,
+        parse_tokens(env.get("DIALOGUE_AUTH_TOKENS", "")),
     )
+
+
+def _path_or_none(text: str) -> Path | None:
+    return Path(text) if text.strip() else None
+
+
+def _check_listen(parser: argparse.ArgumentParser, flag: str, listen: str) -> None:
+    _, separator, port = listen.rpartition(":")
+    if not separator or not port.isdigit() or int(port) > 65535:
+        parser.error(f"{flag} {listen!r}: expected HOST:PORT")
 
 
 def _non_negative_seconds(text: str) -> float:

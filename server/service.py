@@ -27,6 +27,7 @@ from server.engine.flow import Flow
 from server.engine.interpreter import Decision, FlowRuntimeError
 from server.engine.state import CallState, decode, encode
 from server.hooks import HookClient, run_turn
+from server.observability import ServerMetrics, Turn, observe_turn
 from server.store import SessionStore, StoreUnavailableError, TurnRecord
 from server.validation import Violation, validate_decide, validate_get_call
 
@@ -90,6 +91,8 @@ class DialogueService:
         store: SessionStore,
         on_store_health: Callable[[bool], Awaitable[None]] | None = None,
         hooks: HookClient | None = None,
+        *,
+        metrics: ServerMetrics | None = None,
     ) -> None:
         self.catalog = catalog
         self.store = store
@@ -97,6 +100,7 @@ class DialogueService:
         self._on_store_health = on_store_health
         self._store_healthy = True
         self.hooks = hooks or HookClient()
+        self.metrics = metrics or ServerMetrics()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The generic handler to register on a server.
@@ -150,7 +154,13 @@ class DialogueService:
     # -- DecideNextAction -----------------------------------------------------------------
 
     async def _decide_next_action(self, raw: bytes) -> bytes:
+        # Every turn is counted and logged once, whatever its outcome.
+        with observe_turn(self.metrics) as turn:
+            return await self._decide_turn(raw, turn)
+
+    async def _decide_turn(self, raw: bytes, turn: Turn) -> bytes:
         request = _valid(_parse(pb.DecideNextActionRequest, raw), validate_decide)
+        turn.request(request)
         call_id = request.call.call_id
         fingerprint = _fingerprint(request)
         async with self._locks.hold(call_id):
@@ -162,6 +172,7 @@ class DialogueService:
                             grpc.StatusCode.FAILED_PRECONDITION,
                             f"request_id {request.request_id!r} was already used for a different event of call {call_id!r}",
                         )
+                    turn.replayed()
                     return snapshot.replay.response
                 state = decode(snapshot.state) if snapshot.state is not None else None
                 try:
@@ -169,7 +180,8 @@ class DialogueService:
                 except FlowRuntimeError as exc:
                     raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from exc
                 response = decision.response.SerializeToString(deterministic=True)
-                turn = TurnRecord(
+                turn.decided(decision.state, decision.response)
+                record = TurnRecord(
                     decision.state.turn, request.request_id, fingerprint, raw, response
                 )
                 if await self._store(
@@ -177,12 +189,13 @@ class DialogueService:
                         call_id,
                         snapshot.version,
                         encode(decision.state),
-                        turn,
+                        record,
                         ended=decision.state.over,
                     )
                 ):
                     return response
                 # Another replica wrote this call meanwhile: read again and decide afresh.
+                self.metrics.write_conflicts.inc()
         raise StatusError(
             grpc.StatusCode.ABORTED, f"call {call_id!r} is being changed concurrently; retry"
         )
@@ -255,6 +268,7 @@ class DialogueService:
         try:
             result = await operation
         except StoreUnavailableError as exc:
+            self.metrics.store_failed(operation)
             await self._set_store_health(healthy=False)
             _log.warning("session store unavailable: %s", exc)
             raise StatusError(

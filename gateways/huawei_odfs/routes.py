@@ -16,6 +16,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.app import request_fields
@@ -24,6 +25,7 @@ from gateways.fallback import fallback_response
 from gateways.huawei_odfs import mapping
 from gateways.huawei_odfs.tokens import DEFAULT_TTL_S, CredentialsError, TokenIssuer
 from gateways.huawei_odfs.transcripts import DEFAULT_TIMEOUT_S, TranscriptStore
+from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8083"
 PROCESS_PATH = "/oifde/rest/crs/process"
@@ -162,8 +164,10 @@ def build_router(
         """One IVR step: request → DecideNextAction → the ODFS answer."""
         try:
             _, body = await request_fields(request)
-        except ValueError as exc:
-            return reply(mapping.render_error(str(exc), "", settings), 400)
+        except (ValueError, RecursionError, HTTPException) as exc:
+            # RecursionError: JSON nested too deep to parse; HTTPException: a malformed
+            # multipart form. The client's fault either way, answered in the ODFS format.
+            return reply(mapping.render_error(_unreadable(exc), "", settings), 400)
         try:
             parsed = mapping.parse_request(body, vdn_id)
         except mapping.RequestError as exc:
@@ -172,6 +176,12 @@ def build_router(
         failure = issuer.check(parsed.auth_token) if issuer.checking else None
         if failure is not None:
             _log.warning("refused call %s: %s", parsed.userid, failure.reason)
+            auth_failed(
+                request,
+                "token_invalid"
+                if failure.code == mapping.RET_BAD_TOKEN
+                else "token_missing_or_expired",
+            )
             if parsed.is_hangup:
                 # The IVR's end flag is answered, built from the request alone (nothing
                 # remembered about the call, so it tells an impostor nothing), but the engine
@@ -214,12 +224,19 @@ def build_router(
         """`{"appKey","appSecret"}` → `{"errorCode":0,"errorMsg","authToken","expireTime"}`."""
         try:
             _, body = await request_fields(request)
-        except ValueError as exc:
-            return reply({"errorCode": mapping.RET_BAD_REQUEST, "errorMsg": str(exc)}, 400)
+        except (ValueError, RecursionError, HTTPException) as exc:
+            return reply({"errorCode": mapping.RET_BAD_REQUEST, "errorMsg": _unreadable(exc)}, 400)
+        problem = mapping.json_problem(body)
+        if problem:
+            # The issuer encodes what it compares: text that is not Unicode cannot be checked.
+            return reply(
+                {"errorCode": mapping.RET_BAD_REQUEST, "errorMsg": f"the body {problem}"}, 400
+            )
         fields = body if isinstance(body, Mapping) else {}
         try:
             token = issuer.issue(fields.get("appKey"), fields.get("appSecret"))
         except CredentialsError as exc:
+            auth_failed(request, "credentials")
             status = 401 if issuer.issuing else 403
             return reply({"errorCode": mapping.RET_BAD_TOKEN, "errorMsg": str(exc)}, status)
         return reply(
@@ -255,6 +272,15 @@ class _Remembered:
 
     def get(self, key: str) -> str:
         return self._values.get(key, "")
+
+
+def _unreadable(exc: Exception) -> str:
+    """Why a request body could not be read, for the error answer."""
+    if isinstance(exc, RecursionError):
+        return "body is not valid JSON: nested too deep"
+    if isinstance(exc, HTTPException):
+        return f"body is not a valid form: {exc.detail}"
+    return str(exc)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:

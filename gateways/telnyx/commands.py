@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +40,9 @@ CALL_ENDED_CODE: Final = "90018"
 # Statuses worth another attempt: Telnyx or a proxy was busy or failed, not the request.
 _TRANSIENT_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _REMEMBERED_COMMANDS = 10_000
+# Failure codes become metric labels: only short numeric codes, and only so many distinct ones.
+_CODE = re.compile(r"^[0-9]{1,8}$")
+_MAX_FAILURE_KINDS = 64
 
 _log = logging.getLogger("dialogue.gateway.telnyx.commands")
 
@@ -95,7 +99,9 @@ class CallControl:
     """Sends commands to `POST {base_url}/calls/{call_control_id}/actions/{command}`.
 
     `counters` counts what happened, by outcome (`accepted`, `deduplicated`, `retried`,
-    `call_ended`, `refused`, `failed`); the routes expose it.
+    `call_ended`, `refused`, `failed`); the routes expose it. `failures` counts the commands
+    that did not go through by (outcome, code): Telnyx's error code, `http_STATUS` without
+    one, `no_response` when none came (exposed as Prometheus metrics).
     """
 
     def __init__(
@@ -109,6 +115,7 @@ class CallControl:
     ) -> None:
         self.policy = policy or RetryPolicy()
         self.counters: Counter[str] = Counter()
+        self.failures: Counter[tuple[str, str]] = Counter()
         self._sleep = sleep
         self._clock = clock
         self._client = telnyx.AsyncTelnyx(
@@ -228,6 +235,12 @@ class CallControl:
     def _count_and_log(self, call_control_id: str, result: Result) -> None:
         outcome = "accepted" if result.ok else result.status
         self.counters[outcome] += 1
+        if not result.ok:
+            kind = (outcome, _failure_code(result))
+            if kind in self.failures or len(self.failures) < _MAX_FAILURE_KINDS:
+                self.failures[kind] += 1
+            else:
+                self.failures[(outcome, "other")] += 1
         if result.ok:
             _log.debug("%s %s accepted on %s", result.name, result.command_id, call_control_id)
         elif result.status == "call_ended":
@@ -254,6 +267,12 @@ class CallControl:
         self._accepted[key] = None
         while len(self._accepted) > _REMEMBERED_COMMANDS:
             self._accepted.popitem(last=False)
+
+
+def _failure_code(result: Result) -> str:
+    if _CODE.match(result.code):
+        return result.code
+    return f"http_{result.http_status}" if result.http_status else "no_response"
 
 
 def _error_of(body: object) -> tuple[str, str]:

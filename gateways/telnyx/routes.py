@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.decider import Decider
 from gateways.fallback import fallback_response
+from gateways.security import auth_failed
 from gateways.telnyx import mapping, signature
 from gateways.telnyx.commands import CallControl, Result, RetryPolicy
 
@@ -126,6 +127,7 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
             WEBHOOK_PATH,
         )
     control = CallControl(config.api_key, config.api_base, config.retry)
+    decider.metrics.watch_commands(control)
     webhooks: Counter[str] = Counter()
     background: set[asyncio.Task[bool]] = set()
 
@@ -198,11 +200,13 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
                 )
             except signature.SignatureError as exc:
                 webhooks["refused_signature"] += 1
+                auth_failed(request, "signature")
                 _log.warning("webhook refused: %s", exc.reason)
                 return JSONResponse({"error": exc.reason}, status_code=401)
         try:
             webhook = mapping.parse_webhook(json.loads(body))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            # RecursionError: nested too deep for the parser, which is no webhook either.
             webhooks["unreadable"] += 1
             return JSONResponse({"error": "the body is not JSON"}, status_code=400)
         except mapping.WebhookError as exc:

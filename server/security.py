@@ -1,0 +1,197 @@
+"""Who may talk to the server: TLS or mutual TLS on the port, and optional bearer tokens.
+
+Certificates are read and checked at start-up, so a missing, unreadable or mismatched file
+stops the server with a clear message instead of failing the first handshake.
+
+Tokens (`DIALOGUE_AUTH_TOKENS`) are checked on every RPC except the health service, which
+Kubernetes probes and load balancers call without credentials; reflection needs a token, since
+it hands out the whole schema. A refusal is UNAUTHENTICATED and never echoes what was offered.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+__all__ = [
+    "OPEN_METHODS",
+    "ConfigurationError",
+    "ServerSecurity",
+    "TokenInterceptor",
+    "load_server_credentials",
+    "parse_tokens",
+]
+
+OPEN_METHODS: Final = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
+_REFUSAL = "missing or invalid bearer token (metadata 'authorization: Bearer TOKEN')"
+
+
+class ConfigurationError(ValueError):
+    """A security setting that cannot work: the server refuses to start (exit 2)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSecurity:
+    """How the server's port is protected.
+
+    Attributes:
+        credentials: TLS (or mTLS) credentials for the port; None serves plaintext.
+        tokens: Bearer tokens accepted; empty accepts every caller.
+    """
+
+    credentials: grpc.ServerCredentials | None = None
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+
+
+def parse_tokens(text: str) -> tuple[str, ...]:
+    """The tokens of a comma-separated list, blanks dropped."""
+    return tuple(token.strip() for token in text.split(",") if token.strip())
+
+
+def read_pem(path: Path, what: str) -> bytes:
+    """The bytes of a PEM file.
+
+    Raises:
+        ConfigurationError: it cannot be read or holds no PEM block.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
+    if b"-----BEGIN " not in data:
+        raise ConfigurationError(f"{what} {path}: not a PEM file")
+    return data
+
+
+def check_pair(cert_pem: bytes, key_pem: bytes, cert_what: str, key_what: str) -> None:
+    """Checks that the certificate chain parses and its first certificate belongs to the key.
+
+    Raises:
+        ConfigurationError: either does not parse, or they do not belong together.
+    """
+    certificates = check_certificates(cert_pem, cert_what)
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        # The message says what is wrong with the file, never what is in it.
+        raise ConfigurationError(
+            f"{key_what}: not an unencrypted PEM private key ({type(exc).__name__})"
+        ) from None
+    public = serialization.PublicFormat.SubjectPublicKeyInfo
+    encoding = serialization.Encoding.DER
+    if certificates[0].public_key().public_bytes(encoding, public) != key.public_key().public_bytes(
+        encoding, public
+    ):
+        raise ConfigurationError(f"{key_what} is not the key of the certificate in {cert_what}")
+
+
+def check_certificates(pem: bytes, what: str) -> list[x509.Certificate]:
+    """The certificates of a PEM bundle.
+
+    Raises:
+        ConfigurationError: it holds none, or one does not parse.
+    """
+    try:
+        certificates = x509.load_pem_x509_certificates(pem)
+    except ValueError as exc:
+        raise ConfigurationError(f"{what}: not PEM certificates ({exc})") from None
+    return certificates
+
+
+def load_server_credentials(
+    cert: Path | None, key: Path | None, client_ca: Path | None
+) -> grpc.ServerCredentials | None:
+    """TLS credentials from `--tls-cert`/`--tls-key`, requiring client certificates signed by
+    `--tls-client-ca` when given; None when no certificate is configured (plaintext).
+
+    Raises:
+        ConfigurationError: half a pair, a client CA without a certificate, or a file that is
+            missing, unreadable, not PEM, or a key that is not the certificate's.
+    """
+    if cert is None and key is None:
+        if client_ca is not None:
+            raise ConfigurationError("--tls-client-ca needs --tls-cert and --tls-key")
+        return None
+    if cert is None or key is None:
+        raise ConfigurationError("set both --tls-cert and --tls-key, or neither")
+    cert_pem = read_pem(cert, "--tls-cert")
+    key_pem = read_pem(key, "--tls-key")
+    check_pair(cert_pem, key_pem, f"--tls-cert {cert}", f"--tls-key {key}")
+    ca_pem = None
+    if client_ca is not None:
+        ca_pem = read_pem(client_ca, "--tls-client-ca")
+        check_certificates(ca_pem, f"--tls-client-ca {client_ca}")
+    return grpc.ssl_server_credentials(
+        [(key_pem, cert_pem)],
+        root_certificates=ca_pem,
+        require_client_auth=ca_pem is not None,
+    )
+
+
+# -- bearer tokens ------------------------------------------------------------------------------
+
+_FACTORIES: Final = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+class TokenInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Refuses RPCs without an accepted `authorization: Bearer TOKEN`, health excepted.
+
+    Args:
+        tokens: The accepted tokens (at least one).
+        on_failure: Told the reason ("missing" or "invalid") of each refusal, for metrics.
+    """
+
+    def __init__(self, tokens: Iterable[str], on_failure: Callable[[str], None]) -> None:
+        self._tokens = tuple(token.encode() for token in tokens)
+        if not self._tokens:
+            raise ValueError("TokenInterceptor needs at least one token")
+        self._on_failure = on_failure
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(details)
+        if handler is None or details.method in OPEN_METHODS:
+            # Unknown methods are UNIMPLEMENTED either way; nothing to protect.
+            return handler
+        reason = self._refusal(details.invocation_metadata or ())
+        if reason is None:
+            return handler
+        self._on_failure(reason)
+        factory = _FACTORIES[(handler.request_streaming, handler.response_streaming)]
+        return factory(_refuse)
+
+    def _refusal(self, metadata: Iterable[Any]) -> str | None:
+        offered = None
+        for item in metadata:
+            if item[0] == "authorization" and isinstance(item[1], str):
+                offered = item[1]
+                break
+        if offered is None:
+            return "missing"
+        scheme, _, token = offered.strip().partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "invalid"
+        candidate = token.strip().encode()
+        # Every token is compared, so the time taken does not tell which one nearly matched.
+        if sum(hmac.compare_digest(candidate, known) for known in self._tokens):
+            return None
+        return "invalid"
+
+
+async def _refuse(_request: object, context: grpc.aio.ServicerContext) -> None:
+    await context.abort(grpc.StatusCode.UNAUTHENTICATED, _REFUSAL)
