@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 
 from gateways.decider import Decider
 from gateways.observability import ObservedRequests
@@ -95,7 +96,10 @@ async def request_fields(request: Request) -> tuple[dict[str, str], object | Non
     if request.method != "POST":
         return fields, None
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except HTTPException as exc:  # a malformed multipart body: the vendor's 400, not ours
+            raise ValueError(f"body is not a valid form: {exc.detail}") from exc
         fields.update({key: value for key, value in form.items() if isinstance(value, str)})
         return fields, None
     body = await request.body()
@@ -106,4 +110,6 @@ async def request_fields(request: Request) -> tuple[dict[str, str], object | Non
             return fields, json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"body is not valid JSON: {exc}") from exc
+        except RecursionError as exc:
+            raise ValueError("body is JSON nested too deeply") from exc
     return fields, None

@@ -70,7 +70,13 @@ class Decider:
         self._metadata = security.metadata()
         # Round robin over every address the target resolves to (`dns:///server:50051` with
         # several replicas): each call may go to any replica, which is what shared state is for.
-        options = [("grpc.lb_policy_name", "round_robin")]
+        options = [
+            ("grpc.lb_policy_name", "round_robin"),
+            # gRPC's default reconnect backoff grows to 120 s: after a long server outage real
+            # answers would take up to two minutes to come back. Two seconds at most instead.
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", 2000),
+        ]
         credentials = security.credentials()
         self._channel = (
             grpc.aio.insecure_channel(target, options=options)

@@ -145,6 +145,24 @@ def _log_security(config: Config) -> None:
             _log.warning("bearer tokens travel in clear text: set --tls-cert and --tls-key")
 
 
+async def _prepare_store(config: Config) -> bool:
+    """Opens the store once before the workers start: creating an SQLite file and its schema is
+    then done by one process, not raced by all of them (which could fail with "locked")."""
+    try:
+        store = open_store(config.store)
+    except ValueError as exc:
+        _log.error("refusing to start: %s", exc)
+        return False
+    try:
+        await store.ping()
+    except StoreUnavailableError as exc:
+        _log.error("refusing to start: session store %s unusable: %s", redacted(config.store), exc)
+        return False
+    finally:
+        await store.close()
+    return True
+
+
 def supervise(config: Config, argv: Sequence[str]) -> int:
     """Runs `config.workers` server processes on one port and relays signals to them.
 
@@ -171,6 +189,8 @@ def supervise(config: Config, argv: Sequence[str]) -> int:
         return 2
     if provider is not None:
         provider.shutdown()
+    if not asyncio.run(_prepare_store(config)):
+        return 2
     command = [sys.executable, "-m", "server", *argv, "--workers", "1"]
     commands = [list(command) for _ in range(config.workers)]
     if config.metrics_listen:

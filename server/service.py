@@ -99,6 +99,8 @@ class DialogueService:
         self._locks = _CallLocks()
         self._on_store_health = on_store_health
         self._store_healthy = True
+        # Health updates for store operations whose callers left; kept so they are not lost.
+        self._background: set[asyncio.Task[None]] = set()
         self.hooks = hooks or HookClient()
         self.metrics = metrics or ServerMetrics()
 
@@ -265,8 +267,14 @@ class DialogueService:
 
     async def _store(self, operation: Awaitable[M]) -> M:
         """Awaits a store operation, mapping failure to UNAVAILABLE and tracking health."""
+        pending = asyncio.ensure_future(operation)
         try:
-            result = await operation
+            # Shielded: a gateway whose deadline is shorter than the store's timeout cancels the
+            # RPC first, and the store's failure would otherwise never reach the health status.
+            result = await asyncio.shield(pending)
+        except asyncio.CancelledError:
+            pending.add_done_callback(self._observe_abandoned)
+            raise
         except StoreUnavailableError as exc:
             self.metrics.store_failed(operation)
             await self._set_store_health(healthy=False)
@@ -276,6 +284,15 @@ class DialogueService:
             ) from exc
         await self._set_store_health(healthy=True)
         return result
+
+    def _observe_abandoned(self, operation: asyncio.Future[Any]) -> None:
+        """Health follows a store operation its caller gave up waiting for."""
+        if operation.cancelled():
+            return
+        failed = isinstance(operation.exception(), StoreUnavailableError)
+        task = asyncio.get_running_loop().create_task(self._set_store_health(healthy=not failed))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _set_store_health(self, *, healthy: bool) -> None:
         if healthy != self._store_healthy:

@@ -92,3 +92,26 @@ async def test_a_server_error_gives_the_fallback() -> None:
         finally:
             await decider.close()
     assert outcome.fallback_reason == "INVALID_ARGUMENT"
+
+
+async def test_health_sees_a_store_failure_even_when_the_gateway_gave_up_first(tmp_path: Path) -> None:
+    database = tmp_path / "calls.db"
+    async with serve(f"sqlite://{database}") as served:
+        await served.decide(request("warm", "r0", call_started={}))
+        blocker = sqlite3.connect(database, isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")
+        decider = Decider(f"127.0.0.1:{served.running.port}", 0.2, _POLICY)
+        try:
+            outcome = await decider.decide(request("c1", "r1", call_started={}))
+            assert outcome.fallback_reason == "DEADLINE_EXCEEDED"
+            # The server keeps waiting on the lock after the gateway left; when its busy timeout
+            # fails the write, health must say so (bounded wait, no timing asserted).
+            async with asyncio.timeout(60):
+                while await decider.ready():
+                    await asyncio.sleep(0.1)
+        finally:
+            blocker.execute("ROLLBACK")
+            blocker.close()
+        recovered = await decider.decide(request("c2", "r1", call_started={}))
+        await decider.close()
+    assert not recovered.is_fallback
