@@ -94,7 +94,9 @@ async def test_a_server_error_gives_the_fallback() -> None:
     assert outcome.fallback_reason == "INVALID_ARGUMENT"
 
 
-async def test_health_sees_a_store_failure_even_when_the_gateway_gave_up_first(tmp_path: Path) -> None:
+async def test_health_sees_a_store_failure_even_when_the_gateway_gave_up_first(
+    tmp_path: Path,
+) -> None:
     database = tmp_path / "calls.db"
     async with serve(f"sqlite://{database}") as served:
         await served.decide(request("warm", "r0", call_started={}))
