@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dialogue.v1 import dialogue_pb2 as pb
+from gateways.payloads import json_problem
 
 CONTENT_TYPES: Final = ("callin", "normal", "mute", "dtmf", "timebreak", "parallel_transfer")
 """Every `content_type` this gateway understands."""
@@ -572,30 +573,6 @@ def _skip_spaces(text: str, position: int) -> int:
     return position
 
 
-def _unreadable(value: Any) -> str:
-    """Why a parsed value cannot be mapped, or "" when it can.
-
-    Two things json.loads (and a form decoded with an exotic charset) lets through: text that
-    is not Unicode (a lone surrogate, from a `\\ud800` escape), which no UTF-8 encoder —
-    hashing, protobuf — accepts; and nesting deep enough to exhaust the recursion of the code
-    that walks it. Checked without recursion, in time proportional to the value's size.
-    """
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "holds text that is not valid Unicode (a lone surrogate)"
-        elif isinstance(item, Mapping | list | tuple):
-            if depth >= _MAX_DEPTH:
-                return f"is nested more than {_MAX_DEPTH} levels deep"
-            children = item.items() if isinstance(item, Mapping) else enumerate(item)
-            pending.extend((part, depth + 1) for pair in children for part in pair)
-    return ""
-
-
 def _strip_keys(value: dict[Any, Any]) -> dict[str, Any]:
     """Strips spaces around keys (`" callee"`), recursively; an exact key wins a collision."""
     result: dict[str, Any] = {}
@@ -1026,3 +1003,8 @@ def _mute_time(milliseconds: int) -> int:
 
 def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
+
+
+def _unreadable(value: Any) -> str:
+    """Why a parsed value cannot be mapped, or "" (see `gateways.payloads.json_problem`)."""
+    return json_problem(value, _MAX_DEPTH)

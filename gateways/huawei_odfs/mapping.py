@@ -25,6 +25,7 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from dialogue.v1 import dialogue_pb2 as pb
+from gateways.payloads import json_problem as _payload_problem
 
 INACTION_START: Final = 8
 INACTION_INTERACTED: Final = 9
@@ -610,30 +611,6 @@ def _object(value: Any) -> dict[str, Any] | None:
     return None
 
 
-def json_problem(value: Any) -> str:
-    """Why a parsed JSON value cannot be read, or "" when it can.
-
-    Two things json.loads lets through: text that is not Unicode (a lone surrogate, from a
-    `\\ud800` escape), which no UTF-8 encoder — hashing, protobuf, the token check — accepts;
-    and nesting deep enough to exhaust the recursion of the code that walks it. Checked without
-    recursion, in time proportional to the value's size. Public for the token route.
-    """
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "holds text that is not valid Unicode (a lone surrogate)"
-        elif isinstance(item, Mapping | list | tuple):
-            if depth >= _MAX_DEPTH:
-                return f"is nested more than {_MAX_DEPTH} levels deep"
-            children = item.items() if isinstance(item, Mapping) else enumerate(item)
-            pending.extend((part, depth + 1) for pair in children for part in pair)
-    return ""
-
-
 def _integer(value: Any) -> int | None:
     if isinstance(value, bool):
         return None
@@ -1132,3 +1109,8 @@ def _seconds(milliseconds: int) -> int:
 
 def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
+
+
+def json_problem(value: Any) -> str:
+    """Why a parsed value cannot be mapped, or "" (see `gateways.payloads.json_problem`)."""
+    return _payload_problem(value, _MAX_DEPTH)

@@ -38,6 +38,7 @@ from google.protobuf.struct_pb2 import Struct
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from dialogue.v1 import dialogue_pb2 as pb
+from gateways.payloads import json_problem
 
 Command = tuple[str, dict[str, Any]]
 """One Call Control command: its name (the last path segment) and its JSON body."""
@@ -1265,30 +1266,6 @@ def _struct_safe(value: Any) -> Any:
     return str(value)
 
 
-def _unreadable(value: Any) -> str:
-    """Why a parsed JSON value cannot be read, or "" when it can.
-
-    Two things json.loads lets through: text that is not Unicode (a lone surrogate, from a
-    `\\ud800` escape), which no UTF-8 encoder — hashing, protobuf — accepts; and nesting deep
-    enough to exhaust the recursion of the code that walks it. Checked without recursion, in
-    time proportional to the value's size.
-    """
-    pending: list[tuple[Any, int]] = [(value, 0)]
-    while pending:
-        item, depth = pending.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
-                return "holds text that is not valid Unicode (a lone surrogate)"
-        elif isinstance(item, Mapping | list | tuple):
-            if depth >= _MAX_DEPTH:
-                return f"is nested more than {_MAX_DEPTH} levels deep"
-            children = item.items() if isinstance(item, Mapping) else enumerate(item)
-            pending.extend((part, depth + 1) for pair in children for part in pair)
-    return ""
-
-
 def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
@@ -1340,3 +1317,8 @@ def struct_of(values: Mapping[str, Any]) -> Struct:
     struct = Struct()
     struct.update(dict(values))
     return struct
+
+
+def _unreadable(value: Any) -> str:
+    """Why a parsed value cannot be mapped, or "" (see `gateways.payloads.json_problem`)."""
+    return json_problem(value, _MAX_DEPTH)

@@ -601,6 +601,7 @@ def test_the_mapping_is_pure() -> None:
         "urllib.parse",
         "google.protobuf.timestamp_pb2",
         "dialogue.v1",
+        "gateways.payloads",  # the shared pure JSON checks
     }
     tree = ast.parse(Path(mapping.__file__).read_text(encoding="utf-8"))
     imported = {
