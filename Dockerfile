@@ -7,6 +7,7 @@ COPY protos protos
 COPY gen gen
 COPY server server
 COPY gateways gateways
+COPY telemetry telemetry
 RUN pip install --no-cache-dir --upgrade pip build \
  && python -m build --wheel --outdir /wheels . \
  && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/dialogue-*.whl

@@ -17,13 +17,10 @@ from gateways import vendors
 from gateways.app import create_app
 from gateways.config import GatewayConfig, parse_config
 from gateways.decider import Decider
-from gateways.observability import (
-    GatewayMetrics,
-    configure_logging,
-    start_metrics_http,
-    tracer_provider_from_env,
-)
+from gateways.observability import GatewayMetrics, start_metrics_http
 from gateways.security import load_channel_security
+from telemetry.logs import configure_logging
+from telemetry.tracing import tracer_provider_from_env
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -163,7 +160,7 @@ def _stop_telemetry(
 def main(argv: Sequence[str] | None = None) -> None:
     """Console-script entry point."""
     config = parse_config(vendors.default_listens(), argv)
-    # Both formats mask phone numbers in messages and fields (gateways.masking).
+    # Both formats mask phone numbers in messages and fields (telemetry.masking).
     configure_logging(config.log_level, config.log_format)
     sys.exit(asyncio.run(serve(config)))
 

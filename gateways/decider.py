@@ -17,9 +17,9 @@ from opentelemetry import propagate, trace
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
 from gateways.fallback import FallbackPolicy, fallback_response
-from gateways.masking import mask_phone
 from gateways.observability import GatewayMetrics, note_decision
 from gateways.security import ChannelSecurity
+from telemetry.masking import mask_phone
 
 _log = logging.getLogger("dialogue.gateway")
 SERVICE_NAME = "dialogue.v1.DialogueService"

@@ -5,7 +5,7 @@
   bounded sets only — routes (templates, not paths), known HTTP methods, status codes, status
   code names, fixed reasons — never call ids.
 - Logs are text for people or one JSON object per line (`--log-format json`), with phone numbers
-  masked by `gateways.masking` in every message and field. Query strings are never logged: some
+  masked by `telemetry.masking` in every message and field. Query strings are never logged: some
   vendors put their callback token there.
 - Tracing is off unless `DIALOGUE_OTEL=1`; then each request gets a server span and each
   decision a client span whose W3C `traceparent` travels to the server in the gRPC metadata.
@@ -14,17 +14,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import sys
 import time
-import traceback
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from opentelemetry import propagate, trace
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -32,18 +28,14 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateways.masking import mask_phone
-
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    pass
 
 __all__ = [
     "GatewayMetrics",
     "ObservedRequests",
-    "configure_logging",
     "note_decision",
     "start_metrics_http",
-    "tracer_provider_from_env",
 ]
 
 # Decisions take milliseconds and are cut off at the deadline (500 ms by default).
@@ -51,7 +43,6 @@ LATENCY_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 _METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Probes and scrapes come every few seconds: their lines would drown the calls'.
 _QUIET_PATHS: Final = frozenset({"/healthz", "/readyz", "/metrics"})
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
 
 _log = logging.getLogger("dialogue.gateway.http")
 
@@ -281,127 +272,3 @@ def _route_of(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
     return path if isinstance(path, str) else "unmatched"
-
-
-# -- logs ---------------------------------------------------------------------------------------
-
-_UNMASKED_FIELDS: Final = frozenset({"trace_id", "span_id", "duration_ms", "decision_ms"})
-
-
-def _fields_of(record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = dict(getattr(record, "fields", None) or {})
-    for key, value in fields.items():
-        if isinstance(value, str) and key not in _UNMASKED_FIELDS:
-            fields[key] = mask_phone(value)
-    return fields
-
-
-class TextFormatter(logging.Formatter):
-    """`time LEVEL logger: message key=value …`, phone numbers masked."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = mask_phone(super().format(record))
-        fields = _fields_of(record)
-        if not fields:
-            return line
-        first, newline, rest = line.partition("\n")
-        pairs = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
-        return f"{first} {pairs}{newline}{rest}"
-
-
-def _text(value: object) -> str:
-    text = str(value)
-    # Quoted when it would not read as one value: empty, or with spaces, quotes or newlines.
-    plain = text and not any(c.isspace() or c == '"' for c in text)
-    return text if plain else json.dumps(text, ensure_ascii=False)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, the record's fields, trace ids."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        document: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": mask_phone(record.getMessage()),
-        }
-        document.update(_fields_of(record))
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            document["trace_id"] = f"{context.trace_id:032x}"
-            document["span_id"] = f"{context.span_id:016x}"
-        if record.exc_info:
-            document["exception"] = mask_phone(
-                "".join(traceback.format_exception(*record.exc_info))
-            )
-        return json.dumps(document, ensure_ascii=False, default=str)
-
-
-def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:
-    """Sends every log record to stderr (or stream) as text or JSON lines, at level."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-
-
-# -- tracing ------------------------------------------------------------------------------------
-
-
-def tracer_provider_from_env(env: Mapping[str, str], service_name: str) -> TracerProvider | None:
-    """An SDK TracerProvider when DIALOGUE_OTEL is on, else None; as the server's (see
-    server.observability.tracer_provider_from_env for the variables).
-
-    Raises:
-        ValueError: an exporter or protocol this does not know.
-    """
-    if env.get("DIALOGUE_OTEL", "").strip().lower() not in _TRUE:
-        return None
-    # Imported only when on: the SDK and exporters cost start-up time nobody else should pay.
-    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
-    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
-    from opentelemetry.sdk.trace.export import (  # noqa: PLC0415
-        BatchSpanProcessor,
-        ConsoleSpanExporter,
-        SimpleSpanProcessor,
-        SpanExporter,
-    )
-
-    exporter_name = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
-    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
-    provider = TracerProvider(resource=Resource.create(attributes))
-    if exporter_name == "console":
-        # stderr: stdout carries only the listening line scripts wait for.
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
-        return provider
-    if exporter_name != "otlp":
-        raise ValueError(f"OTEL_TRACES_EXPORTER must be otlp or console, not {exporter_name!r}")
-    protocol = (
-        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "grpc"
-    ).strip()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter as GrpcExporter,
-        )
-
-        exporter: SpanExporter = GrpcExporter()
-    elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter as HttpExporter,
-        )
-
-        exporter = HttpExporter()
-    else:
-        raise ValueError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf, not {protocol!r}"
-        )
-    # Batched, off the request path: an unreachable collector costs dropped spans, not calls.
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider

@@ -15,15 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import logging
-import re
-import sys
 import time
-import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from datetime import UTC, datetime
-from typing import IO, TYPE_CHECKING, Any, Final
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from opentelemetry import propagate, trace
@@ -33,17 +28,14 @@ from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.state import CallState
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import TracerProvider
+    pass
 
 __all__ = [
     "ObservingInterceptor",
     "ServerMetrics",
     "Turn",
-    "configure_logging",
-    "mask_phone",
     "observe_turn",
     "start_metrics_http",
-    "tracer_provider_from_env",
 ]
 
 # Turns take milliseconds; gateways give up at 500 ms by default, hooks may take seconds.
@@ -62,7 +54,6 @@ LATENCY_BUCKETS: Final = (
     5.0,
     10.0,
 )
-_TRUE: Final = frozenset({"1", "true", "yes", "on"})
 # Status codes that mean the server failed, not the client (OpenTelemetry's gRPC conventions).
 _SERVER_FAULTS: Final = frozenset(
     {
@@ -76,97 +67,6 @@ _SERVER_FAULTS: Final = frozenset(
 )
 
 _turn_log = logging.getLogger("dialogue.turn")
-
-
-# -- masking ------------------------------------------------------------------------------------
-
-# The gateways' rule (gateways/masking.py), repeated so the server does not import a gateway:
-# E.164 numbers and Chinese mobile numbers; other digit runs (call ids) stay whole.
-_PHONE = re.compile(r"\+\d{6,15}|(?<!\d)1[3-9]\d{9}(?!\d)")
-
-
-def mask_phone(text: str) -> str:
-    """Masks every phone number in text, keeping the first 3 (4 with '+') and last 2 digits."""
-    return _PHONE.sub(_masked, text)
-
-
-def _masked(found: re.Match[str]) -> str:
-    number = found.group()
-    head = 4 if number.startswith("+") else 3
-    return number[:head] + "*" * (len(number) - head - 2) + number[-2:]
-
-
-# -- logs ---------------------------------------------------------------------------------------
-
-# Hex ids would be corrupted by masking a digit run inside them.
-_UNMASKED_FIELDS: Final = frozenset({"trace_id", "span_id", "duration_ms"})
-
-
-def _fields_of(record: logging.LogRecord) -> dict[str, Any]:
-    fields: dict[str, Any] = dict(getattr(record, "fields", None) or {})
-    for key, value in fields.items():
-        if isinstance(value, str) and key not in _UNMASKED_FIELDS:
-            fields[key] = mask_phone(value)
-    return fields
-
-
-def _trace_ids() -> dict[str, str]:
-    context = trace.get_current_span().get_span_context()
-    if not context.is_valid:
-        return {}
-    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
-
-
-class TextFormatter(logging.Formatter):
-    """`time LEVEL logger: message key=value …`, phone numbers masked."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    def format(self, record: logging.LogRecord) -> str:
-        line = mask_phone(super().format(record))
-        fields = _fields_of(record)
-        if not fields:
-            return line
-        # Tracebacks come last, so the fields go onto the first line.
-        first, newline, rest = line.partition("\n")
-        pairs = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
-        return f"{first} {pairs}{newline}{rest}"
-
-
-def _text(value: object) -> str:
-    text = str(value)
-    # Quoted when it would not read as one value: empty, or with spaces, quotes or newlines.
-    plain = text and not any(c.isspace() or c == '"' for c in text)
-    return text if plain else json.dumps(text, ensure_ascii=False)
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, the record's fields, trace ids."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        document: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": mask_phone(record.getMessage()),
-        }
-        document.update(_fields_of(record))
-        document.update(_trace_ids())
-        if record.exc_info:
-            document["exception"] = mask_phone(
-                "".join(traceback.format_exception(*record.exc_info))
-            )
-        return json.dumps(document, ensure_ascii=False, default=str)
-
-
-def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:
-    """Sends every log record to stderr (or stream) as text or JSON lines, at level."""
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
 
 
 # -- metrics ------------------------------------------------------------------------------------
@@ -509,63 +409,3 @@ def _carrier(metadata: object) -> dict[str, str]:
             if isinstance(value, str):
                 carrier[str(key).lower()] = value
     return carrier
-
-
-# -- tracing set-up -----------------------------------------------------------------------------
-
-
-def tracer_provider_from_env(env: Mapping[str, str], service_name: str) -> TracerProvider | None:
-    """An SDK TracerProvider when DIALOGUE_OTEL is on, else None (tracing off).
-
-    The exporter is `OTEL_TRACES_EXPORTER`: `otlp` (default; `OTEL_EXPORTER_OTLP_PROTOCOL`
-    `grpc` or `http/protobuf`, endpoint and headers from the standard OTEL_EXPORTER_OTLP_*
-    variables) or `console` (spans as JSON on stderr, never stdout: stdout carries only the
-    listening line). `OTEL_SERVICE_NAME` overrides the service name.
-
-    Raises:
-        ValueError: an exporter or protocol this does not know.
-    """
-    if env.get("DIALOGUE_OTEL", "").strip().lower() not in _TRUE:
-        return None
-    # Imported only when on: the SDK and exporters cost start-up time nobody else should pay.
-    from opentelemetry.sdk.resources import Resource  # noqa: PLC0415
-    from opentelemetry.sdk.trace import TracerProvider  # noqa: PLC0415
-    from opentelemetry.sdk.trace.export import (  # noqa: PLC0415
-        BatchSpanProcessor,
-        ConsoleSpanExporter,
-        SimpleSpanProcessor,
-        SpanExporter,
-    )
-
-    exporter_name = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
-    attributes = {} if env.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
-    provider = TracerProvider(resource=Resource.create(attributes))
-    if exporter_name == "console":
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter(out=sys.stderr)))
-        return provider
-    if exporter_name != "otlp":
-        raise ValueError(f"OTEL_TRACES_EXPORTER must be otlp or console, not {exporter_name!r}")
-    protocol = (
-        env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-        or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-        or "grpc"
-    ).strip()
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter as GrpcExporter,
-        )
-
-        exporter: SpanExporter = GrpcExporter()
-    elif protocol == "http/protobuf":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # noqa: PLC0415
-            OTLPSpanExporter as HttpExporter,
-        )
-
-        exporter = HttpExporter()
-    else:
-        raise ValueError(
-            f"OTEL_EXPORTER_OTLP_PROTOCOL must be grpc or http/protobuf, not {protocol!r}"
-        )
-    # Batched, off the request path: an unreachable collector costs dropped spans, not turns.
-    provider.add_span_processor(BatchSpanProcessor(exporter))
-    return provider

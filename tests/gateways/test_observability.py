@@ -30,17 +30,14 @@ from gateways import vendors
 from gateways.app import create_app
 from gateways.config import parse_config
 from gateways.decider import Decider
-from gateways.observability import (
-    GatewayMetrics,
-    JsonFormatter,
-    TextFormatter,
-    tracer_provider_from_env,
-)
+from gateways.observability import GatewayMetrics
 from gateways.telnyx.commands import CallControl, RetryPolicy
 from server.app import create_server
 from server.config import DEMO_FLOWS
 from server.engine.catalog import load_catalog
 from server.store import open_store
+from telemetry.logs import JsonFormatter, TextFormatter
+from telemetry.tracing import tracer_provider_from_env
 from tests.gateways.telnyx.fake_api import API_KEY, serve_fake
 from tests.gateways.telnyx.harness import public_key_text
 from tests.support.gateway import TEST_FALLBACK, QuietServer, closed_port_address, serve_gateway

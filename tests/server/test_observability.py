@@ -32,16 +32,12 @@ from dialogue.v1 import dialogue_pb2_grpc
 from server.app import create_server
 from server.config import DEMO_FLOWS
 from server.engine.catalog import load_catalog
-from server.observability import (
-    JsonFormatter,
-    ServerMetrics,
-    TextFormatter,
-    configure_logging,
-    mask_phone,
-    tracer_provider_from_env,
-)
+from server.observability import ServerMetrics
 from server.store import Snapshot, StoreUnavailableError, open_store
 from server.store.memory import MemoryStore
+from telemetry.logs import JsonFormatter, TextFormatter, configure_logging
+from telemetry.masking import mask_phone
+from telemetry.tracing import tracer_provider_from_env
 from tests.support.grpc_server import request, serve
 from tests.support.server_process import MEMORY_SERVER_ARGS, REPO_ROOT, start_server
 

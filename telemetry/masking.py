@@ -1,4 +1,4 @@
-"""Phone numbers never reach the logs in full."""
+"""Phone numbers never reach the logs in full (server and gateways alike)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from gateways.masking import PhoneMaskingFilter, mask_phone
+from telemetry.masking import PhoneMaskingFilter, mask_phone
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""What the server and the gateways share to be observed: masking, log formats, tracing."""
