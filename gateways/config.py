@@ -10,11 +10,11 @@ from pathlib import Path
 
 from gateways.fallback import HANG_UP, TRANSFER, FallbackPolicy
 from gateways.security import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
+from telemetry.logs import LOG_FORMATS
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 # Well under a second: the caller hears silence while we wait, and vendors' patience is short.
 DEFAULT_DEADLINE_MS = 500
-LOG_FORMATS = ("text", "json")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 
 

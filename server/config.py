@@ -10,6 +10,7 @@ from pathlib import Path
 
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
 from server.security import parse_tokens
+from telemetry.logs import LOG_FORMATS
 
 # The demo flows ship beside the server package in the repository.
 DEMO_FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -18,7 +19,6 @@ DEFAULT_STORE = "sqlite://var/dialogue.db"
 DEFAULT_IDLE_TTL_S = 86_400
 DEFAULT_ENDED_TTL_S = 3_600
 DEFAULT_RELOAD_INTERVAL = 2.0
-LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,9 @@ from opentelemetry import trace
 
 from telemetry.masking import mask_phone
 
+# What --log-format accepts, on the server and on every gateway.
+LOG_FORMATS: Final = ("text", "json")
+
 # Hex ids would be corrupted by masking a digit run inside them.
 _UNMASKED_FIELDS: Final = frozenset({"trace_id", "span_id", "duration_ms", "decision_ms"})
 

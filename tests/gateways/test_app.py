@@ -9,15 +9,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import uvicorn
 from fastapi import APIRouter
 
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.app import create_app
 from gateways.decider import Decider
 from gateways.fallback import FallbackPolicy
-from tests.support.gateway import QuietServer, closed_port_address
+from tests.support.gateway import serve_app
 from tests.support.grpc_server import request, serve
+from tests.support.ports import closed_port_address
 
 _POLICY = FallbackPolicy(skill_queue="9999")
 
@@ -26,16 +26,8 @@ _POLICY = FallbackPolicy(skill_queue="9999")
 async def _bare_gateway(server_address: str) -> AsyncIterator[httpx.AsyncClient]:
     decider = Decider(server_address, 2.0, _POLICY)
     app = create_app("test", decider, APIRouter())
-    http = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
-    task = asyncio.create_task(http.serve())
-    async with asyncio.timeout(30):
-        while not http.started:
-            await asyncio.sleep(0.01)
-    port = http.servers[0].sockets[0].getsockname()[1]
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+    async with serve_app(app) as client:
         yield client
-    http.should_exit = True
-    await task
 
 
 async def test_healthz_and_readyz_with_the_server_up() -> None:

@@ -40,8 +40,9 @@ from telemetry.logs import JsonFormatter, TextFormatter
 from telemetry.tracing import tracer_provider_from_env
 from tests.gateways.telnyx.fake_api import API_KEY, serve_fake
 from tests.gateways.telnyx.harness import public_key_text
-from tests.support.gateway import TEST_FALLBACK, QuietServer, closed_port_address, serve_gateway
+from tests.support.gateway import TEST_FALLBACK, QuietServer, serve_gateway
 from tests.support.grpc_server import serve
+from tests.support.ports import closed_port_address
 from tests.support.server_process import MEMORY_SERVER_ARGS, start_gateway, start_server
 
 _BOUND_S = 60

@@ -32,8 +32,9 @@ from server.security import ServerSecurity, load_server_credentials
 from server.store import open_store
 from tests.gateways.telnyx.harness import webhook
 from tests.support.certs import Pki, make_pki
-from tests.support.gateway import TEST_FALLBACK, closed_port_address
+from tests.support.gateway import TEST_FALLBACK
 from tests.support.grpc_server import request
+from tests.support.ports import closed_port_address
 from tests.support.server_process import (
     MEMORY_SERVER_ARGS,
     REPO_ROOT,

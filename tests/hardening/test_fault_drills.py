@@ -15,14 +15,10 @@ that a broken build cannot hang the run.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import shutil
-import socket
 import sqlite3
-import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
@@ -37,8 +33,9 @@ from tests.gateways.telnyx.fake_api import serve_fake
 from tests.gateways.telnyx.harness import gateway_env, serve_telnyx, signed_headers, webhook
 from tests.hardening.probes import BUSY, WELCOME, Probe, gateways
 from tests.hardening.stack import VENDORS
-from tests.support.gateway import closed_port_address
 from tests.support.grpc_server import Served, request, serve
+from tests.support.ports import closed_port_address, free_port
+from tests.support.redis_server import start_redis
 from tests.support.server_process import start_server
 
 T = TypeVar("T")
@@ -139,53 +136,10 @@ async def _when(value: Awaitable[int], expected: int) -> bool | None:
 # -- Redis down and back ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextlib.contextmanager
-def redis_on(port: int, directory: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """redis-server on a fixed port with an append-only file, so a restart keeps the calls."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: run `make setup`")
-    process = subprocess.Popen(
-        [
-            *(binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory)),
-            *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + RECOVERY_BOUND_S
-        while True:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection(("127.0.0.1", port), timeout=1) as conn,
-            ):
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start on port {port}")
-            time.sleep(0.05)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-
-
 async def test_redis_down_then_back_on_the_same_port_everything_recovers(tmp_path: Path) -> None:
-    port = _free_port()
-    first = redis_on(port, tmp_path)
+    port = free_port()
+    # Durable, so the Redis that comes back on the same port has the calls from before.
+    first = start_redis(tmp_path, port=port, durable=True)
     first.__enter__()
     try:
         async with serve(f"redis://127.0.0.1:{port}/0") as served:
@@ -201,7 +155,7 @@ async def test_redis_down_then_back_on_the_same_port_everything_recovers(tmp_pat
                 for vendor in VENDORS:
                     assert (outage[vendor].status, outage[vendor].fallback) == (200, True), vendor
                 # Back on the same port, with the same data: nothing is restarted.
-                with redis_on(port, tmp_path):
+                with start_redis(tmp_path, port=port, durable=True):
                     await all_recovered(front.probe_all)
                     assert await health_of(served) == health_pb2.HealthCheckResponse.SERVING
                     # The call from before the outage goes on where it was.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -12,21 +11,15 @@ import grpc
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
+from tests.support.ports import free_port
 from tests.support.scripted_calls import SCRIPT, scripted_request, uninterrupted_end
 from tests.support.server_process import REPO_ROOT, start_server
 
 _BOUND_S = 60
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_two_workers_share_the_port_and_the_calls(tmp_path: Path) -> None:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     store = f"sqlite://{tmp_path / 'calls.db'}"
     with start_server("--listen", address, "--store", store, "--workers", "2") as server:
         deadline = time.monotonic() + _BOUND_S

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Generator, Mapping
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from gateways import vendors
 from gateways.app import create_app
@@ -29,16 +29,8 @@ class QuietServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve_gateway(
-    vendor: str,
-    server_address: str,
-    env: Mapping[str, str] | None = None,
-    deadline_s: float = 5.0,
-    fallback: FallbackPolicy = TEST_FALLBACK,
-) -> AsyncIterator[httpx.AsyncClient]:
-    """Serves `vendor`'s gateway in front of server_address; yields a client for its base URL."""
-    decider = Decider(server_address, deadline_s, fallback)
-    app = create_app(vendor, decider, vendors.load(vendor).build_router(decider, env or {}))
+async def serve_app(app: ASGIApp, client_timeout_s: float = 30) -> AsyncIterator[httpx.AsyncClient]:
+    """Serves an ASGI app with uvicorn on a free 127.0.0.1 port; yields a client for it."""
     server = QuietServer(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
     )
@@ -50,15 +42,24 @@ async def serve_gateway(
             await asyncio.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        base_url = f"http://127.0.0.1:{port}"
+        async with httpx.AsyncClient(base_url=base_url, timeout=client_timeout_s) as client:
             yield client
     finally:
         server.should_exit = True
         await task
 
 
-def closed_port_address() -> str:
-    """A 127.0.0.1 address nothing listens on: a dead server, for fallback tests."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"127.0.0.1:{probe.getsockname()[1]}"
+@contextlib.asynccontextmanager
+async def serve_gateway(
+    vendor: str,
+    server_address: str,
+    env: Mapping[str, str] | None = None,
+    deadline_s: float = 5.0,
+    fallback: FallbackPolicy = TEST_FALLBACK,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Serves `vendor`'s gateway in front of server_address; yields a client for its base URL."""
+    decider = Decider(server_address, deadline_s, fallback)
+    app = create_app(vendor, decider, vendors.load(vendor).build_router(decider, env or {}))
+    async with serve_app(app) as client:
+        yield client

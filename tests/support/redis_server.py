@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 # Only bounds how long a broken start-up can hang a test.
 _STARTUP_BOUND_S = 30.0
 
@@ -27,35 +29,29 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
-def start_redis(directory: Path) -> Iterator[RedisServer]:
-    """Runs redis-server on 127.0.0.1 with no persistence, working in directory, until the end."""
+def start_redis(
+    directory: Path, *, port: int | None = None, durable: bool = False
+) -> Iterator[RedisServer]:
+    """Runs redis-server on 127.0.0.1, working in directory, until the end.
+
+    Args:
+        directory: Where redis-server keeps its files.
+        port: A fixed port (to restart "the same" Redis); a free one when None.
+        durable: Keep data across a restart in directory (append-only file, fsync always);
+            otherwise nothing is persisted.
+    """
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError(
             "redis-server is not installed: run `make setup` (it installs the Debian package)"
         )
-    port = _free_port()
+    port = free_port() if port is None else port
+    persistence = ("yes", "--appendfsync", "always") if durable else ("no",)
     process = subprocess.Popen(
         [
-            binary,
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
+            *(binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory)),
+            *("--save", "", "--appendonly", *persistence),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

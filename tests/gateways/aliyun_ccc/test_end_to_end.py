@@ -10,8 +10,9 @@ from xml.etree import ElementTree
 import httpx
 
 from dialogue.v1 import dialogue_pb2 as pb
-from tests.support.gateway import closed_port_address, serve_gateway
+from tests.support.gateway import serve_gateway
 from tests.support.grpc_server import request, serve
+from tests.support.ports import closed_port_address
 
 _BASE = {
     "Action": "Dialogue",

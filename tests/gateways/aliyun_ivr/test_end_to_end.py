@@ -8,8 +8,9 @@ from typing import Any
 import httpx
 
 from dialogue.v1 import dialogue_pb2 as pb
-from tests.support.gateway import closed_port_address, serve_gateway
+from tests.support.gateway import serve_gateway
 from tests.support.grpc_server import serve
+from tests.support.ports import closed_port_address
 
 CALLBACK = "/aliyun/ivr/callback"
 REPORT = "/aliyun/ivr/report"

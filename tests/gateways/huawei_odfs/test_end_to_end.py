@@ -6,7 +6,6 @@ be injected; a real redis-server holds the transcripts of the speech turns.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sqlite3
@@ -20,21 +19,19 @@ import grpc
 import httpx
 import pytest
 import redis
-import uvicorn
 
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.app import create_app
 from gateways.decider import Decider
 from gateways.huawei_odfs import routes
-from tests.support.gateway import TEST_FALLBACK, QuietServer, closed_port_address
+from tests.support.gateway import TEST_FALLBACK, serve_app
 from tests.support.grpc_server import Served, request, serve
+from tests.support.ports import closed_port_address
 from tests.support.redis_server import RedisServer, start_redis
 
 PROCESS = routes.PROCESS_PATH
 TOKEN = routes.TOKEN_PATH
 CREDENTIALS = {"HUAWEI_ODFS_APP_KEY": "tenant-1", "HUAWEI_ODFS_APP_SECRET": "s3cret"}
-# Only bounds how long a broken start-up can hang a test.
-_STARTUP_BOUND_S = 30.0
 
 
 class Clock:
@@ -59,22 +56,8 @@ async def serve_huawei(
     decider = Decider(server_address, deadline_s, TEST_FALLBACK)
     router = routes.build_router(decider, env or {}, clock=clock)
     app = create_app("huawei-odfs", decider, router)
-    server = QuietServer(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(_STARTUP_BOUND_S):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(app) as client:
+        yield client
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from gateways.decider import Decider
 from gateways.fallback import FallbackPolicy
 from gateways.huawei_odfs import routes
 from gateways.huawei_odfs.mapping import Settings
-from tests.support.gateway import closed_port_address
+from tests.support.ports import closed_port_address
 
 
 def test_defaults() -> None:

@@ -12,7 +12,7 @@ import redis
 
 from gateways.huawei_odfs.mapping import SpeechReference, Transcript
 from gateways.huawei_odfs.transcripts import TranscriptStore
-from tests.support.gateway import closed_port_address
+from tests.support.ports import closed_port_address
 from tests.support.redis_server import RedisServer, start_redis
 
 # Generous: only bounds how long a lookup may hang the test; loopback answers in microseconds.

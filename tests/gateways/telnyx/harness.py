@@ -3,7 +3,6 @@ whose client_state follows the commands the gateway sent, as Telnyx's would."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import json
@@ -13,7 +12,6 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
-import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -23,12 +21,11 @@ from gateways.fallback import FallbackPolicy
 from gateways.telnyx import routes, signature
 from tests.gateways.telnyx import spec
 from tests.gateways.telnyx.fake_api import API_KEY, FakeTelnyx, Received
-from tests.support.gateway import TEST_FALLBACK, QuietServer
+from tests.support.gateway import TEST_FALLBACK, serve_app
 
 WEBHOOKS = routes.WEBHOOK_PATH
 CALLER = "+13125550123"
-SERVICE_EN = "+18005550100"  # flows/carrier-en.yaml's selector
-_STARTUP_BOUND_S = 30.0
+SERVICE_EN = "+18005550100"
 
 
 def public_key_text(key: Ed25519PrivateKey) -> str:
@@ -101,22 +98,8 @@ async def serve_telnyx(
     """The Telnyx gateway (create_app + routes.build_router) on a free 127.0.0.1 port."""
     decider = Decider(server_address, deadline_s, fallback)
     app = create_app("telnyx", decider, routes.build_router(decider, env))
-    server = QuietServer(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(_STARTUP_BOUND_S):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_app(app, client_timeout_s=60) as client:
+        yield client
 
 
 class Leg:

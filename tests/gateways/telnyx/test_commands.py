@@ -10,7 +10,7 @@ import pytest
 
 from gateways.telnyx.commands import CallControl, RetryPolicy
 from tests.gateways.telnyx.fake_api import API_KEY, FakeTelnyx, serve_fake
-from tests.support.gateway import closed_port_address
+from tests.support.ports import closed_port_address
 
 CCID = "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg"
 # No real waiting between attempts: the backoff is recorded, not slept.

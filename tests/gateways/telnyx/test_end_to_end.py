@@ -24,8 +24,8 @@ from tests.gateways.telnyx.harness import (
     signed_headers,
     webhook,
 )
-from tests.support.gateway import closed_port_address
 from tests.support.grpc_server import Served, serve
+from tests.support.ports import closed_port_address
 
 
 @dataclass

@@ -14,7 +14,8 @@ from gateways.telnyx import routes
 from gateways.telnyx.routes import build_router, settings_from_env
 from tests.gateways.telnyx.fake_api import serve_fake
 from tests.gateways.telnyx.harness import Leg, public_key_text, serve_telnyx
-from tests.support.gateway import TEST_FALLBACK, closed_port_address
+from tests.support.gateway import TEST_FALLBACK
+from tests.support.ports import closed_port_address
 
 KEY = public_key_text(Ed25519PrivateKey.generate())
 BASE = {"TELNYX_PUBLIC_KEY": KEY, "TELNYX_API_KEY": "KEYx"}

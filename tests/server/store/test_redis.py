@@ -17,7 +17,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from server.store import RedisStore, Snapshot, StoreUnavailableError, TurnRecord
 from tests.server.store.test_stores import append, turn
-from tests.support import redis_server
+from tests.support.ports import free_port
 from tests.support.redis_server import start_redis
 
 IDLE_TTL_S = 1000
@@ -306,15 +306,8 @@ async def test_an_unreadable_turn_is_unavailable(store: RedisStore, client: Redi
         await store.turns("call-1")
 
 
-def _unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 async def test_errors_name_the_server_but_never_the_password() -> None:
-    store = RedisStore(f"redis://:hunter2@127.0.0.1:{_unused_port()}/3")
+    store = RedisStore(f"redis://:hunter2@127.0.0.1:{free_port()}/3")
     try:
         with pytest.raises(StoreUnavailableError) as caught:
             await store.ping()
@@ -342,9 +335,7 @@ async def test_a_server_that_never_answers_times_out() -> None:
             await store.close()
 
 
-async def test_an_outage_is_unavailable_and_the_same_store_recovers(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_an_outage_is_unavailable_and_the_same_store_recovers(tmp_path: Path) -> None:
     (tmp_path / "first").mkdir()
     (tmp_path / "second").mkdir()
     with start_redis(tmp_path / "first") as server:
@@ -366,9 +357,7 @@ async def test_an_outage_is_unavailable_and_the_same_store_recovers(
                     await operation()
                 assert isinstance(caught.value.__cause__, RedisError)
 
-            # start_redis has no port parameter; its port picker is the seam to reuse the port.
-            monkeypatch.setattr(redis_server, "_free_port", lambda: server.port)
-            with start_redis(tmp_path / "second"):
+            with start_redis(tmp_path / "second", port=server.port):
                 await store.ping()
                 # The new server kept nothing (no persistence): the call is unknown again.
                 assert await store.read("call-1", "req-1") == Snapshot(
