@@ -89,7 +89,8 @@ async def request_fields(request: Request) -> tuple[dict[str, str], object | Non
     """Query parameters merged with form fields, and the parsed JSON body if the body is JSON.
 
     Raises:
-        ValueError: the body claims to be JSON but is not.
+        ValueError: the body cannot be read — not JSON, JSON nested too deep, a malformed form —
+            with a reason for the vendor's failure answer. Routes need catch nothing else.
     """
     fields = dict(request.query_params)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -111,5 +112,5 @@ async def request_fields(request: Request) -> tuple[dict[str, str], object | Non
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"body is not valid JSON: {exc}") from exc
         except RecursionError as exc:
-            raise ValueError("body is JSON nested too deeply") from exc
+            raise ValueError("body is not valid JSON: nested too deep") from exc
     return fields, None

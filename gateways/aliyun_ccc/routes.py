@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from starlette.exceptions import HTTPException
 
 from gateways.aliyun_ccc import mapping, signature
 from gateways.app import request_fields
@@ -50,10 +49,8 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         """One turn of the outbound bot: Dialogue request → DecideNextAction → Feedback."""
         try:
             params, _ = await request_fields(request)
-        except (ValueError, RecursionError, HTTPException) as exc:
-            # RecursionError: JSON nested too deep to parse (ignored here, but read);
-            # HTTPException: a malformed multipart form. The client's fault either way.
-            reason = str(exc) if isinstance(exc, ValueError) else "the body cannot be read"
+        except ValueError as exc:
+            reason = str(exc)
             error = mapping.DialogueError("InvalidParameter", reason, 400)
             return reply(mapping.render_error(error, _request_id(reason)))
         response_format = mapping.response_format_of(params)

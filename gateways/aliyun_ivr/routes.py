@@ -10,7 +10,6 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
 from gateways.aliyun_ivr import mapping
 from gateways.app import request_fields
@@ -77,10 +76,8 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         """The request's fields and body, or the failure answer when unreadable or unauthorised."""
         try:
             fields, body = await request_fields(request)
-        except (ValueError, RecursionError, HTTPException) as exc:
-            # RecursionError: JSON nested too deep to parse; HTTPException: a malformed
-            # multipart form. Both are the client's fault, answered in the vendor's format.
-            return failure(_unreadable(exc), 400)
+        except ValueError as exc:
+            return failure(str(exc), 400)
         if not authorised(request, fields):
             auth_failed(request, "token")
             return failure("missing or wrong callback token", 401)
@@ -145,12 +142,3 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         return JSONResponse(mapping.REPORT_ACK)
 
     return router
-
-
-def _unreadable(exc: Exception) -> str:
-    """Why a request body could not be read, for the failure answer."""
-    if isinstance(exc, RecursionError):
-        return "body is not valid JSON: nested too deep"
-    if isinstance(exc, HTTPException):
-        return f"body is not a valid form: {exc.detail}"
-    return str(exc)

@@ -16,7 +16,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from starlette.exceptions import HTTPException
 
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.app import request_fields
@@ -164,10 +163,8 @@ def build_router(
         """One IVR step: request → DecideNextAction → the ODFS answer."""
         try:
             _, body = await request_fields(request)
-        except (ValueError, RecursionError, HTTPException) as exc:
-            # RecursionError: JSON nested too deep to parse; HTTPException: a malformed
-            # multipart form. The client's fault either way, answered in the ODFS format.
-            return reply(mapping.render_error(_unreadable(exc), "", settings), 400)
+        except ValueError as exc:
+            return reply(mapping.render_error(str(exc), "", settings), 400)
         try:
             parsed = mapping.parse_request(body, vdn_id)
         except mapping.RequestError as exc:
@@ -224,8 +221,8 @@ def build_router(
         """`{"appKey","appSecret"}` → `{"errorCode":0,"errorMsg","authToken","expireTime"}`."""
         try:
             _, body = await request_fields(request)
-        except (ValueError, RecursionError, HTTPException) as exc:
-            return reply({"errorCode": mapping.RET_BAD_REQUEST, "errorMsg": _unreadable(exc)}, 400)
+        except ValueError as exc:
+            return reply({"errorCode": mapping.RET_BAD_REQUEST, "errorMsg": str(exc)}, 400)
         problem = mapping.json_problem(body)
         if problem:
             # The issuer encodes what it compares: text that is not Unicode cannot be checked.
@@ -272,15 +269,6 @@ class _Remembered:
 
     def get(self, key: str) -> str:
         return self._values.get(key, "")
-
-
-def _unreadable(exc: Exception) -> str:
-    """Why a request body could not be read, for the error answer."""
-    if isinstance(exc, RecursionError):
-        return "body is not valid JSON: nested too deep"
-    if isinstance(exc, HTTPException):
-        return f"body is not a valid form: {exc.detail}"
-    return str(exc)
 
 
 def _flag(env: Mapping[str, str], name: str) -> bool:
