@@ -18,7 +18,7 @@ def test_unset_and_blank_mean_the_default() -> None:
 
 
 def test_a_bad_value_names_its_own_variable() -> None:
-    with pytest.raises(ValueError, match="X_MUTE_MS='ten'.*whole number of milliseconds"):
+    with pytest.raises(ValueError, match=r"X_MUTE_MS=.ten.*whole number of milliseconds"):
         MUTE.read({"X_MUTE_MS": "ten"})
     with pytest.raises(ValueError, match="X_MUTE_MS='-1'"):
         MUTE.read({"X_MUTE_MS": "-1"})
