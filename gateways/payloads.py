@@ -28,3 +28,18 @@ def json_problem(value: Any, max_depth: int) -> str:
             children = item.items() if isinstance(item, Mapping) else enumerate(item)
             pending.extend((part, depth + 1) for pair in children for part in pair)
     return ""
+
+
+class CallbackError(ValueError):
+    """A vendor callback the gateway cannot read: every vendor answers it in its own error format.
+
+    The one name for this role in every gateway; a vendor that must carry more (an error code,
+    the caller's id) subclasses it.
+
+    Attributes:
+        reason: Human-readable, names the offending field.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
