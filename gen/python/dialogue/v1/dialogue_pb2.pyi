@@ -216,6 +216,30 @@ TRANSFER_MODE_PARALLEL: TransferMode.ValueType  # 2
 """Ring the target while the caller stays with the platform; bridge when it answers."""
 Global___TransferMode: _TypeAlias = TransferMode  # noqa: Y015
 
+class _Capability:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _CapabilityEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Capability.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    CAPABILITY_UNSPECIFIED: _Capability.ValueType  # 0
+    """Not said; never sent."""
+    CAPABILITY_QUEUE_STATUS: _Capability.ValueType  # 1
+    """The platform can answer QueryQueue with queue figures."""
+    CAPABILITY_VOICE_ASSISTANT: _Capability.ValueType  # 2
+    """The platform can run HandToAssistant and report AssistantFinished."""
+
+class Capability(_Capability, metaclass=_CapabilityEnumTypeWrapper):
+    """Capability is something a platform can do beyond the basic actions."""
+
+CAPABILITY_UNSPECIFIED: Capability.ValueType  # 0
+"""Not said; never sent."""
+CAPABILITY_QUEUE_STATUS: Capability.ValueType  # 1
+"""The platform can answer QueryQueue with queue figures."""
+CAPABILITY_VOICE_ASSISTANT: Capability.ValueType  # 2
+"""The platform can run HandToAssistant and report AssistantFinished."""
+Global___Capability: _TypeAlias = Capability  # noqa: Y015
+
 @_typing.final
 class DecideNextActionRequest(_message.Message):
     """DecideNextActionRequest carries one event of one call, as reported by the platform."""
@@ -227,6 +251,7 @@ class DecideNextActionRequest(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _builtins.int
     PLAYBACK_FIELD_NUMBER: _builtins.int
     CALL_DATA_FIELD_NUMBER: _builtins.int
+    QUEUE_STATUS_FIELD_NUMBER: _builtins.int
     CALL_STARTED_FIELD_NUMBER: _builtins.int
     SPEECH_RECOGNIZED_FIELD_NUMBER: _builtins.int
     DIGITS_ENTERED_FIELD_NUMBER: _builtins.int
@@ -239,6 +264,8 @@ class DecideNextActionRequest(_message.Message):
     TRANSFER_FINISHED_FIELD_NUMBER: _builtins.int
     CALL_ENDED_FIELD_NUMBER: _builtins.int
     PLATFORM_ERROR_FIELD_NUMBER: _builtins.int
+    QUEUE_STATUS_REPORTED_FIELD_NUMBER: _builtins.int
+    ASSISTANT_FINISHED_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
     """Unique per vendor event (e.g. Telnyx webhook id, hash of an Aliyun callback); a retry of the
     same event carries the same value, so the server can recognise it. Required, at most 128
@@ -260,6 +287,12 @@ class DecideNextActionRequest(_message.Message):
     def call_data(self) -> Global___CallData:
         """Call-associated data the platform reported with this event (session parameters,
         pass-through data, the continuation token echoed back).
+        """
+
+    @_builtins.property
+    def queue_status(self) -> Global___QueueStatus:
+        """Queue figures the platform reported with this event (in answer to QueryQueue, or on its
+        own); absent when it reported none.
         """
 
     @_builtins.property
@@ -310,6 +343,14 @@ class DecideNextActionRequest(_message.Message):
     def platform_error(self) -> Global___PlatformError:
         """The platform reported a failure of its own (media server, ASR, TTS, ...)."""
 
+    @_builtins.property
+    def queue_status_reported(self) -> Global___QueueStatusReported:
+        """The platform answered a QueryQueue action; the figures it knew are in queue_status."""
+
+    @_builtins.property
+    def assistant_finished(self) -> Global___AssistantFinished:
+        """The platform's voice assistant, given the call by HandToAssistant, gave it back."""
+
     def __init__(
         self,
         *,
@@ -318,6 +359,7 @@ class DecideNextActionRequest(_message.Message):
         occurred_at: _timestamp_pb2.Timestamp | None = ...,
         playback: Global___PlaybackState | None = ...,
         call_data: Global___CallData | None = ...,
+        queue_status: Global___QueueStatus | None = ...,
         call_started: Global___CallStarted | None = ...,
         speech_recognized: Global___SpeechRecognized | None = ...,
         digits_entered: Global___DigitsEntered | None = ...,
@@ -330,12 +372,14 @@ class DecideNextActionRequest(_message.Message):
         transfer_finished: Global___TransferFinished | None = ...,
         call_ended: Global___CallEnded | None = ...,
         platform_error: Global___PlatformError | None = ...,
+        queue_status_reported: Global___QueueStatusReported | None = ...,
+        assistant_finished: Global___AssistantFinished | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["ai_gather_finished", b"ai_gather_finished", "barged_in", b"barged_in", "call", b"call", "call_data", b"call_data", "call_ended", b"call_ended", "call_started", b"call_started", "digits_entered", b"digits_entered", "event", b"event", "no_input", b"no_input", "no_match", b"no_match", "occurred_at", b"occurred_at", "platform_error", b"platform_error", "playback", b"playback", "playback_finished", b"playback_finished", "recording_finished", b"recording_finished", "speech_recognized", b"speech_recognized", "transfer_finished", b"transfer_finished"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["ai_gather_finished", b"ai_gather_finished", "assistant_finished", b"assistant_finished", "barged_in", b"barged_in", "call", b"call", "call_data", b"call_data", "call_ended", b"call_ended", "call_started", b"call_started", "digits_entered", b"digits_entered", "event", b"event", "no_input", b"no_input", "no_match", b"no_match", "occurred_at", b"occurred_at", "platform_error", b"platform_error", "playback", b"playback", "playback_finished", b"playback_finished", "queue_status", b"queue_status", "queue_status_reported", b"queue_status_reported", "recording_finished", b"recording_finished", "speech_recognized", b"speech_recognized", "transfer_finished", b"transfer_finished"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ai_gather_finished", b"ai_gather_finished", "barged_in", b"barged_in", "call", b"call", "call_data", b"call_data", "call_ended", b"call_ended", "call_started", b"call_started", "digits_entered", b"digits_entered", "event", b"event", "no_input", b"no_input", "no_match", b"no_match", "occurred_at", b"occurred_at", "platform_error", b"platform_error", "playback", b"playback", "playback_finished", b"playback_finished", "recording_finished", b"recording_finished", "request_id", b"request_id", "speech_recognized", b"speech_recognized", "transfer_finished", b"transfer_finished"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["ai_gather_finished", b"ai_gather_finished", "assistant_finished", b"assistant_finished", "barged_in", b"barged_in", "call", b"call", "call_data", b"call_data", "call_ended", b"call_ended", "call_started", b"call_started", "digits_entered", b"digits_entered", "event", b"event", "no_input", b"no_input", "no_match", b"no_match", "occurred_at", b"occurred_at", "platform_error", b"platform_error", "playback", b"playback", "playback_finished", b"playback_finished", "queue_status", b"queue_status", "queue_status_reported", b"queue_status_reported", "recording_finished", b"recording_finished", "request_id", b"request_id", "speech_recognized", b"speech_recognized", "transfer_finished", b"transfer_finished"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["call_started", "speech_recognized", "digits_entered", "no_input", "no_match", "playback_finished", "barged_in", "recording_finished", "ai_gather_finished", "transfer_finished", "call_ended", "platform_error"]  # noqa: Y015
+    _WhichOneofReturnType_event: _TypeAlias = _typing.Literal["call_started", "speech_recognized", "digits_entered", "no_input", "no_match", "playback_finished", "barged_in", "recording_finished", "ai_gather_finished", "transfer_finished", "call_ended", "platform_error", "queue_status_reported", "assistant_finished"]  # noqa: Y015
     _WhichOneofArgType_event: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_event) -> _WhichOneofReturnType_event | None: ...
 
@@ -357,6 +401,8 @@ class DecideNextActionResponse(_message.Message):
     WAIT_FIELD_NUMBER: _builtins.int
     AI_GATHER_FIELD_NUMBER: _builtins.int
     END_DIALOGUE_FIELD_NUMBER: _builtins.int
+    QUERY_QUEUE_FIELD_NUMBER: _builtins.int
+    HAND_TO_ASSISTANT_FIELD_NUMBER: _builtins.int
     DIALOGUE_OVER_FIELD_NUMBER: _builtins.int
     CALL_DATA_FIELD_NUMBER: _builtins.int
     DIAGNOSTICS_FIELD_NUMBER: _builtins.int
@@ -403,6 +449,14 @@ class DecideNextActionResponse(_message.Message):
         """The bot's part of the call is over; do not hang up (an agent has the call, or it is gone)."""
 
     @_builtins.property
+    def query_queue(self) -> Global___QueryQueue:
+        """Ask the platform for a queue's figures; it answers with a QueueStatusReported event."""
+
+    @_builtins.property
+    def hand_to_assistant(self) -> Global___HandToAssistant:
+        """Hand the conversation to the platform's voice assistant until it gives the call back."""
+
+    @_builtins.property
     def call_data(self) -> Global___CallData:
         """Call-associated data the platform should carry from now on (e.g. the continuation token to
         echo back on the next callback).
@@ -425,15 +479,17 @@ class DecideNextActionResponse(_message.Message):
         wait: Global___Wait | None = ...,
         ai_gather: Global___AiGather | None = ...,
         end_dialogue: Global___EndDialogue | None = ...,
+        query_queue: Global___QueryQueue | None = ...,
+        hand_to_assistant: Global___HandToAssistant | None = ...,
         dialogue_over: _builtins.bool = ...,
         call_data: Global___CallData | None = ...,
         diagnostics: Global___Diagnostics | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "ai_gather", b"ai_gather", "call_data", b"call_data", "diagnostics", b"diagnostics", "end_dialogue", b"end_dialogue", "keep_playing", b"keep_playing", "play", b"play", "play_and_hang_up", b"play_and_hang_up", "play_and_listen", b"play_and_listen", "play_and_transfer", b"play_and_transfer", "record", b"record", "stop_playing", b"stop_playing", "wait", b"wait"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "ai_gather", b"ai_gather", "call_data", b"call_data", "diagnostics", b"diagnostics", "end_dialogue", b"end_dialogue", "hand_to_assistant", b"hand_to_assistant", "keep_playing", b"keep_playing", "play", b"play", "play_and_hang_up", b"play_and_hang_up", "play_and_listen", b"play_and_listen", "play_and_transfer", b"play_and_transfer", "query_queue", b"query_queue", "record", b"record", "stop_playing", b"stop_playing", "wait", b"wait"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "ai_gather", b"ai_gather", "call_data", b"call_data", "diagnostics", b"diagnostics", "dialogue_over", b"dialogue_over", "end_dialogue", b"end_dialogue", "keep_playing", b"keep_playing", "play", b"play", "play_and_hang_up", b"play_and_hang_up", "play_and_listen", b"play_and_listen", "play_and_transfer", b"play_and_transfer", "record", b"record", "stop_playing", b"stop_playing", "wait", b"wait"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "ai_gather", b"ai_gather", "call_data", b"call_data", "diagnostics", b"diagnostics", "dialogue_over", b"dialogue_over", "end_dialogue", b"end_dialogue", "hand_to_assistant", b"hand_to_assistant", "keep_playing", b"keep_playing", "play", b"play", "play_and_hang_up", b"play_and_hang_up", "play_and_listen", b"play_and_listen", "play_and_transfer", b"play_and_transfer", "query_queue", b"query_queue", "record", b"record", "stop_playing", b"stop_playing", "wait", b"wait"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["play_and_listen", "play_and_transfer", "play_and_hang_up", "play", "record", "keep_playing", "stop_playing", "wait", "ai_gather", "end_dialogue"]  # noqa: Y015
+    _WhichOneofReturnType_action: _TypeAlias = _typing.Literal["play_and_listen", "play_and_transfer", "play_and_hang_up", "play", "record", "keep_playing", "stop_playing", "wait", "ai_gather", "end_dialogue", "query_queue", "hand_to_assistant"]  # noqa: Y015
     _WhichOneofArgType_action: _TypeAlias = _typing.Literal["action", b"action"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_action) -> _WhichOneofReturnType_action | None: ...
 
@@ -504,6 +560,7 @@ class Call(_message.Message):
     CALLEE_FIELD_NUMBER: _builtins.int
     FLOW_SELECTOR_FIELD_NUMBER: _builtins.int
     TENANT_FIELD_NUMBER: _builtins.int
+    CAPABILITIES_FIELD_NUMBER: _builtins.int
     call_id: _builtins.str
     """The platform's id for the call (Aliyun call_id, Huawei userid, Telnyx call_control_id)."""
     platform: Global___Platform.ValueType
@@ -520,6 +577,13 @@ class Call(_message.Message):
     """
     tenant: _builtins.str
     """The tenant (contact center, instance or account) the call belongs to; may be empty."""
+    @_builtins.property
+    def capabilities(self) -> _containers.RepeatedScalarFieldContainer[Global___Capability.ValueType]:
+        """What this platform can do beyond playing, listening, recording, transferring and hanging
+        up; the gateway sends it on every request. A flow never gets an action the platform lacks:
+        it takes its documented way around instead.
+        """
+
     def __init__(
         self,
         *,
@@ -530,10 +594,11 @@ class Call(_message.Message):
         callee: _builtins.str = ...,
         flow_selector: _builtins.str = ...,
         tenant: _builtins.str = ...,
+        capabilities: _abc.Iterable[Global___Capability.ValueType] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "callee", b"callee", "caller", b"caller", "direction", b"direction", "flow_selector", b"flow_selector", "platform", b"platform", "tenant", b"tenant"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["call_id", b"call_id", "callee", b"callee", "caller", b"caller", "capabilities", b"capabilities", "direction", b"direction", "flow_selector", b"flow_selector", "platform", b"platform", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -979,6 +1044,57 @@ class PlatformError(_message.Message):
 Global___PlatformError: _TypeAlias = PlatformError  # noqa: Y015
 
 @_typing.final
+class QueueStatusReported(_message.Message):
+    """QueueStatusReported is the platform's answer to QueryQueue; the figures travel in the
+    request's queue_status, each one unset when the platform could not tell it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___QueueStatusReported: _TypeAlias = QueueStatusReported  # noqa: Y015
+
+@_typing.final
+class AssistantFinished(_message.Message):
+    """AssistantFinished says the platform's voice assistant ended its conversation with the caller."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REASON_FIELD_NUMBER: _builtins.int
+    DURATION_MS_FIELD_NUMBER: _builtins.int
+    TRANSCRIPT_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    """Why the conversation ended, in the platform's words (e.g. "assistant_ended"); may be empty."""
+    duration_ms: _builtins.int
+    """How long the assistant had the caller, in milliseconds; 0 when the platform does not say."""
+    @_builtins.property
+    def transcript(self) -> _containers.RepeatedCompositeFieldContainer[Global___ConversationMessage]:
+        """What was said, oldest first; empty when the platform does not give it."""
+
+    def __init__(
+        self,
+        *,
+        reason: _builtins.str = ...,
+        duration_ms: _builtins.int = ...,
+        transcript: _abc.Iterable[Global___ConversationMessage] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["duration_ms", b"duration_ms", "reason", b"reason", "transcript", b"transcript"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssistantFinished: _TypeAlias = AssistantFinished  # noqa: Y015
+
+@_typing.final
 class PlayAndListen(_message.Message):
     """PlayAndListen plays prompts, then collects keys, speech or both."""
 
@@ -1248,6 +1364,117 @@ class EndDialogue(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___EndDialogue: _TypeAlias = EndDialogue  # noqa: Y015
+
+@_typing.final
+class QueryQueue(_message.Message):
+    """QueryQueue asks the platform how a queue is doing (position, agents, expected wait)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CURRENT_QUEUE_FIELD_NUMBER: _builtins.int
+    SKILL_QUEUE_FIELD_NUMBER: _builtins.int
+    AGENT_ID_FIELD_NUMBER: _builtins.int
+    skill_queue: _builtins.str
+    """A skill queue, by the platform's id, before the call enters it."""
+    agent_id: _builtins.str
+    """The skill queue an agent belongs to, by the agent's platform id."""
+    @_builtins.property
+    def current_queue(self) -> Global___CurrentQueue:
+        """The queue the call is waiting in now."""
+
+    def __init__(
+        self,
+        *,
+        current_queue: Global___CurrentQueue | None = ...,
+        skill_queue: _builtins.str = ...,
+        agent_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "current_queue", b"current_queue", "skill_queue", b"skill_queue", "target", b"target"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["agent_id", b"agent_id", "current_queue", b"current_queue", "skill_queue", b"skill_queue", "target", b"target"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_target: _TypeAlias = _typing.Literal["current_queue", "skill_queue", "agent_id"]  # noqa: Y015
+    _WhichOneofArgType_target: _TypeAlias = _typing.Literal["target", b"target"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_target) -> _WhichOneofReturnType_target | None: ...
+
+Global___QueryQueue: _TypeAlias = QueryQueue  # noqa: Y015
+
+@_typing.final
+class CurrentQueue(_message.Message):
+    """CurrentQueue names the queue the call is waiting in."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CurrentQueue: _TypeAlias = CurrentQueue  # noqa: Y015
+
+@_typing.final
+class HandToAssistant(_message.Message):
+    """HandToAssistant gives the conversation to the platform's own voice assistant."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    @_typing.final
+    class ContextEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    ASSISTANT_ID_FIELD_NUMBER: _builtins.int
+    GREETING_FIELD_NUMBER: _builtins.int
+    INSTRUCTIONS_FIELD_NUMBER: _builtins.int
+    CONTEXT_FIELD_NUMBER: _builtins.int
+    LANGUAGE_FIELD_NUMBER: _builtins.int
+    assistant_id: _builtins.str
+    """The platform's id of the assistant to run. Required."""
+    greeting: _builtins.str
+    """What the assistant says first; empty lets the assistant's own configuration decide."""
+    instructions: _builtins.str
+    """Instructions for this call, added to the assistant's own (e.g. what the caller asked for)."""
+    language: _builtins.str
+    """Language of the conversation (BCP-47, e.g. "en-US"); empty for the assistant's default."""
+    @_builtins.property
+    def context(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Facts the flow gathered that the assistant may use (slot name → value)."""
+
+    def __init__(
+        self,
+        *,
+        assistant_id: _builtins.str = ...,
+        greeting: _builtins.str = ...,
+        instructions: _builtins.str = ...,
+        context: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
+        language: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["assistant_id", b"assistant_id", "context", b"context", "greeting", b"greeting", "instructions", b"instructions", "language", b"language"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___HandToAssistant: _TypeAlias = HandToAssistant  # noqa: Y015
 
 @_typing.final
 class Prompts(_message.Message):
@@ -1638,6 +1865,57 @@ class SkillQueue(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_queue) -> _WhichOneofReturnType_queue | None: ...
 
 Global___SkillQueue: _TypeAlias = SkillQueue  # noqa: Y015
+
+@_typing.final
+class QueueStatus(_message.Message):
+    """QueueStatus holds a queue's figures; each is unset when the platform did not say (unknown is
+    not zero).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POSITION_FIELD_NUMBER: _builtins.int
+    AGENTS_ONLINE_FIELD_NUMBER: _builtins.int
+    AGENTS_IDLE_FIELD_NUMBER: _builtins.int
+    ESTIMATED_WAIT_MS_FIELD_NUMBER: _builtins.int
+    position: _builtins.int
+    """The caller's place in the queue, 1 being next."""
+    agents_online: _builtins.int
+    """Agents signed in to the queue."""
+    agents_idle: _builtins.int
+    """Agents free to take a call now."""
+    estimated_wait_ms: _builtins.int
+    """Expected wait before an agent answers, in milliseconds."""
+    def __init__(
+        self,
+        *,
+        position: _builtins.int | None = ...,
+        agents_online: _builtins.int | None = ...,
+        agents_idle: _builtins.int | None = ...,
+        estimated_wait_ms: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_agents_idle", b"_agents_idle", "_agents_online", b"_agents_online", "_estimated_wait_ms", b"_estimated_wait_ms", "_position", b"_position", "agents_idle", b"agents_idle", "agents_online", b"agents_online", "estimated_wait_ms", b"estimated_wait_ms", "position", b"position"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_agents_idle", b"_agents_idle", "_agents_online", b"_agents_online", "_estimated_wait_ms", b"_estimated_wait_ms", "_position", b"_position", "agents_idle", b"agents_idle", "agents_online", b"agents_online", "estimated_wait_ms", b"estimated_wait_ms", "position", b"position"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__agents_idle: _TypeAlias = _typing.Literal["agents_idle"]  # noqa: Y015
+    _WhichOneofArgType__agents_idle: _TypeAlias = _typing.Literal["_agents_idle", b"_agents_idle"]  # noqa: Y015
+    _WhichOneofReturnType__agents_online: _TypeAlias = _typing.Literal["agents_online"]  # noqa: Y015
+    _WhichOneofArgType__agents_online: _TypeAlias = _typing.Literal["_agents_online", b"_agents_online"]  # noqa: Y015
+    _WhichOneofReturnType__estimated_wait_ms: _TypeAlias = _typing.Literal["estimated_wait_ms"]  # noqa: Y015
+    _WhichOneofArgType__estimated_wait_ms: _TypeAlias = _typing.Literal["_estimated_wait_ms", b"_estimated_wait_ms"]  # noqa: Y015
+    _WhichOneofReturnType__position: _TypeAlias = _typing.Literal["position"]  # noqa: Y015
+    _WhichOneofArgType__position: _TypeAlias = _typing.Literal["_position", b"_position"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__agents_idle) -> _WhichOneofReturnType__agents_idle | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__agents_online) -> _WhichOneofReturnType__agents_online | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__estimated_wait_ms) -> _WhichOneofReturnType__estimated_wait_ms | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__position) -> _WhichOneofReturnType__position | None: ...
+
+Global___QueueStatus: _TypeAlias = QueueStatus  # noqa: Y015
 
 @_typing.final
 class Diagnostics(_message.Message):
