@@ -246,10 +246,17 @@ _ZH_PERIOD = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜
 _ZH_TIME = re.compile(
     rf"(?P<p>{_ZH_PERIOD})?(?P<h>{_NUM})(?:点|时)钟?(?:(?P<half>半)|(?P<q>[一三])刻|过?(?P<m>{_NUM})分?)?"
 )
+# "差五分三点" / "三点差五分" / "三点差一刻": so many minutes before the hour.
+_ZH_BEFORE = re.compile(
+    rf"(?P<p>{_ZH_PERIOD})?(?:差(?P<m>{_NUM})分钟?|差(?P<q>一)刻)(?P<h>{_NUM})(?:点|时)钟?"
+    rf"|(?P<p2>{_ZH_PERIOD})?(?P<h2>{_NUM})(?:点|时)钟?差(?:(?P<m2>{_NUM})分钟?|(?P<q2>一)刻)"
+)
 _ZH_CLOCK = re.compile(rf"(?P<p>{_ZH_PERIOD})?(?<!\d)(?P<h>\d{{1,2}})[:：](?P<m>\d{{2}})(?!\d)")
 _EN_AMPM = re.compile(
     r"(?<![\d:])(?P<h>\d{1,2})(?:[: ](?P<m>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])"
 )
+# The am/pm said after an hour, wherever the minutes were said: "quarter to 4 pm", "3:30 pm".
+_EN_AMPM_MARK = re.compile(r"(?<![\d:])\d{1,2}(?:[: ]\d{2})?\s*(?P<ap>a|p)\.?m\.?(?![a-z])")
 _EN_CLOCK = re.compile(r"(?<![\d:])(?P<h>\d{1,2})[: ](?P<m>\d{2})(?!\d)")
 _EN_PAST = re.compile(r"\b(?P<part>half|quarter|\d{1,2})\s+(?:minutes?\s+)?past\s+(?P<h>\d{1,2})\b")
 _EN_TO = re.compile(
@@ -271,6 +278,9 @@ def _zh_time(text: str) -> time | None:
     found = _ZH_CLOCK.search(text)
     if found:
         return _clock(_zh_hour(found["p"], int(found["h"])), int(found["m"]))
+    found = _ZH_BEFORE.search(text)
+    if found:
+        return _zh_before(found)
     found = _ZH_TIME.search(text)
     if not found:
         return None
@@ -284,6 +294,17 @@ def _zh_time(text: str) -> time | None:
             return None
         minute = parsed
     return _clock(_zh_hour(found["p"], hour), minute)
+
+
+def _zh_before(found: re.Match[str]) -> time | None:
+    hour = _cn(found["h"] or found["h2"])
+    minutes = 15 if (found["q"] or found["q2"]) else _cn(found["m"] or found["m2"])
+    if hour is None or minutes is None or not 0 < minutes < 60:
+        return None
+    on_the_hour = _clock(_zh_hour(found["p"] or found["p2"], hour), 0)
+    if on_the_hour is None:
+        return None
+    return _clock((on_the_hour.hour - 1) % 24, 60 - minutes)
 
 
 def _zh_hour(period: str | None, hour: int) -> int:
@@ -308,12 +329,10 @@ def _en_time(text: str) -> time | None:
     spoken = _digits_for_words(text)
     daypart = _EN_DAYPART.search(spoken)
     part = "" if daypart is None else "night" if daypart["night"] else daypart["part"]
-    found = _EN_AMPM.search(spoken)
-    if found:
-        hour, minute = int(found["h"]), int(found["m"] or 0)
-        if not 1 <= hour <= 12:
-            return None
-        return _clock(hour % 12 + (12 if found["ap"].startswith("p") else 0), minute)
+    marked = _EN_AMPM_MARK.search(spoken)
+    if marked:
+        # am/pm is a part of the day like "in the afternoon": "half past 3 pm" keeps its minutes.
+        part = f"{marked['ap']}m"
     found = _EN_PAST.search(spoken)
     if found:
         fraction = found["part"]
@@ -323,7 +342,12 @@ def _en_time(text: str) -> time | None:
     if found:
         minutes = 15 if found["part"] == "quarter" else int(found["part"])
         hour = _en_hour(int(found["h"]), part)
-        return _clock((hour - 1) % 24, 60 - minutes) if 0 < minutes < 60 else None
+        if hour is None or not 0 < minutes < 60:
+            return None
+        return _clock((hour - 1) % 24, 60 - minutes)
+    found = _EN_AMPM.search(spoken)
+    if found:
+        return _clock(_en_hour(int(found["h"]), part), int(found["m"] or 0))
     found = _EN_CLOCK.search(spoken)
     if found:
         return _clock(_en_hour(int(found["h"]), part), int(found["m"]))
@@ -335,8 +359,13 @@ def _en_time(text: str) -> time | None:
     return None
 
 
-def _en_hour(hour: int, part: str) -> int:
-    """A 12-hour clock hour in 24 hours, by the part of the day said with it."""
+def _en_hour(hour: int, part: str) -> int | None:
+    """A 12-hour clock hour in 24 hours, by the part of the day said with it (None: no such
+    hour, as "13 pm")."""
+    if part in ("am", "pm"):
+        if not 1 <= hour <= 12:
+            return None
+        return hour % 12 + (12 if part == "pm" else 0)
     if part in ("afternoon", "evening") and hour < 12:
         return hour + 12
     if part == "night":

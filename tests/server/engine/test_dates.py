@@ -149,3 +149,40 @@ def test_english_times(said: str, expected: time) -> None:
 @pytest.mark.parametrize("said", ["", "随便", "whenever", "25:00", "13 pm", "三十点", "2026-03-05"])
 def test_what_is_no_time_is_none(said: str) -> None:
     assert parse_time(said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17): am/pm said after the minutes used to drop them.
+        ("quarter to four pm", time(15, 45)),
+        ("half past 3 pm", time(15, 30)),
+        ("ten past nine pm", time(21, 10)),
+        ("quarter past eleven a.m.", time(11, 15)),
+        ("quarter to twelve am", time(23, 45)),
+        ("I'll come at half past seven p.m. please", time(19, 30)),
+    ],
+)
+def test_english_am_pm_keeps_the_minutes(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17): 差 (minutes before the hour) used to be read as on the hour.
+        ("差五分三点", time(2, 55)),
+        ("三点差五分", time(2, 55)),
+        ("差十分钟八点", time(7, 50)),
+        ("下午三点差一刻", time(14, 45)),
+        ("晚上十二点差五分", time(23, 55)),
+        ("我大概差五分三点到", time(2, 55)),
+    ],
+)
+def test_chinese_minutes_before_the_hour(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize("said", ["quarter to 13 pm", "13:15 pm", "三点差七十分", "差零分三点"])
+def test_impossible_times_with_am_pm_or_before_the_hour_are_none(said: str) -> None:
+    assert parse_time(said) is None
