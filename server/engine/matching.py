@@ -2,8 +2,9 @@
 
 Keyword matching is substring matching for CJK keywords and whole-word matching for Latin ones,
 so "bill" does not fire inside "billion" while "话费" fires inside "我想查话费". A keyword preceded
-by a negation in the same clause ("不要人工", "not the bill") does not count; neither does a
-regular-expression or fuzzy match that a negation precedes.
+by a negation in the same clause ("不要人工", "not the bill", "别给我转人工", "I would rather not
+speak to a person") does not count; neither does a regular-expression or fuzzy match that a
+negation precedes.
 
 `understand` picks one of several candidates (menu choices, commands, options of a choice slot)
 in two stages: exact (keywords and patterns, the longest match wins) and, only when nothing
@@ -23,16 +24,43 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
 _CLAUSE_BREAK = re.compile(r"[，,。.!！?？;；、]")
-_NEGATIONS_ZH = ("不要", "不用", "不想", "不需要", "别", "不是", "没有", "不")
-_NEGATIONS_EN = frozenset({"not", "no", "don't", "dont", "never", "without", "nope"})
+_NEGATIONS_ZH = (
+    "不需要", "不愿意", "不要", "不用", "不想", "不必", "不需", "不愿", "无需", "拒绝", "别", "甭",
+    "不是", "没有", "不",
+)  # fmt: skip
+_NEGATIONS_EN = frozenset(
+    {"not", "no", "don't", "dont", "never", "without", "nope", "won't", "wont", "refuse"}
+)
 # Chinese negations bind to what closely follows; a wider window would let "不" in
 # "我不知道，转人工" reach across words, so only this many characters before a keyword count.
 _ZH_NEGATION_WINDOW = 3
 _EN_NEGATION_WINDOW = 3
+# Further back, a negation still reaches a keyword when only these words lie between: the
+# verbs, pronouns and particles of a refusal ("别给我转人工", "不要转接人工客服", "I would rather
+# not speak to a person"), and the keywords being matched themselves. Any other word ends its
+# reach ("我不知道转人工", "no I mean we want the bill"), and so does this many characters/words.
+_ZH_BRIDGES = (
+    "给我", "帮我", "替我", "转接", "转到", "转给", "接通", "接到", "连接", "联系", "需要", "说话",
+    "一下", "一个", "那个", "这个", "给", "帮", "替", "我", "你", "您", "们", "转", "接", "连",
+    "找", "跟", "和", "同", "与", "让", "叫", "把", "去", "要", "用", "想", "需", "请", "打", "说",
+    "的", "个", "位", "再",
+)  # fmt: skip
+_EN_BRIDGES = frozenset(
+    {
+        "transfer", "transferred", "transferring", "connect", "connected", "connecting", "put",
+        "putting", "pass", "send", "forward", "route", "speak", "speaking", "talk", "talking",
+        "chat", "get", "getting", "give", "go", "be", "being", "want", "wanna", "need", "like",
+        "to", "me", "us", "an", "a", "the", "any", "with", "through", "please", "just", "really",
+        "another", "real", "live", "of", "my", "for", "now", "call",
+    }
+)  # fmt: skip
+_ZH_NEGATION_REACH = 10
+_EN_NEGATION_REACH = 8
 
 _DIGIT_CHARS = {
     "零": "0", "〇": "0", "洞": "0",
@@ -75,13 +103,38 @@ def _words(text: str) -> list[str]:
     return re.findall(r"[a-z0-9']+", text)
 
 
-def _negated_zh(clause: str, start: int) -> bool:
+def _negated_zh(clause: str, start: int, keywords: tuple[str, ...] = ()) -> bool:
     window = clause[max(0, start - _ZH_NEGATION_WINDOW) : start]
-    return any(neg in window for neg in _NEGATIONS_ZH)
+    if any(neg in window for neg in _NEGATIONS_ZH):
+        return True
+    before = clause[max(0, start - _ZH_NEGATION_REACH) : start]
+    bridge = _zh_bridge(tuple(key for key in keywords if is_cjk(key)))
+    for neg in _NEGATIONS_ZH:
+        at = before.find(neg)
+        while at != -1:
+            if bridge.fullmatch(before, at + len(neg)):
+                return True
+            at = before.find(neg, at + 1)
+    return False
 
 
-def _negated_en(before: str) -> bool:
-    return any(word in _NEGATIONS_EN for word in _words(before)[-_EN_NEGATION_WINDOW:])
+@lru_cache(maxsize=256)
+def _zh_bridge(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    words = sorted({*_ZH_BRIDGES, *keywords}, key=len, reverse=True)
+    return re.compile("(?:" + "|".join(map(re.escape, words)) + ")*")
+
+
+def _negated_en(before: str, keywords: tuple[str, ...] = ()) -> bool:
+    words = _words(before)
+    if any(word in _NEGATIONS_EN for word in words[-_EN_NEGATION_WINDOW:]):
+        return True
+    bridges = _EN_BRIDGES.union(*(_words(key) for key in keywords))
+    for word in reversed(words[-_EN_NEGATION_REACH:]):
+        if word in _NEGATIONS_EN:
+            return True
+        if word not in bridges:
+            return False
+    return False
 
 
 def find_keyword(text: str, keywords: Iterable[str]) -> str | None:
@@ -92,26 +145,27 @@ def find_keyword(text: str, keywords: Iterable[str]) -> str | None:
         keywords: Candidate keywords; Chinese ones match as substrings, Latin ones as words.
     """
     best: str | None = None
+    folded = tuple(normalize(keyword) for keyword in keywords)
     for clause in _CLAUSE_BREAK.split(normalize(text)):
         for keyword in keywords:
             key = normalize(keyword)
             if not key or (best is not None and len(key) <= len(best)):
                 continue
-            if _matches_in_clause(clause, key):
+            if _matches_in_clause(clause, key, folded):
                 best = keyword
     return best
 
 
-def _matches_in_clause(clause: str, key: str) -> bool:
+def _matches_in_clause(clause: str, key: str, keywords: tuple[str, ...]) -> bool:
     if is_cjk(key):
         start = clause.find(key)
         while start != -1:
-            if not _negated_zh(clause, start):
+            if not _negated_zh(clause, start, keywords):
                 return True
             start = clause.find(key, start + 1)
         return False
     for found in re.finditer(rf"(?<![a-z0-9']){re.escape(key)}(?![a-z0-9'])", clause):
-        if not _negated_en(clause[: found.start()]):
+        if not _negated_en(clause[: found.start()], keywords):
             return True
     return False
 

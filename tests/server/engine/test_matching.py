@@ -501,3 +501,47 @@ def test_expand_adds_every_synonym_of_each_keyword_once() -> None:
 )
 def test_number_in_finds_the_one_number_in_an_answer(text: str, number: int | None) -> None:
     assert number_in(text) == number
+
+
+AGENT_ZH = ["人工", "客服", "转人工", "人工服务"]
+AGENT_EN = ["agent", "operator", "representative", "a person", "human"]
+
+
+@pytest.mark.parametrize(
+    ("text", "keywords"),
+    [
+        # Regression (issue 17): the negation reaches over the words of a refusal.
+        ("不要转接人工客服", AGENT_ZH),
+        ("别给我转人工", AGENT_ZH),
+        ("拒绝人工", AGENT_ZH),
+        ("不需要人工服务", AGENT_ZH),
+        ("我不想跟客服说话", AGENT_ZH),
+        ("don't transfer me to an agent", AGENT_EN),
+        ("I would rather not speak to a person", AGENT_EN),
+        ("please do not connect me with a representative", AGENT_EN),
+        ("I won't talk to a human", AGENT_EN),
+    ],
+)
+def test_a_refusal_reaches_the_keyword_over_its_own_words(text: str, keywords: list[str]) -> None:
+    assert find_keyword(text, keywords) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "帮我转人工客服",
+        "我不知道转人工",
+        "不好意思转人工",
+        "话费不对帮我转人工",
+        "get me an agent",
+        "I don't want the bill I want an agent",
+        "I don't mind talking to an agent",
+    ],
+)
+def test_a_negation_of_something_else_does_not_reach_the_keyword(text: str) -> None:
+    assert find_keyword(text, [*AGENT_ZH, *AGENT_EN]) is not None
+
+
+def test_a_refusal_also_stops_patterns() -> None:
+    assert find_pattern("别给我找人工", ["找.{0,2}人工"]) is None
+    assert find_pattern("帮我找个人工", ["找.{0,2}人工"]) is not None
