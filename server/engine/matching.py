@@ -483,6 +483,14 @@ def english_number(text: str) -> int | None:
     return total + current
 
 
+# The words and characters numbers are said with, for finding them inside a sentence:
+# NUMBER_WORDS say a digit or a number themselves; NUMBER_JOINERS only join or mark them
+# ("a hundred", "three point five", "seven oh five", "double five", "三点五").
+NUMBER_WORDS = frozenset(
+    {*_EN_UNITS, *_EN_TENS, *_EN_SCALES, "hundred", *_DIGIT_CHARS, *_CN_UNITS, *_CN_BIG_UNITS}
+)
+NUMBER_JOINERS = frozenset({"a", "an", "and", "point", "oh", "o", *_REPEATS, "点"})
+
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
 
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from server.engine import matching
+from server.engine import extraction, matching
 from server.engine.dates import parse_date, parse_time
 from server.engine.flow import Collect, SlotType
 
@@ -84,26 +84,13 @@ def parse_slot(
     if kind is SlotType.TEXT:
         value = said.strip()
         return SlotCheck(value) if value else SlotCheck(None, "empty")
-    if kind is SlotType.DIGITS:
-        digits = key if key else matching.spoken_digits(text)
-        if digits is None or not digits.isdigit():
-            return SlotCheck(None, f"'{said}' is not digits")
-        return _digits_check(node, digits)
-    if kind is SlotType.NUMBER:
-        number = matching.spoken_number(said)
-        if number is None and not key:
-            number = matching.number_in(said)
-        if number is None:
-            return SlotCheck(None, f"'{said}' is not a number")
-        return _digits_check(node, str(number))
-    if kind is SlotType.INTEGER:
-        return _integer(node, said)
-    if kind is SlotType.AMOUNT:
-        return _amount(node, key=key, text=text)
-    if kind is SlotType.MOBILE_CN:
-        return _mobile_cn(said)
-    if kind is SlotType.E164:
-        return _e164(node, said)
+    if key:
+        keyed = _KEY_READERS.get(kind)
+        if keyed is not None:
+            return keyed(node, key)
+    reader = _SPEECH_READERS.get(kind)
+    if reader is not None:
+        return _in_sentence(node, text, reader)
     if kind is SlotType.DATE:
         return _date(key=key, text=text, today=today)
     if kind is SlotType.TIME:
@@ -127,14 +114,22 @@ def _bounded(node: Collect, number: Decimal, said: str) -> str:
     return ""
 
 
-def _integer(node: Collect, said: str) -> SlotCheck:
+def _read_digits(node: Collect, said: str) -> SlotCheck | None:
+    digits = matching.spoken_digits(said)
+    return None if digits is None else _digits_check(node, digits)
+
+
+def _read_number(node: Collect, said: str) -> SlotCheck | None:
+    number = matching.spoken_number(said)
+    return None if number is None else _digits_check(node, str(number))
+
+
+def _read_integer(node: Collect, said: str) -> SlotCheck | None:
     sign = _NEGATIVE.match(matching.normalize(said))
     rest = matching.normalize(said)[sign.end() :] if sign else said
     number = matching.spoken_number(rest)
-    if number is None and not sign:
-        number = matching.number_in(rest)
     if number is None:
-        return SlotCheck(None, f"'{said}' is not a whole number")
+        return None
     value = -number if sign else number
     problem = _bounded(node, Decimal(value), said)
     return SlotCheck(None, problem) if problem else SlotCheck(str(value))
@@ -209,42 +204,45 @@ def _en_amount(text: str) -> Decimal | None:
     return Decimal(cents) / 100
 
 
-def _amount(node: Collect, *, key: str, text: str) -> SlotCheck:
-    said = key or text
-    if key:
-        # On a keypad '*' is the decimal point (unless it ends the entry: then it never gets here).
-        whole, _, fraction = key.partition("*")
-        try:
-            amount: Decimal | None = Decimal(f"{whole or '0'}.{fraction or '0'}")
-        except InvalidOperation:
-            amount = None
-    else:
-        amount = amount_of(text)
-    if amount is None:
-        return SlotCheck(None, f"'{said}' is not an amount")
+def _keyed_amount(node: Collect, key: str) -> SlotCheck:
+    # On a keypad '*' is the decimal point (unless it ends the entry: then it never gets here).
+    whole, _, fraction = key.partition("*")
+    try:
+        amount = Decimal(f"{whole or '0'}.{fraction or '0'}")
+    except InvalidOperation:
+        return SlotCheck(None, f"'{key}' is not an amount")
+    return _amount_check(node, amount, key)
+
+
+def _read_amount(node: Collect, said: str) -> SlotCheck | None:
+    amount = amount_of(said)
+    return None if amount is None else _amount_check(node, amount, said)
+
+
+def _amount_check(node: Collect, amount: Decimal, said: str) -> SlotCheck:
     amount = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
     problem = _bounded(node, amount, said)
     return SlotCheck(None, problem) if problem else SlotCheck(str(amount))
 
 
-def _mobile_cn(said: str) -> SlotCheck:
+def _read_mobile_cn(node: Collect, said: str) -> SlotCheck | None:
     plus = _PLUS_WORDS.match(matching.normalize(said))
     rest = matching.normalize(said)[plus.end() :] if plus else said
     digits = matching.spoken_digits(rest)
     if digits is None:
-        return SlotCheck(None, f"'{said}' is not a phone number")
+        return None
     digits = _CN_COUNTRY_PREFIX.sub("", ("+" if plus else "") + digits).lstrip("+")
     if not _MOBILE_CN.match(digits):
         return SlotCheck(None, f"'{digits}' is not a Chinese mobile number (11 digits, 1[3-9]...)")
     return SlotCheck(digits)
 
 
-def _e164(node: Collect, said: str) -> SlotCheck:
+def _read_e164(node: Collect, said: str) -> SlotCheck | None:
     plus_word = _PLUS_WORDS.match(matching.normalize(said))
     rest = matching.normalize(said)[plus_word.end() :] if plus_word else said
     digits = matching.spoken_digits(rest)
     if digits is None:
-        return SlotCheck(None, f"'{said}' is not a phone number")
+        return None
     international = plus_word is not None
     if not international and digits.startswith("00"):
         digits, international = digits[2:], True  # the international prefix most countries dial
@@ -256,6 +254,72 @@ def _e164(node: Collect, said: str) -> SlotCheck:
     if not 8 <= len(digits) <= 15 or digits.startswith("0"):
         return SlotCheck(None, f"'+{digits}' is not an E.164 number (+, then 8-15 digits)")
     return SlotCheck("+" + digits)
+
+
+_Reader = Callable[[Collect, str], SlotCheck | None]
+
+# Speech readers: a SlotCheck (valid or not) for what they understand as a value, else None.
+_SPEECH_READERS: dict[SlotType, _Reader] = {
+    SlotType.DIGITS: _read_digits,
+    SlotType.NUMBER: _read_number,
+    SlotType.INTEGER: _read_integer,
+    SlotType.AMOUNT: _read_amount,
+    SlotType.MOBILE_CN: _read_mobile_cn,
+    SlotType.E164: _read_e164,
+}
+_NOT_UNDERSTOOD = {
+    SlotType.DIGITS: "is not digits",
+    SlotType.NUMBER: "is not a number",
+    SlotType.INTEGER: "is not a whole number",
+    SlotType.AMOUNT: "is not an amount",
+    SlotType.MOBILE_CN: "is not a phone number",
+    SlotType.E164: "is not a phone number",
+}
+
+
+def _keyed(reader: _Reader) -> Callable[[Collect, str], SlotCheck]:
+    def read(node: Collect, key: str) -> SlotCheck:
+        check = reader(node, key)
+        return check or SlotCheck(None, f"'{key}' {_NOT_UNDERSTOOD[node.slot_type]}")
+
+    return read
+
+
+# Keys are the value itself (never searched): digits as pressed, '*' as an amount's point.
+_KEY_READERS: dict[SlotType, Callable[[Collect, str], SlotCheck]] = {
+    **{kind: _keyed(reader) for kind, reader in _SPEECH_READERS.items()},
+    SlotType.AMOUNT: _keyed_amount,
+}
+# What joins the numbers of a value in a sentence besides number words, by slot type.
+_SIGNS = frozenset({"负", "minus", "negative"})
+_PLUS = frozenset({"加", "plus"})
+_JOINERS: dict[SlotType, frozenset[str]] = {
+    SlotType.INTEGER: _SIGNS,
+    SlotType.AMOUNT: frozenset({*_ZH_MONEY_UNITS, "钱", "半", *_EN_MAIN, *_EN_CENTS}),
+    SlotType.MOBILE_CN: _PLUS,
+    SlotType.E164: _PLUS,
+}
+
+
+def _in_sentence(node: Collect, text: str, reader: _Reader) -> SlotCheck:
+    """The value said alone, or the one valid value inside a sentence ("我的号码是…", "I want two
+    tickets please"). Several different valid values are ambiguous: none is taken (the caller
+    is asked again rather than guessed for); a value understood but invalid gives its reason."""
+    whole = reader(node, text)
+    if whole is not None and whole.value is not None:
+        return whole
+    joiners = _JOINERS.get(node.slot_type, frozenset())
+    found = extraction.readings(text, lambda stretch: reader(node, stretch), joiners)
+    valid = list(dict.fromkeys(check.value for check in found if check.value is not None))
+    if len(valid) == 1:
+        return SlotCheck(valid[0])
+    if valid:
+        return SlotCheck(None, f"'{text}' holds more than one answer ({', '.join(valid)})")
+    if whole is not None:
+        return whole
+    if found:
+        return found[0]
+    return SlotCheck(None, f"'{text}' {_NOT_UNDERSTOOD[node.slot_type]}")
 
 
 def _date(*, key: str, text: str, today: date | None) -> SlotCheck:

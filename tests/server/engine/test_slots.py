@@ -319,3 +319,74 @@ def test_digits_number_yes_no_and_text_still_work(
     slot_type: SlotType, fields: dict[str, Any], said: str, key: str, expected: str | None
 ) -> None:
     assert accepted(node(slot_type, **fields), text=said, key=key) == expected
+
+
+# -- values inside a sentence -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("slot_type", "said", "expected"),
+    [
+        (SlotType.DIGITS, "我的号码是幺三八零零一三八零零零", "13800138000"),
+        (SlotType.DIGITS, "my number is one three eight zero zero one three eight", "13800138"),
+        (SlotType.DIGITS, "oh, my code is 12345", "12345"),
+        (SlotType.MOBILE_CN, "帮我查一下，号码是138 0013 8000", "13800138000"),
+        (SlotType.MOBILE_CN, "我的手机是加八六幺三八零零一三八零零零", "13800138000"),
+        (
+            SlotType.MOBILE_CN,
+            "my mobile is one three eight double zero one three eight triple zero",
+            "13800138000",
+        ),
+        (
+            SlotType.E164,
+            "my number is plus one four one five five five five zero one zero zero",
+            "+14155550100",
+        ),
+        (SlotType.E164, "号码是加一 四一五 五五五 零一零零", "+14155550100"),
+        (SlotType.NUMBER, "I want two tickets please", "2"),
+        (SlotType.NUMBER, "我要两张票", "2"),
+        (SlotType.NUMBER, "大概一千吧", "1000"),
+        (SlotType.NUMBER, "我打五分", "5"),
+        (SlotType.INTEGER, "it's minus five degrees", "-5"),
+        (SlotType.INTEGER, "大概负十二吧", "-12"),
+        (SlotType.AMOUNT, "大概一千块吧", "1000.00"),
+        (SlotType.AMOUNT, "一共是三百五十块钱", "350.00"),
+        (SlotType.AMOUNT, "三块五毛二吧", "3.52"),
+        (SlotType.AMOUNT, "about a thousand dollars", "1000.00"),
+        (SlotType.AMOUNT, "it's three dollars fifty please", "3.50"),
+        (SlotType.AMOUNT, "$3.50 please", "3.50"),
+    ],
+)
+def test_a_value_is_found_inside_a_sentence(slot_type: SlotType, said: str, expected: str) -> None:
+    assert accepted(node(slot_type), text=said) == expected
+
+
+@pytest.mark.parametrize(
+    ("slot_type", "said", "problem"),
+    [
+        # Two values: the caller is asked again, not guessed for.
+        (SlotType.NUMBER, "two tickets for three people", "holds more than one answer (2, 3)"),
+        (SlotType.NUMBER, "我打三到五分", "holds more than one answer (3, 5)"),
+        (SlotType.DIGITS, "账号12345，密码6789", "holds more than one answer (12345, 6789)"),
+        (SlotType.AMOUNT, "三块或者五块", "holds more than one answer (3.00, 5.00)"),
+        # An estimate or a fraction is no one value.
+        (SlotType.NUMBER, "十五六个吧", "is not a number"),
+        (SlotType.INTEGER, "about three and a half", "is not a whole number"),
+        # A value understood but invalid says why.
+        (SlotType.MOBILE_CN, "我的号码是一二八零零一三八零零零", "is not a Chinese mobile number"),
+        (SlotType.NUMBER, "I'd say twenty, more or less", "expected 1-1"),
+    ],
+)
+def test_an_ambiguous_or_invalid_value_in_a_sentence_is_rejected(
+    slot_type: SlotType, said: str, problem: str
+) -> None:
+    fields = {"max_length": 1} if slot_type is SlotType.NUMBER else {}
+    check = parse_slot(node(slot_type, **fields), text=said, today=TODAY)
+    assert check.value is None
+    assert problem in check.problem
+
+
+def test_of_several_values_in_a_sentence_the_one_valid_is_taken() -> None:
+    # "一下" says no number, and a stray digit is no mobile number: the phone number is the one.
+    check = parse_slot(node(SlotType.MOBILE_CN), text="我要一张，号码是13800138000")
+    assert check.value == "13800138000"

@@ -1,0 +1,108 @@
+"""Values inside a sentence: the stretches of an utterance a slot type may read as its value.
+
+Callers rarely say a bare value: "我的号码是幺三八零零一三八零零零", "大概一千块吧", "my number is
+one three eight …", "I want two tickets please". `readings` finds the stretches made of number
+words, digits and the joining words and marks a slot type gives (money units, signs), and reads
+each with the slot type's own reader, longest first from left to right, so "两百五十块" is one
+amount and never 两 and 五十. Deciding between several readings is the caller's business (a slot
+re-asks rather than guesses).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection
+from typing import TypeVar
+
+from server.engine.matching import NUMBER_JOINERS, NUMBER_WORDS, normalize
+
+T = TypeVar("T")
+
+# Latin words, digit runs, single CJK characters and single marks, each with its place.
+_TOKEN = re.compile(r"[a-z]+(?:'[a-z]+)?|[0-9]+|[\u3400-\u9fff]|[^\sa-z0-9\u3400-\u9fff]")
+# Marks that may sit inside a spoken or written value ("138-0013", "3.50", "10:30", "1,000").
+_INNER_MARKS = frozenset("+-−.:,$¥€£")
+# What may be left over around a value without making its stretch unclear.
+_FILLERS = frozenset({"a", "an", "and", *_INNER_MARKS})
+# Words that say part of a number without being one: "three and a half" is no whole number.
+_FRACTIONS = frozenset({"half", "quarter", "quarters", "thirds", "percent"})
+# Chinese words with a numeral in them that say no number ("一共", "一下", "万一"): masked.
+_NOT_NUMBERS_ZH = re.compile(
+    "一共|一下|一些|一起|一样|一直|一定|一般|一会|一切|万一|统一|唯一|一边|一旦|一向|一律|一致|一再"
+)
+# Bounds, so a long utterance costs a bounded number of reads: the tokens looked at, and the
+# longest stretch read as one value (a phone number said digit by digit with "plus" is ~14).
+_MAX_TOKENS = 200
+_MAX_STRETCH = 32
+
+
+def readings(text: str, read: Callable[[str], T | None], joiners: Collection[str] = ()) -> list[T]:
+    """What `read` makes of each value-like stretch of text, left to right.
+
+    A stretch is a run of number words, digits, joiners and marks ("三百五十块", "three dollars
+    fifty", "+86 138 0013 8000"). It gives a value only when `read` understands it as one
+    value, the longest from its first number on, with nothing that says a number left over:
+    "十五六" (fifteen or sixteen), "三毛五块" and "three and a half" give none.
+
+    Args:
+        text: The utterance.
+        read: A slot type's reader: a value (valid or not) for a stretch it understands, else
+            None.
+        joiners: Further words and marks that belong to a value of this type but say no
+            number themselves (money units, signs, "plus").
+    """
+    folded = _NOT_NUMBERS_ZH.sub(lambda found: "_" * len(found.group(0)), normalize(text))
+    tokens = list(_TOKEN.finditer(folded))[:_MAX_TOKENS]
+    joining = {*NUMBER_JOINERS, *_INNER_MARKS, *_FRACTIONS, *joiners}
+    found: list[T] = []
+    index = 0
+    while index < len(tokens):
+        end = index
+        while end < len(tokens) and end - index < _MAX_STRETCH:
+            word = tokens[end].group(0)
+            if not (_says_number(word) or word in joining):
+                break
+            end += 1
+        value = _one_value(folded, tokens[index:end], read) if end > index else None
+        if value is not None:
+            found.append(value)
+        index = max(end, index + 1)
+    return found
+
+
+def _says_number(word: str) -> bool:
+    return word in NUMBER_WORDS or word.isdigit()
+
+
+def _one_value(
+    folded: str, stretch: list[re.Match[str]], read: Callable[[str], T | None]
+) -> T | None:
+    """The one value of a stretch: read in longest pieces from the left; None unless exactly
+    one piece was understood and nothing but fillers is left over."""
+    values: list[T] = []
+    unclear = False
+    index = 0
+    while index < len(stretch):
+        piece = _longest(folded, stretch, index, read)
+        if piece is None:
+            unclear = unclear or stretch[index].group(0) not in _FILLERS
+            index += 1
+            continue
+        value, index = piece
+        values.append(value)
+    return values[0] if len(values) == 1 and not unclear else None
+
+
+def _longest(
+    folded: str, stretch: list[re.Match[str]], first: int, read: Callable[[str], T | None]
+) -> tuple[T, int] | None:
+    """The value of the longest stretch[first:last] that says a number and that read
+    understands, and last."""
+    for last in range(len(stretch), first, -1):
+        piece = stretch[first:last]
+        if not any(_says_number(token.group(0)) for token in piece):
+            continue  # joiners alone ("oh", "a", "块") are no value
+        value = read(folded[piece[0].start() : piece[-1].end()])
+        if value is not None:
+            return value, last
+    return None
