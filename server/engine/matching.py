@@ -81,7 +81,7 @@ _DIGIT_WORDS = {
 _DIGIT_FILLERS = re.compile(r"[\s\-–—_.·,，。()（）]+")
 
 _YES = ("是的", "是", "对的", "对", "好的", "好", "可以", "嗯", "确认", "没错", "行")
-_NO = ("不是", "不对", "不用了", "不用", "不要", "不行", "不", "否", "没有", "算了")
+_NO = ("不是", "不对", "不用了", "不用", "不要", "不行", "不", "否", "没有", "算了", "错了")
 _YES_EN = frozenset({"yes", "yeah", "yep", "sure", "correct", "right", "ok", "okay", "confirm"})
 _NO_EN = frozenset({"no", "nope", "not", "wrong", "incorrect", "cancel", "nah"})
 
@@ -532,6 +532,35 @@ def yes_or_no(text: str) -> bool | None:
     if words & _YES_EN or any(folded.startswith(yes) for yes in _YES):
         return True
     return None
+
+
+# A "no" that opens a correction: "不对，是六位", "错了是六位", "不是，六位", "no, it's 6", "nope 6".
+# 不是 counts only when a break follows: in "不是五位" it negates the value, not the question.
+_DENIAL = re.compile(
+    r"(?:(?:不对|错了|不正确|不是(?=[\s，,。.!！?？;；、]|$)"
+    r"|(?:nope|no|nah|wrong|incorrect|that'?s wrong|that is wrong|not right)(?![a-z0-9']))"
+    r"[\s，,。.!！?？;；、]*)+"
+)
+
+
+def after_denial(text: str) -> str:
+    """What follows a leading "no" in an answer ("不对，是六位" → "是六位", "no, it's 6" →
+    "it's 6"), folded; the whole folded text when it starts with none."""
+    folded = normalize(text)
+    found = _DENIAL.match(folded)
+    return folded[found.end() :] if found else folded
+
+
+def unnegated_clauses(text: str) -> list[str]:
+    """The clauses of text that hold no negation: of "不是五位，是六位" or "it's not 5, it's 6" only
+    "是六位" and " it's 6" are left."""
+    return [
+        clause
+        for clause in _CLAUSE_BREAK.split(normalize(text))
+        if clause.strip()
+        and not any(neg in clause for neg in _NEGATIONS_ZH)
+        and not any(word in _NEGATIONS_EN or word.endswith("n't") for word in _words(clause))
+    ]
 
 
 @dataclass(frozen=True, slots=True)

@@ -100,6 +100,55 @@ def parse_slot(
     return _regex(node, said)
 
 
+@dataclass(frozen=True, slots=True)
+class ConfirmationReply:
+    """A caller's answer to a read-back ("您说的是五位，对吗？") and a new value said with a no.
+
+    Attributes:
+        answer: True for yes, False for no, None for neither.
+        correction: With a no, the slot's new value said in the same breath ("不对，是六位",
+            "no, it's 6"), as `parse_slot` stores it; None when none was said or accepted.
+        problem: Why words said with the no were not taken as a new value ("" if none).
+    """
+
+    answer: bool | None
+    correction: str | None = None
+    problem: str = ""
+
+
+# The slot types whose answers are no value to correct with: any words are text, and a
+# yes/no being confirmed is answered by the confirmation itself.
+_UNCORRECTABLE = frozenset({SlotType.TEXT, SlotType.YES_NO})
+
+
+def read_confirmation(
+    node: Collect,
+    *,
+    text: str = "",
+    key: str = "",
+    today: date | None = None,
+    synonyms: Mapping[str, tuple[str, ...]] | None = None,
+    fuzzy_threshold: float = 0,
+) -> ConfirmationReply:
+    """Reads the answer to a collect node's `confirm:` question: keys 1 (yes) / 2 (no), or
+    speech as for `yes_no`; with a spoken no, the rest of the utterance is read as the slot's
+    new value ("不对，是六位" → no, 6; "it's not 5, it's 6" → no, 6). Clauses with a negation
+    ("不是五位") give no value, and an ambiguous or invalid one is none: the caller is asked
+    again. Arguments as for `parse_slot`."""
+    if key:
+        return ConfirmationReply({"1": True, "2": False}.get(key))
+    answer = matching.yes_or_no(text)
+    if answer is not False or node.slot_type in _UNCORRECTABLE:
+        return ConfirmationReply(answer)
+    said = "，".join(matching.unnegated_clauses(matching.after_denial(text)))
+    if not said:
+        return ConfirmationReply(False)
+    check = parse_slot(
+        node, text=said, today=today, synonyms=synonyms, fuzzy_threshold=fuzzy_threshold
+    )
+    return ConfirmationReply(False, check.value, check.problem)
+
+
 def _digits_check(node: Collect, digits: str) -> SlotCheck:
     check = matching.check_digits(digits, node.min_length, node.max_length, node.pattern)
     return SlotCheck(check.value, check.problem)

@@ -11,7 +11,13 @@ import pytest
 
 from server.engine.flow import Collect, Option, PromptSpec, SlotType
 from server.engine.matching import normalize
-from server.engine.slots import SlotCheck, amount_of, parse_slot
+from server.engine.slots import (
+    ConfirmationReply,
+    SlotCheck,
+    amount_of,
+    parse_slot,
+    read_confirmation,
+)
 
 TODAY = date(2026, 3, 4)  # a Wednesday
 
@@ -390,3 +396,66 @@ def test_of_several_values_in_a_sentence_the_one_valid_is_taken() -> None:
     # "一下" says no number, and a stray digit is no mobile number: the phone number is the one.
     check = parse_slot(node(SlotType.MOBILE_CN), text="我要一张，号码是13800138000")
     assert check.value == "13800138000"
+
+
+# -- a correction in the same breath at confirmation ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("slot_type", "said", "correction"),
+    [
+        (SlotType.NUMBER, "不对，是六位", "6"),
+        (SlotType.NUMBER, "不对是六位", "6"),
+        (SlotType.NUMBER, "错了，应该是七个", "7"),
+        (SlotType.NUMBER, "不是五位，是六位", "6"),
+        (SlotType.NUMBER, "no, it's 6", "6"),
+        (SlotType.NUMBER, "no it's six", "6"),
+        (SlotType.NUMBER, "it's not 5, it's 6", "6"),
+        (SlotType.MOBILE_CN, "不对，是一三九零零一三九零零零", "13900139000"),
+        (SlotType.DATE, "不对，是后天", "2026-03-06"),
+        (SlotType.TIME, "no, half past 3 pm", "15:30"),
+    ],
+)
+def test_a_no_with_a_new_value_corrects_it(slot_type: SlotType, said: str, correction: str) -> None:
+    reply = read_confirmation(node(slot_type), text=said, today=TODAY)
+    assert reply == ConfirmationReply(False, correction)
+
+
+@pytest.mark.parametrize(
+    ("slot_type", "said", "problem"),
+    [
+        (SlotType.NUMBER, "不对", ""),
+        (SlotType.NUMBER, "no, that's wrong", ""),
+        # The negated value is the old one: no new value.
+        (SlotType.NUMBER, "不是五位", ""),
+        # Ambiguous: asked again, not guessed.
+        (SlotType.NUMBER, "不对，三到五位", "holds more than one answer (3, 5)"),
+        (SlotType.MOBILE_CN, "no, one two three", "is not a Chinese mobile number"),
+        # Text takes any words, so a no is only a no.
+        (SlotType.TEXT, "不对，张三", ""),
+    ],
+)
+def test_a_no_without_an_acceptable_new_value_is_only_a_no(
+    slot_type: SlotType, said: str, problem: str
+) -> None:
+    reply = read_confirmation(node(slot_type), text=said, today=TODAY)
+    assert (reply.answer, reply.correction) == (False, None)
+    assert problem in reply.problem
+
+
+@pytest.mark.parametrize(
+    ("said", "key", "answer"),
+    [
+        ("对", "", True),
+        ("yes, six", "", True),
+        ("", "1", True),
+        ("", "2", False),
+        ("嗯嗯啊", "", True),
+        ("随便", "", None),
+    ],
+)
+def test_a_confirmation_without_a_no_carries_no_correction(
+    said: str, key: str, answer: bool | None
+) -> None:
+    reply = read_confirmation(node(SlotType.NUMBER), text=said, key=key, today=TODAY)
+    assert reply == ConfirmationReply(answer)
