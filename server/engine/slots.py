@@ -269,7 +269,10 @@ def _read_amount(node: Collect, said: str) -> SlotCheck | None:
 
 
 def _amount_check(node: Collect, amount: Decimal, said: str) -> SlotCheck:
-    amount = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    try:
+        amount = amount.quantize(_CENT, rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than decimal arithmetic holds: no amount anyone owes
+        return SlotCheck(None, f"'{said}' is too large an amount")
     problem = _bounded(node, amount, said)
     return SlotCheck(None, problem) if problem else SlotCheck(str(amount))
 

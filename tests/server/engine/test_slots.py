@@ -459,3 +459,9 @@ def test_a_confirmation_without_a_no_carries_no_correction(
 ) -> None:
     reply = read_confirmation(node(SlotType.NUMBER), text=said, key=key, today=TODAY)
     assert reply == ConfirmationReply(answer)
+
+
+@pytest.mark.parametrize(("said", "key"), [("一二" * 30, ""), ("", "9" * 40)])
+def test_an_amount_too_long_to_hold_is_rejected_not_an_error(said: str, key: str) -> None:
+    check = parse_slot(node(SlotType.AMOUNT), text=said, key=key)
+    assert (check.value, check.problem.endswith("is too large an amount")) == (None, True)
