@@ -578,16 +578,3 @@ def check_digits(digits: str, min_length: int, max_length: int, pattern: str) ->
     if pattern and re.fullmatch(pattern, digits) is None:
         return DigitsCheck(None, f"does not match {pattern}")
     return DigitsCheck(digits)
-
-
-_NUMERAL_RUN = re.compile(r"[0-9零〇一二两三四五六七八九十百千万亿幺]+")
-
-
-def number_in(text: str) -> int | None:
-    """The one number inside a longer Chinese answer ("我打五分" → 5), or None.
-
-    Only when the utterance holds exactly one run of numerals: "三到五分" is ambiguous and stays
-    a no-match rather than a guess.
-    """
-    runs = _NUMERAL_RUN.findall(normalize(text))
-    return spoken_number(runs[0]) if len(runs) == 1 else None

@@ -19,7 +19,6 @@ from server.engine.matching import (
     find_pattern,
     fuzzy_keyword,
     normalize,
-    number_in,
     spoken_decimal,
     spoken_digits,
     spoken_number,
@@ -493,14 +492,6 @@ def test_expand_adds_every_synonym_of_each_keyword_once() -> None:
     assert expand(("话费", "余额"), synonyms) == ("话费", "余额", "电话费", "手机费")
     assert expand(("电话费",), synonyms) == ("电话费", "话费", "手机费")
     assert expand(("流量",), synonyms) == ("流量",)
-
-
-@pytest.mark.parametrize(
-    ("text", "number"),
-    [("五分", 5), ("我打五分", 5), ("给5分吧", 5), ("三到五分", None), ("没有", None)],
-)
-def test_number_in_finds_the_one_number_in_an_answer(text: str, number: int | None) -> None:
-    assert number_in(text) == number
 
 
 AGENT_ZH = ["人工", "客服", "转人工", "人工服务"]

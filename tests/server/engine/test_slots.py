@@ -353,6 +353,7 @@ def test_digits_number_yes_no_and_text_still_work(
         (SlotType.NUMBER, "我要两张票", "2"),
         (SlotType.NUMBER, "大概一千吧", "1000"),
         (SlotType.NUMBER, "我打五分", "5"),
+        (SlotType.NUMBER, "给5分吧", "5"),
         (SlotType.INTEGER, "it's minus five degrees", "-5"),
         (SlotType.INTEGER, "大概负十二吧", "-12"),
         (SlotType.AMOUNT, "大概一千块吧", "1000.00"),
