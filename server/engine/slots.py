@@ -18,6 +18,10 @@ canonical, so branch conditions and fulfillment services see one spelling:
 | choice    | the option's value               | 大杯 → large                                  |
 | regex     | the match (or group "value")     | 订单号AB1234 → AB1234 (see `_regex`)          |
 | text      | the words, trimmed               |                                             |
+
+Numbers and phone numbers are also found inside a sentence ("我的号码是…", "大概一千块吧", "I want
+two tickets please"): see `_in_sentence`. `read_confirmation` reads the answer to a read-back,
+with a new value said in the same breath ("不对，是六位").
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ _CN_COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(?=1[3-9][0-9]{9}$)")
 _PLUS_WORDS = re.compile(r"^\s*(?:\+|plus\b|加)\s*")
 _NEGATIVE = re.compile(r"^\s*(?:-|−|负|minus\b|negative\b)\s*")
 _CENT = Decimal("0.01")
+_KEYED_ANSWERS = {"1": True, "2": False}  # yes/no on a keypad, as confirmations ask for them
 
 # Units of money, in their main unit (元 / dollar).
 _ZH_MONEY_UNITS = {"元": Decimal(1), "块": Decimal(1), "圆": Decimal(1), "毛": Decimal("0.1"),
@@ -77,7 +82,7 @@ def parse_slot(
     said = key or text
     kind = node.slot_type
     if kind is SlotType.YES_NO:
-        answer = {"1": True, "2": False}.get(key) if key else matching.yes_or_no(text)
+        answer = _KEYED_ANSWERS.get(key) if key else matching.yes_or_no(text)
         if answer is None:
             return SlotCheck(None, f"'{said}' is neither yes nor no")
         return SlotCheck("yes" if answer else "no")
@@ -136,7 +141,7 @@ def read_confirmation(
     ("不是五位") give no value, and an ambiguous or invalid one is none: the caller is asked
     again. Arguments as for `parse_slot`."""
     if key:
-        return ConfirmationReply({"1": True, "2": False}.get(key))
+        return ConfirmationReply(_KEYED_ANSWERS.get(key))
     answer = matching.yes_or_no(text)
     if answer is not False or node.slot_type in _UNCORRECTABLE:
         return ConfirmationReply(answer)
