@@ -11,6 +11,7 @@ from server.engine.matching import (
     Candidate,
     DigitsCheck,
     Hit,
+    after_denial,
     check_digits,
     chinese_number,
     english_number,
@@ -23,6 +24,7 @@ from server.engine.matching import (
     spoken_digits,
     spoken_number,
     understand,
+    unnegated_clauses,
     yes_or_no,
 )
 
@@ -221,7 +223,8 @@ def test_yes_or_no_recognises_affirmatives(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["不是", "不对", "不用了", "不要", "不行", "算了", "no", "Nope", "No thanks", "nah"]
+    "text",
+    ["不是", "不对", "不用了", "不要", "不行", "算了", "错了", "no", "Nope", "No thanks", "nah"],
 )
 def test_yes_or_no_recognises_negatives_even_when_they_contain_an_affirmative(text: str) -> None:
     assert yes_or_no(text) is False
@@ -536,3 +539,25 @@ def test_a_negation_of_something_else_does_not_reach_the_keyword(text: str) -> N
 def test_a_refusal_also_stops_patterns() -> None:
     assert find_pattern("别给我找人工", ["找.{0,2}人工"]) is None
     assert find_pattern("帮我找个人工", ["找.{0,2}人工"]) is not None
+
+
+@pytest.mark.parametrize(
+    ("text", "rest"),
+    [
+        ("不对，是六位", "是六位"),
+        ("错了是六位", "是六位"),
+        ("不是，六位", "六位"),
+        ("不是五位", "不是五位"),  # 不是 without a break negates the value, not the question
+        ("No, it's 6", "it's 6"),
+        ("nope nope seven", "seven"),
+        ("nothing", "nothing"),
+    ],
+)
+def test_after_denial_is_what_follows_a_leading_no(text: str, rest: str) -> None:
+    assert after_denial(text) == rest
+
+
+def test_unnegated_clauses_drop_the_negated_ones() -> None:
+    assert unnegated_clauses("不是五位，是六位") == ["是六位"]
+    assert unnegated_clauses("it's not 5, it's 6") == [" it's 6"]
+    assert unnegated_clauses("isn't five. six") == [" six"]
