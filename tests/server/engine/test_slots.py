@@ -466,3 +466,26 @@ def test_a_confirmation_without_a_no_carries_no_correction(
 def test_an_amount_too_long_to_hold_is_rejected_not_an_error(said: str, key: str) -> None:
     check = parse_slot(node(SlotType.AMOUNT), text=said, key=key)
     assert (check.value, check.problem.endswith("is too large an amount")) == (None, True)
+
+
+@pytest.mark.parametrize(
+    ("collect", "said", "expected"),
+    [
+        (node(SlotType.DATE), "我想约明天下午", "2026-03-05"),
+        (node(SlotType.DATE), "I'd like to come next monday please", "2026-03-09"),
+        (node(SlotType.TIME), "我大概下午三点半到", "15:30"),
+        (node(SlotType.TIME), "I'll be there at half past 3 pm", "15:30"),
+        (node(SlotType.YES_NO), "嗯，是的", "yes"),
+        (node(SlotType.YES_NO), "I think so, yes", "yes"),
+        (node(SlotType.REGEX, pattern="[A-Z]{2}[0-9]{4}"), "我的订单号是AB1234", "AB1234"),
+        (
+            node(SlotType.CHOICE, options=(Option("large", ("大杯",)), Option("small", ("小杯",)))),
+            "给我来个大杯吧",
+            "large",
+        ),
+    ],
+)
+def test_the_other_slot_types_find_their_value_inside_a_sentence(
+    collect: Collect, said: str, expected: str
+) -> None:
+    assert accepted(collect, text=said) == expected
