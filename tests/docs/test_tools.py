@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.docs.blocks import fenced_blocks
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUIDE = REPO_ROOT / "docs" / "tools.md"
-_FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.DOTALL | re.MULTILINE)
 _ANY_LINES = "…"
 # Bounds a hung command only.
 _SESSION_BOUND_S = 120
@@ -55,16 +56,14 @@ def sessions(guide: str) -> list[Session]:
     """Every session of the guide, in order, with the ```yaml block before each."""
     found = []
     previous_yaml = None
-    for fence in _FENCE.finditer(guide):
-        language, body = fence.group(1), fence.group(2)
-        if language == "yaml":
-            previous_yaml = body
-        elif not language and body.startswith("$ "):
-            lines = body.splitlines()
+    for block in fenced_blocks(guide):
+        if block.language == "yaml":
+            previous_yaml = block.body
+        elif not block.language and block.body.startswith("$ "):
+            lines = block.body.splitlines()
             commands = [line[2:] for line in lines if line.startswith("$ ")]
             expected = tuple(line for line in lines if not line.startswith("$ "))
-            line = guide.count("\n", 0, fence.start()) + 1
-            found.append(Session(line, "\n".join(commands), expected, previous_yaml))
+            found.append(Session(block.line, "\n".join(commands), expected, previous_yaml))
     return found
 
 
@@ -129,11 +128,10 @@ def test_a_session_prints_what_the_guide_shows(session: Session, tmp_path: Path)
 
 
 def test_the_export_example_shows_the_keys_in_the_order_export_writes_them() -> None:
-    guide = GUIDE.read_text(encoding="utf-8")
     example = next(
-        body
-        for language, body in _FENCE.findall(guide)
-        if language == "json" and '"call_id"' in body
+        block.body
+        for block in fenced_blocks(GUIDE.read_text(encoding="utf-8"))
+        if block.language == "json" and '"call_id"' in block.body
     )
     # The elisions out, the rest is JSON whose keys must already be sorted (export sorts them).
     readable = re.sub(r", …", "", example.replace("{…}", "{}").replace("…, ", ""))
