@@ -8,6 +8,7 @@ COPY gen gen
 COPY server server
 COPY gateways gateways
 COPY telemetry telemetry
+COPY common common
 RUN pip install --no-cache-dir --upgrade pip build \
  && python -m build --wheel --outdir /wheels . \
  && pip wheel --no-cache-dir --wheel-dir /wheels /wheels/dialogue-*.whl

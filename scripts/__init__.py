@@ -1,0 +1,1 @@
+"""Developer scripts: `make demo` (scripts.demo) and `make run` (run-all.sh)."""
