@@ -86,6 +86,9 @@ class Setting(Generic[T]):
         from_env = self.read(env)
 
         def parse_flag(text: str) -> T:
+            # argparse also runs this over a string default; blank means the default, as in env.
+            if not text.strip():
+                return self.default
             try:
                 return self.parse(text, self.flag)
             except ValueError as exc:

@@ -50,3 +50,20 @@ def test_invalid_configuration_is_refused(argv: list[str], env: dict[str, str]) 
     with pytest.raises(SystemExit) as exited:
         parse_config(VENDORS, argv, env=env)
     assert exited.value.code == 2
+
+
+def test_a_bad_environment_value_is_reported_under_its_own_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        parse_config(VENDORS, ["aliyun-ivr"], env={"DIALOGUE_MAX_BODY_BYTES": "ten"})
+    assert "DIALOGUE_MAX_BODY_BYTES='ten'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("raw", "tls"), [("on", True), ("yes", True), ("0", False), ("", False)])
+def test_booleans_and_blank_values_read_as_everywhere_else(raw: str, tls: bool) -> None:
+    config = parse_config(
+        VENDORS, ["aliyun-ivr"], env={"DIALOGUE_SERVER_TLS": raw, "DIALOGUE_SERVER": ""}
+    )
+    assert config.server_tls is tls
+    assert config.server == DEFAULT_SERVER
