@@ -172,12 +172,14 @@ class Decider:
         """The fallback's reason: the status code, except that a deadline spent waiting for an
         unreachable server is UNAVAILABLE (wait_for_ready turns "no server" into a timeout,
         and an operator needs to tell "down" from "slow")."""
-        if code == grpc.StatusCode.DEADLINE_EXCEEDED and self._channel.get_state() in (
+        unreachable = self._channel.get_state() in (
             grpc.ChannelConnectivity.TRANSIENT_FAILURE,
             grpc.ChannelConnectivity.CONNECTING,
-        ):
-            return grpc.StatusCode.UNAVAILABLE.name
-        return code.name
+        )
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED and unreachable:
+            code = grpc.StatusCode.UNAVAILABLE
+        name: str = code.name
+        return name
 
     def _observe(self, request: pb.DecideNextActionRequest, reason: str, started: float) -> None:
         elapsed = time.perf_counter() - started
