@@ -168,6 +168,13 @@ class RedisStore:
         self._ended_ttl_s = expiry.ended_ttl_s
         self._wait = target.wait_replicas, target.wait_timeout_ms
         self._client, self._release = _connect(target, timeout_s)
+        # What a failing Redis raises. redis-py's cluster client (8.1) also raises
+        # AttributeError ('NoneType' object has no attribute 'writelines') when a topology
+        # refresh disconnects a connection another request is still setting up: a dropped
+        # connection like any other, seen in the cluster drill.
+        self._failures: tuple[type[BaseException], ...] = (RedisError, OSError)
+        if target.topology == CLUSTER:
+            self._failures += (AttributeError,)
         # Scripts run by EVALSHA, loaded again by redis-py when the server lacks them (a restart
         # or a failover empties the script cache).
         self._write_script = self._client.register_script(_WRITE_LUA)
@@ -238,7 +245,7 @@ class RedisStore:
                 await self._write_script(keys=keys, args=args, client=pipe)
                 pipe.wait(replicas, timeout_ms)
                 result, acknowledged = await pipe.execute()
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             raise self._unavailable(exc) from exc
         if result == 1 and acknowledged < replicas:
             raise StoreUnavailableError(
@@ -261,7 +268,7 @@ class RedisStore:
             async for key in self._client.scan_iter(match="dialogue:{*}:state", count=500):
                 name = key.decode() if isinstance(key, bytes) else str(key)
                 yield _call_id_of(name)
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             raise StoreUnavailableError(f"cannot list calls: {exc}") from exc
 
     async def ping(self) -> None:
@@ -269,7 +276,7 @@ class RedisStore:
         self._check_open()
         try:
             await self._client.ping()
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             raise self._unavailable(exc) from exc
 
     async def close(self) -> None:
@@ -285,7 +292,7 @@ class RedisStore:
         self._check_open()
         try:
             result: object = await script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             raise self._unavailable(exc) from exc
         return result
 

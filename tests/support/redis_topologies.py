@@ -182,11 +182,11 @@ MASTER_NAME = "dialogue"
 
 @dataclass
 class Replicated:
-    """A master and its replica, watched by one Sentinel that calls a master down after half a
-    second without an answer (and then fails over)."""
+    """A master and its replicas, watched by one Sentinel that calls a master down after one
+    second without an answer (and then fails over; half a second made it flap)."""
 
     master: Node
-    replica: Node
+    replicas: list[Node]
     sentinel: subprocess.Popen[bytes]
     sentinel_port: int
 
@@ -199,28 +199,40 @@ class Replicated:
             _host, port = sentinel.sentinel_get_master_addr_by_name(MASTER_NAME)
         return int(port)
 
-    def wait_promoted(self, port: int) -> None:
-        """Until the Sentinel names `port` the master and that node says it is one."""
+    def wait_failed_over(self, old_port: int) -> int:
+        """Until the Sentinel names another node than `old_port` the master, that node says it
+        is one and the Sentinel's failover is over; returns the new master's port."""
+        ports: list[int] = []
 
         def promoted() -> bool:
             with Redis(host="127.0.0.1", port=self.sentinel_port, socket_timeout=2) as sentinel:
                 state = sentinel.sentinel_master(MASTER_NAME)
             settled = not (state["is_sdown"] or state["is_odown"] or state["is_disconnected"])
-            if int(state["port"]) != port or not settled:
+            port = int(state["port"])
+            if port == old_port or not settled or "failover" in str(state.get("flags", "")):
                 return False
             with Redis(host="127.0.0.1", port=port, socket_timeout=2) as node:
-                return bool(node.info("replication")["role"] == "master")
+                if node.info("replication")["role"] != "master":
+                    return False
+            ports.append(port)
+            return True
 
-        _until(promoted, f"the node on port {port} promoted to master")
+        _until(promoted, f"a failover away from port {old_port}")
+        return ports[-1]
 
 
 @contextlib.contextmanager
-def start_sentinel(directory: Path) -> Iterator[Replicated]:
-    """Runs a master, a replica and one Sentinel on loopback until the end of the block."""
+def start_sentinel(directory: Path, replicas: int = 2) -> Iterator[Replicated]:
+    """Runs a master, its replicas and one Sentinel on loopback until the end of the block.
+
+    Two replicas by default, so that after a failover the new master still has one to
+    acknowledge writes (`?wait_replicas=1`).
+    """
     master = _node(directory / "master", free_port())
-    replica = _node(
-        directory / "replica", free_port(), "--replicaof", "127.0.0.1", str(master.port)
-    )
+    followers = [
+        _node(directory / f"replica-{n}", free_port(), "--replicaof", "127.0.0.1", str(master.port))
+        for n in range(replicas)
+    ]
     sentinel_port = free_port()
     sentinel_dir = directory / "sentinel"
     sentinel_dir.mkdir(parents=True)
@@ -228,17 +240,21 @@ def start_sentinel(directory: Path) -> Iterator[Replicated]:
     process: subprocess.Popen[bytes] | None = None
     try:
         master.start()
-        replica.start()
+        for replica in followers:
+            replica.start()
 
         def in_sync() -> bool:
-            with replica.client() as client:
-                return bool(client.info("replication")["master_link_status"] == "up")
+            for replica in followers:
+                with replica.client() as client:
+                    if client.info("replication")["master_link_status"] != "up":
+                        return False
+            return True
 
         _until(in_sync, "the replica in sync with the master")
         config.write_text(
             f"port {sentinel_port}\nbind 127.0.0.1\ndir {sentinel_dir}\n"
             f"sentinel monitor {MASTER_NAME} 127.0.0.1 {master.port} 1\n"
-            f"sentinel down-after-milliseconds {MASTER_NAME} 500\n"
+            f"sentinel down-after-milliseconds {MASTER_NAME} 1000\n"
             f"sentinel failover-timeout {MASTER_NAME} 10000\n"
         )
         process = subprocess.Popen(
@@ -247,16 +263,17 @@ def start_sentinel(directory: Path) -> Iterator[Replicated]:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        topology = Replicated(master, replica, process, sentinel_port)
+        topology = Replicated(master, followers, process, sentinel_port)
 
-        def knows_replica() -> bool:
+        def knows_replicas() -> bool:
             with Redis(host="127.0.0.1", port=sentinel_port, socket_timeout=2) as sentinel:
-                return len(sentinel.sentinel_slaves(MASTER_NAME)) == 1
+                return len(sentinel.sentinel_slaves(MASTER_NAME)) == replicas
 
-        _until(knows_replica, "the Sentinel knowing the replica")
+        _until(knows_replicas, "the Sentinel knowing every replica")
         yield topology
     finally:
         if process is not None:
             _stop(process)
-        replica.stop()
+        for replica in followers:
+            replica.stop()
         master.stop()
