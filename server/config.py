@@ -83,20 +83,22 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         "--store",
         default=env.get("DIALOGUE_STORE", DEFAULT_STORE),
         help="session store: memory://, sqlite://PATH, a file path, or redis://[:PASSWORD@]HOST:PORT/DB "
-        f"(rediss:// for TLS) shared by replicas (env DIALOGUE_STORE, default {DEFAULT_STORE})",
+        "(rediss:// for TLS), redis+cluster://HOST:PORT[,HOST:PORT] or "
+        "redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME shared by replicas "
+        f"(env DIALOGUE_STORE, default {DEFAULT_STORE})",
     )
     parser.add_argument(
         "--store-idle-ttl",
         type=_positive_count,
         default=env.get("DIALOGUE_STORE_IDLE_TTL", str(DEFAULT_IDLE_TTL_S)),
-        help="Redis only: seconds a call's state lives after its last turn "
+        help="seconds a call's state and history live after its last turn, in every store "
         f"(env DIALOGUE_STORE_IDLE_TTL, default {DEFAULT_IDLE_TTL_S})",
     )
     parser.add_argument(
         "--store-ended-ttl",
         type=_positive_count,
         default=env.get("DIALOGUE_STORE_ENDED_TTL", str(DEFAULT_ENDED_TTL_S)),
-        help="Redis only: seconds an ended call's state and history live "
+        help="seconds an ended call's state and history live, in every store "
         f"(env DIALOGUE_STORE_ENDED_TTL, default {DEFAULT_ENDED_TTL_S})",
     )
     parser.add_argument(
