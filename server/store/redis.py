@@ -30,7 +30,8 @@ Sentinel (`redis+sentinel://`: every new connection asks the sentinels where the
 a connection that finds a demoted master is dropped). With `?wait_replicas=N` every write is
 followed by `WAIT N timeout` on the same connection, and a write not acknowledged by N replicas
 in time is reported as failed (it is on the master, but an answer only goes out once the turn
-would survive the master's loss); see docs/operations.md for what each mode can lose.
+would survive the master's loss), and a replay is answered only after a WAIT of its own (see
+`_SYNC_LUA`); see docs/operations.md for what each mode can lose.
 
 Failures are fast and loud: connect and read time out after `timeout_s`, redis-py's own retries
 are off (the caller's retry with the same request id is exactly-once anyway, and a retry here
@@ -120,6 +121,17 @@ end
 return records
 """
 
+# KEYS: state. Re-arms the state's expiry unchanged: a write that changes nothing but goes into
+# the replication stream after everything before it, so a WAIT behind it covers an earlier turn
+# another connection wrote (WAIT counts only the writes of its own connection).
+_SYNC_LUA: Final = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"""
+
 # An encoded TurnRecord: format, number, then the byte lengths of request_id, fingerprint and
 # request; the four fields follow, response last taking the rest. Raw bytes, not JSON with
 # base64, because request and response are protobufs: base64 would add a third to the bulk of
@@ -167,7 +179,11 @@ class RedisStore:
         self._idle_ttl_s = expiry.idle_ttl_s
         self._ended_ttl_s = expiry.ended_ttl_s
         self._wait = target.wait_replicas, target.wait_timeout_ms
-        self._client, self._release = _connect(target, timeout_s)
+        # A WAIT holds its reply up to wait_timeout_ms: the read timeout must outlast it.
+        read_timeout_s = (
+            timeout_s + target.wait_timeout_ms / 1000 if target.wait_replicas else timeout_s
+        )
+        self._client, self._release = _connect(target, read_timeout_s)
         # What a failing Redis raises. redis-py's cluster client (8.1) also raises
         # AttributeError ('NoneType' object has no attribute 'writelines') when a topology
         # refresh disconnects a connection another request is still setting up: a dropped
@@ -180,6 +196,7 @@ class RedisStore:
         self._write_script = self._client.register_script(_WRITE_LUA)
         self._read_script = self._client.register_script(_READ_LUA)
         self._turns_script = self._client.register_script(_TURNS_LUA)
+        self._sync_script = self._client.register_script(_SYNC_LUA)
         self._closed = False
 
     async def read(self, call_id: str, request_id: str) -> Snapshot:
@@ -193,6 +210,12 @@ class RedisStore:
         version, state, *replay = reply
         if not isinstance(version, bytes) or not isinstance(state, bytes):
             raise self._corrupt(call_id, "state")
+        replicas, timeout_ms = self._wait
+        if replay and replicas:
+            # A retry is about to be answered with this turn: only once it would survive the
+            # master's loss, as its first answer would have been (the first write's WAIT may
+            # have timed out, leaving the turn on the master alone).
+            await self._run_and_wait(self._sync_script, [state_key], [], replicas, timeout_ms)
         return Snapshot(
             state=state,
             version=self._version(call_id, version),
@@ -226,23 +249,33 @@ class RedisStore:
         ]
         replicas, timeout_ms = self._wait
         if replicas:
-            result = await self._write_and_wait(keys, args, replicas, timeout_ms)
+            result = await self._run_and_wait(self._write_script, keys, args, replicas, timeout_ms)
         else:
             result = await self._run(self._write_script, keys, args)
         if result == -1:
             raise ValueError(f"turn {turn.number} is already recorded for call {call_id!r}")
         return result == 1
 
-    async def _write_and_wait(
-        self, keys: Sequence[str], args: Sequence[str | bytes | int], replicas: int, timeout_ms: int
+    async def _run_and_wait(
+        self,
+        script: AsyncScript,
+        keys: Sequence[str],
+        args: Sequence[str | bytes | int],
+        replicas: int,
+        timeout_ms: int,
     ) -> object:
-        """The write script, then WAIT on the same connection (one pipeline), so the count is
-        of replicas holding this write."""
+        """A writing script, then WAIT on the same connection (one pipeline), so the count is
+        of replicas holding this write (and everything the master had before it).
+
+        Raises:
+            StoreUnavailableError: Redis failed, or the script wrote and fewer than `replicas`
+                replicas acknowledged it within `timeout_ms`.
+        """
         self._check_open()
         assert isinstance(self._client, Redis)  # parse_redis_url refuses WAIT with a Cluster
         try:
             async with self._client.pipeline(transaction=False) as pipe:
-                await self._write_script(keys=keys, args=args, client=pipe)
+                await script(keys=keys, args=args, client=pipe)
                 pipe.wait(replicas, timeout_ms)
                 result, acknowledged = await pipe.execute()
         except self._failures as exc:

@@ -108,9 +108,16 @@ def _node(directory: Path, port: int, *extra: str) -> Node:
         *("--bind", "127.0.0.1", "--port", str(port), "--dir", str(directory)),
         # Durable, so a restarted node has every write it acknowledged.
         *("--save", "", "--appendonly", "yes", "--appendfsync", "always"),
+        # Replicas sync at once, not after Redis 7's 5 s wait for more of them.
+        *("--repl-diskless-sync-delay", "0"),
         *extra,
     )
     return Node(port, directory, arguments)
+
+
+def replica_of(directory: Path, master_port: int) -> Node:
+    """A replica of the Redis on master_port, not started yet."""
+    return _node(directory, free_port(), "--replicaof", "127.0.0.1", str(master_port))
 
 
 @dataclass
@@ -229,10 +236,7 @@ def start_sentinel(directory: Path, replicas: int = 2) -> Iterator[Replicated]:
     acknowledge writes (`?wait_replicas=1`).
     """
     master = _node(directory / "master", free_port())
-    followers = [
-        _node(directory / f"replica-{n}", free_port(), "--replicaof", "127.0.0.1", str(master.port))
-        for n in range(replicas)
-    ]
+    followers = [replica_of(directory / f"replica-{n}", master.port) for n in range(replicas)]
     sentinel_port = free_port()
     sentinel_dir = directory / "sentinel"
     sentinel_dir.mkdir(parents=True)
