@@ -10,14 +10,13 @@ from pathlib import Path
 
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
 from server.security import parse_tokens
+from server.store.expiry import DEFAULT_ENDED_TTL_S, DEFAULT_IDLE_TTL_S
 from telemetry.logs import LOG_FORMATS
 
 # The demo flows ship beside the server package in the repository.
 DEMO_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_STORE = "sqlite://var/dialogue.db"
-DEFAULT_IDLE_TTL_S = 86_400
-DEFAULT_ENDED_TTL_S = 3_600
 DEFAULT_RELOAD_INTERVAL = 2.0
 
 

@@ -48,7 +48,8 @@ def _answers(port: int) -> bool:
         return conn.recv(64).startswith((b"+PONG", b"-LOADING", b"-CLUSTERDOWN"))
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it is still there after 10 s."""
     if process.poll() is None:
         process.terminate()
         try:
@@ -91,7 +92,7 @@ class Node:
     def stop(self) -> None:
         """SIGTERM: Redis flushes its append-only file and exits."""
         if self.process is not None:
-            _stop(self.process)
+            stop_process(self.process)
 
     def kill(self) -> None:
         """SIGKILL: whatever was not replicated or fsynced is gone."""
@@ -277,7 +278,7 @@ def start_sentinel(directory: Path, replicas: int = 2) -> Iterator[Replicated]:
         yield topology
     finally:
         if process is not None:
-            _stop(process)
+            stop_process(process)
         for replica in followers:
             replica.stop()
         master.stop()
