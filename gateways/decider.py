@@ -4,6 +4,7 @@ fallback decision instead of an error."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -23,6 +24,65 @@ from telemetry.masking import mask_phone
 
 _log = logging.getLogger("dialogue.gateway")
 SERVICE_NAME = "dialogue.v1.DialogueService"
+
+# Codes after which another attempt (on the next backend of the round robin) is safe:
+# DecideNextAction is idempotent by request_id, UNAVAILABLE means the replica died, was
+# draining or lost its store, ABORTED that a concurrent writer won (the server says "retry").
+RETRYABLE_CODES = ("UNAVAILABLE", "ABORTED")
+# gRPC caps maxAttempts at 5 whatever the config says; 5 covers 4 dead replicas in a row.
+MAX_ATTEMPTS = 5
+# Bounds of the channel's reconnect backoff (gRPC's own default grows to 120 s).
+_RECONNECT_INITIAL_MS = 100
+_RECONNECT_CEILING_MS = 2000
+
+
+def service_config(deadline_s: float) -> dict[str, object]:
+    """The channel's service config: round robin over every address, and retries of the
+    RETRYABLE_CODES whose backoff fits several attempts inside one deadline.
+
+    Retries, not hedging: a hedge would send every turn to two replicas, doubling the load on
+    the store (and making them race on one call's compare-and-set) to save a few milliseconds
+    that only a slow replica costs; a retry costs nothing until a replica fails.
+    """
+    # Four backoffs (between five attempts) fit in one deadline; whole milliseconds, rounded down.
+    max_backoff_ms = max(8, min(1000, int(deadline_s * 1000) // 4))
+    return {
+        "loadBalancingConfig": [{"round_robin": {}}],
+        "methodConfig": [
+            {
+                "name": [{"service": SERVICE_NAME}],
+                "waitForReady": True,
+                "retryPolicy": {
+                    "maxAttempts": MAX_ATTEMPTS,
+                    "initialBackoff": f"{max_backoff_ms // 8 / 1000}s",
+                    "maxBackoff": f"{max_backoff_ms / 1000}s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": list(RETRYABLE_CODES),
+                },
+            }
+        ],
+        # A server in a retry storm gets retries cut off: each failure spends a token, each
+        # success earns a tenth, and retries stop below half of the 100.
+        "retryThrottling": {"maxTokens": 100, "tokenRatio": 0.1},
+    }
+
+
+def channel_options(deadline_s: float) -> list[tuple[str, str | int]]:
+    """gRPC channel arguments for a gateway whose calls have deadline `deadline_s`.
+
+    The reconnect backoff is bounded by half the deadline (at most two seconds): a server
+    that comes back is tried again within any one call's deadline, and a call waiting for it
+    (wait_for_ready) gets it rather than a timeout.
+    """
+    deadline_ms = int(deadline_s * 1000)
+    ceiling_ms = max(_RECONNECT_INITIAL_MS, min(_RECONNECT_CEILING_MS, deadline_ms // 2))
+    return [
+        ("grpc.lb_policy_name", "round_robin"),
+        ("grpc.service_config", json.dumps(service_config(deadline_s))),
+        ("grpc.enable_retries", 1),
+        ("grpc.initial_reconnect_backoff_ms", min(_RECONNECT_INITIAL_MS, ceiling_ms)),
+        ("grpc.max_reconnect_backoff_ms", ceiling_ms),
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,20 +128,11 @@ class Decider:
         self.fallbacks: Counter[str] = Counter()
         security = security or ChannelSecurity()
         self._metadata = security.metadata()
-        # Round robin over every address the target resolves to (`dns:///server:50051` with
-        # several replicas): each call may go to any replica, which is what shared state is for.
-        options = [
-            ("grpc.lb_policy_name", "round_robin"),
-            # gRPC's default reconnect backoff grows to 120 s: after a long server outage real
-            # answers would take up to two minutes to come back. Two seconds at most instead.
-            ("grpc.initial_reconnect_backoff_ms", 200),
-            ("grpc.max_reconnect_backoff_ms", 2000),
-        ]
         credentials = security.credentials()
         self._channel = (
-            grpc.aio.insecure_channel(target, options=options)
+            grpc.aio.insecure_channel(target, options=channel_options(deadline_s))
             if credentials is None
-            else grpc.aio.secure_channel(target, credentials, options=options)
+            else grpc.aio.secure_channel(target, credentials, options=channel_options(deadline_s))
         )
         self._stub = dialogue_pb2_grpc.DialogueServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
@@ -91,13 +142,15 @@ class Decider:
         started = time.perf_counter()
         with self._span(request) as (span, metadata):
             try:
+                # wait_for_ready: while no backend is reachable the call waits (within its
+                # deadline) for one to come back instead of failing at once.
                 response: pb.DecideNextActionResponse = await self._stub.DecideNextAction(
-                    request, timeout=self.deadline_s, metadata=metadata
+                    request, timeout=self.deadline_s, metadata=metadata, wait_for_ready=True
                 )
                 self._observe(request, "", started)
                 return Outcome(response)
             except grpc.aio.AioRpcError as error:
-                reason = error.code().name
+                reason = self._reason(error.code())
                 detail = error.details() or ""
             except Exception as error:  # a bug must still not cost the call
                 reason, detail = "error", repr(error)
@@ -114,6 +167,19 @@ class Decider:
             detail,
         )
         return Outcome(fallback_response(self.fallback, reason), reason)
+
+    def _reason(self, code: grpc.StatusCode) -> str:
+        """The fallback's reason: the status code, except that a deadline spent waiting for an
+        unreachable server is UNAVAILABLE (wait_for_ready turns "no server" into a timeout,
+        and an operator needs to tell "down" from "slow")."""
+        unreachable = self._channel.get_state() in (
+            grpc.ChannelConnectivity.TRANSIENT_FAILURE,
+            grpc.ChannelConnectivity.CONNECTING,
+        )
+        if code == grpc.StatusCode.DEADLINE_EXCEEDED and unreachable:
+            code = grpc.StatusCode.UNAVAILABLE
+        name: str = code.name
+        return name
 
     def _observe(self, request: pb.DecideNextActionRequest, reason: str, started: float) -> None:
         elapsed = time.perf_counter() - started

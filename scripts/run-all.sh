@@ -7,7 +7,11 @@ bin=.venv/bin
 
 # Demo settings for the gateways; set any of these yourself to override them.
 export ALIYUN_TRANSFER_NUMBERS="${ALIYUN_TRANSFER_NUMBERS:-skill_queue:10086001=+8610086001,skill_queue:18005550101=+18005550101}"
-export DIALOGUE_FALLBACK_SKILL_QUEUE="${DIALOGUE_FALLBACK_SKILL_QUEUE:-10086001}"
+# The fallback policy: when no server answers within the deadline, the caller is transferred to
+# this skill queue (or to DIALOGUE_FALLBACK_PHONE_NUMBER when no queue is set) instead of hung up.
+# DIALOGUE_FALLBACK=hangup, or neither target, hangs up politely instead.
+export DIALOGUE_FALLBACK="${DIALOGUE_FALLBACK:-transfer}"
+export DIALOGUE_FALLBACK_SKILL_QUEUE="${DIALOGUE_FALLBACK_SKILL_QUEUE-10086001}"
 # Telnyx: no real account here, so commands go nowhere useful; without a public key the
 # signature check is switched off for the demo (the gateway says so loudly).
 export TELNYX_API_KEY="${TELNYX_API_KEY:-dev-not-a-real-key}"
@@ -17,6 +21,16 @@ export TELNYX_TRANSFER_TARGETS="${TELNYX_TRANSFER_TARGETS:-$telnyx_targets}"
 export TELNYX_VOICES="${TELNYX_VOICES:-zh-CN=AWS.Polly.Zhiyu}"
 listen="${DIALOGUE_LISTEN:-127.0.0.1:50051}"
 export DIALOGUE_SERVER="${DIALOGUE_SERVER:-$listen}"
+
+if [ "$DIALOGUE_FALLBACK" = transfer ] && [ -n "$DIALOGUE_FALLBACK_SKILL_QUEUE" ]; then
+  fallback="transfer to skill queue $DIALOGUE_FALLBACK_SKILL_QUEUE"
+elif [ "$DIALOGUE_FALLBACK" = transfer ] && [ -n "${DIALOGUE_FALLBACK_PHONE_NUMBER:-}" ]; then
+  fallback="transfer to $DIALOGUE_FALLBACK_PHONE_NUMBER"
+else
+  fallback="hang up politely"
+fi
+echo "run-all: when the server does not answer in time, gateways $fallback" \
+  "(counted in dialogue_gateway_fallbacks_total by reason)" >&2
 
 pids=()
 stop() {

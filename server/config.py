@@ -10,14 +10,13 @@ from pathlib import Path
 
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
 from server.security import parse_tokens
+from server.store.expiry import DEFAULT_ENDED_TTL_S, DEFAULT_IDLE_TTL_S
 from telemetry.logs import LOG_FORMATS
 
 # The demo flows ship beside the server package in the repository.
 DEMO_FLOWS = Path(__file__).resolve().parent.parent / "flows"
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_STORE = "sqlite://var/dialogue.db"
-DEFAULT_IDLE_TTL_S = 86_400
-DEFAULT_ENDED_TTL_S = 3_600
 DEFAULT_RELOAD_INTERVAL = 2.0
 
 
@@ -83,20 +82,22 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         "--store",
         default=env.get("DIALOGUE_STORE", DEFAULT_STORE),
         help="session store: memory://, sqlite://PATH, a file path, or redis://[:PASSWORD@]HOST:PORT/DB "
-        f"(rediss:// for TLS) shared by replicas (env DIALOGUE_STORE, default {DEFAULT_STORE})",
+        "(rediss:// for TLS), redis+cluster://HOST:PORT[,HOST:PORT] or "
+        "redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME shared by replicas "
+        f"(env DIALOGUE_STORE, default {DEFAULT_STORE})",
     )
     parser.add_argument(
         "--store-idle-ttl",
         type=_positive_count,
         default=env.get("DIALOGUE_STORE_IDLE_TTL", str(DEFAULT_IDLE_TTL_S)),
-        help="Redis only: seconds a call's state lives after its last turn "
+        help="seconds a call's state and history live after its last turn, in every store "
         f"(env DIALOGUE_STORE_IDLE_TTL, default {DEFAULT_IDLE_TTL_S})",
     )
     parser.add_argument(
         "--store-ended-ttl",
         type=_positive_count,
         default=env.get("DIALOGUE_STORE_ENDED_TTL", str(DEFAULT_ENDED_TTL_S)),
-        help="Redis only: seconds an ended call's state and history live "
+        help="seconds an ended call's state and history live, in every store "
         f"(env DIALOGUE_STORE_ENDED_TTL, default {DEFAULT_ENDED_TTL_S})",
     )
     parser.add_argument(

@@ -3,33 +3,45 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
+from server.store.expiry import Expiry, Sweeper
 
 
 @dataclass(slots=True)
 class _Call:
     version: int
     state: bytes
+    expires_at: float
     turns: list[TurnRecord] = field(default_factory=list)  # ordered by turn number
 
 
 class MemoryStore:
     """Keeps calls in dicts; nothing survives the process.
 
-    Calls never expire (expiry is Redis-only for now): they live until the store is closed.
+    Calls expire like in the other stores (see `server.store.expiry`): an expired call reads as
+    unknown at once and a sweep removes it from memory on a schedule.
 
     No method awaits anything, so on one event loop every call is atomic and the
     compare-and-set in `write` needs no lock.
     """
 
-    def __init__(self, *, max_turns: int = 500) -> None:
+    def __init__(
+        self,
+        *,
+        max_turns: int = 500,
+        expiry: Expiry | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         """Creates an empty store.
 
         Args:
             max_turns: How many of the newest turns to keep per call.
+            expiry: How long calls are kept after their last write (the defaults when None).
+            clock: The time in seconds (tests pass their own).
 
         Raises:
             ValueError: max_turns is less than 1.
@@ -37,7 +49,10 @@ class MemoryStore:
         if max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, got {max_turns}")
         self._max_turns = max_turns
+        self._expiry = expiry or Expiry()
+        self._clock = clock
         self._calls: dict[str, _Call] = {}
+        self._sweeper = Sweeper(self.sweep, self._expiry.sweep_interval_s)
         self._closed = False
 
     async def read(self, call_id: str, request_id: str) -> Snapshot:
@@ -57,17 +72,19 @@ class MemoryStore:
         *,
         ended: bool = False,
     ) -> bool:
-        """See `SessionStore.write`; `ended` is ignored, as this store never expires calls.
+        """See `SessionStore.write`; `ended` shortens the call's expiry to `ended_ttl_s`.
 
         Raises:
             ValueError: A turn with the same number is already kept for the call (a caller bug).
         """
+        self._sweeper.ensure_started()
         call = self._call(call_id)
         version = 0 if call is None else call.version
         if version != expected_version:
             return False
+        now = self._clock()
         if call is None:
-            call = _Call(version=0, state=state)
+            call = _Call(version=0, state=state, expires_at=now)
             self._calls[call_id] = call
         elif any(t.request_id == turn.request_id for t in call.turns):
             return False
@@ -75,6 +92,7 @@ class MemoryStore:
             raise ValueError(f"turn {turn.number} is already recorded for call {call_id!r}")
         call.version = version + 1
         call.state = state
+        call.expires_at = self._expiry.expires_at(now, ended=ended)
         bisect.insort(call.turns, turn, key=lambda t: t.number)
         del call.turns[: -self._max_turns]
         return True
@@ -87,8 +105,19 @@ class MemoryStore:
     async def call_ids(self) -> AsyncIterator[str]:
         """See `SessionStore.call_ids`."""
         self._call("")
-        for call_id in list(self._calls):
-            yield call_id
+        now = self._clock()
+        for call_id, call in list(self._calls.items()):
+            if call.expires_at > now:
+                yield call_id
+
+    async def sweep(self) -> int:
+        """Removes every expired call now; returns how many (the schedule calls this too)."""
+        self._call("")
+        now = self._clock()
+        expired = [call_id for call_id, call in self._calls.items() if call.expires_at <= now]
+        for call_id in expired:
+            del self._calls[call_id]
+        return len(expired)
 
     async def ping(self) -> None:
         """See `SessionStore.ping`."""
@@ -98,8 +127,14 @@ class MemoryStore:
         """See `SessionStore.close`; safe to call twice."""
         self._closed = True
         self._calls.clear()
+        await self._sweeper.stop()
 
     def _call(self, call_id: str) -> _Call | None:
         if self._closed:
             raise StoreUnavailableError("the memory store is closed")
-        return self._calls.get(call_id)
+        call = self._calls.get(call_id)
+        if call is not None and call.expires_at <= self._clock():
+            # Expired but not swept yet: gone, exactly as Redis would have it.
+            del self._calls[call_id]
+            return None
+        return call

@@ -23,6 +23,16 @@ but the removal of a dead call's leftovers, so a failing write leaves the call a
 replicas deciding for the same call can never both win. Every successful write re-arms the expiry of all three keys:
 `idle_ttl_s` normally, `ended_ttl_s` once the write says the dialogue ended.
 
+Topologies (see `server.store.redis_url`): one server (`redis://`), a Redis Cluster
+(`redis+cluster://`, redis-py's RedisCluster: every script's keys are one call's, so one slot,
+and MOVED/ASK redirections after a failover or resharding are followed), or a master watched by
+Sentinel (`redis+sentinel://`: every new connection asks the sentinels where the master is, and
+a connection that finds a demoted master is dropped). With `?wait_replicas=N` every write is
+followed by `WAIT N timeout` on the same connection, and a write not acknowledged by N replicas
+in time is reported as failed (it is on the master, but an answer only goes out once the turn
+would survive the master's loss), and a replay is answered only after a WAIT of its own (see
+`_SYNC_LUA`); see docs/operations.md for what each mode can lose.
+
 Failures are fast and loud: connect and read time out after `timeout_s`, redis-py's own retries
 are off (the caller's retry with the same request id is exactly-once anyway, and a retry here
 would multiply the time an outage takes to surface), and every Redis error becomes
@@ -33,17 +43,20 @@ recovers by itself when Redis comes back.
 from __future__ import annotations
 
 import struct
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final
-from urllib.parse import urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
+from server.store.expiry import Expiry
+from server.store.redis_url import CLUSTER, SENTINEL, RedisTarget, parse_redis_url
 
 # KEYS: state, turns, order. ARGV: expected version, state, turn number, request id, encoded
 # turn, max turns, ttl seconds. Returns 1 when written, 0 when another writer won (stale version
@@ -108,6 +121,17 @@ end
 return records
 """
 
+# KEYS: state. Re-arms the state's expiry unchanged: a write that changes nothing but goes into
+# the replication stream after everything before it, so a WAIT behind it covers an earlier turn
+# another connection wrote (WAIT counts only the writes of its own connection).
+_SYNC_LUA: Final = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+    redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"""
+
 # An encoded TurnRecord: format, number, then the byte lengths of request_id, fingerprint and
 # request; the four fields follow, response last taking the rest. Raw bytes, not JSON with
 # base64, because request and response are protobufs: base64 would add a third to the bulk of
@@ -134,6 +158,8 @@ class RedisStore:
         Args:
             url: `redis://[[user]:password@]host[:port][/db]`, or `rediss://` for TLS. Query
                 options of redis-py (e.g. `?socket_timeout=2`) override the keywords below.
+                `redis+cluster://` and `redis+sentinel://` name the other topologies (see
+                `server.store.redis_url.parse_redis_url`).
             max_turns: How many of the newest turns to keep per call.
             idle_ttl_s: Seconds a call's keys live after its last write.
             ended_ttl_s: Seconds they live after a write that says the dialogue ended.
@@ -144,34 +170,33 @@ class RedisStore:
         """
         if max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, got {max_turns}")
-        if idle_ttl_s < 1 or ended_ttl_s < 1:
-            raise ValueError(
-                f"idle_ttl_s and ended_ttl_s must be at least 1, got {idle_ttl_s} and {ended_ttl_s}"
-            )
+        expiry = Expiry(idle_ttl_s, ended_ttl_s)  # checks them
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
-        self._where = _redacted(url)
+        target = parse_redis_url(url)
+        self._where = target.where
         self._max_turns = max_turns
-        self._idle_ttl_s = idle_ttl_s
-        self._ended_ttl_s = ended_ttl_s
-        # A blocking pool: past its size a call waits (up to timeout_s) for a free connection
-        # instead of failing at once, so a short Redis stall under load does not become a
-        # burst of UNAVAILABLE answers.
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=_POOL_SIZE,
-            timeout=timeout_s,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 0),
+        self._idle_ttl_s = expiry.idle_ttl_s
+        self._ended_ttl_s = expiry.ended_ttl_s
+        self._wait = target.wait_replicas, target.wait_timeout_ms
+        # A WAIT holds its reply up to wait_timeout_ms: the read timeout must outlast it.
+        read_timeout_s = (
+            timeout_s + target.wait_timeout_ms / 1000 if target.wait_replicas else timeout_s
         )
-        self._pool = pool
-        self._client: Redis = Redis(connection_pool=pool)
+        self._client, self._release = _connect(target, read_timeout_s)
+        # What a failing Redis raises. redis-py's cluster client (8.1) also raises
+        # AttributeError ('NoneType' object has no attribute 'writelines') when a topology
+        # refresh disconnects a connection another request is still setting up: a dropped
+        # connection like any other, seen in the cluster drill.
+        self._failures: tuple[type[BaseException], ...] = (RedisError, OSError)
+        if target.topology == CLUSTER:
+            self._failures += (AttributeError,)
         # Scripts run by EVALSHA, loaded again by redis-py when the server lacks them (a restart
         # or a failover empties the script cache).
         self._write_script = self._client.register_script(_WRITE_LUA)
         self._read_script = self._client.register_script(_READ_LUA)
         self._turns_script = self._client.register_script(_TURNS_LUA)
+        self._sync_script = self._client.register_script(_SYNC_LUA)
         self._closed = False
 
     async def read(self, call_id: str, request_id: str) -> Snapshot:
@@ -185,6 +210,12 @@ class RedisStore:
         version, state, *replay = reply
         if not isinstance(version, bytes) or not isinstance(state, bytes):
             raise self._corrupt(call_id, "state")
+        replicas, timeout_ms = self._wait
+        if replay and replicas:
+            # A retry is about to be answered with this turn: only once it would survive the
+            # master's loss, as its first answer would have been (the first write's WAIT may
+            # have timed out, leaving the turn on the master alone).
+            await self._run_and_wait(self._sync_script, [state_key], [], replicas, timeout_ms)
         return Snapshot(
             state=state,
             version=self._version(call_id, version),
@@ -206,22 +237,55 @@ class RedisStore:
             StoreUnavailableError: Redis failed; nothing was written.
             ValueError: A turn with the same number is already kept for the call (a caller bug).
         """
-        result = await self._run(
-            self._write_script,
-            _keys(call_id),
-            [
-                expected_version,
-                state,
-                turn.number,
-                turn.request_id,
-                _encode_turn(turn),
-                self._max_turns,
-                self._ended_ttl_s if ended else self._idle_ttl_s,
-            ],
-        )
+        keys = _keys(call_id)
+        args: list[str | bytes | int] = [
+            expected_version,
+            state,
+            turn.number,
+            turn.request_id,
+            _encode_turn(turn),
+            self._max_turns,
+            self._ended_ttl_s if ended else self._idle_ttl_s,
+        ]
+        replicas, timeout_ms = self._wait
+        if replicas:
+            result = await self._run_and_wait(self._write_script, keys, args, replicas, timeout_ms)
+        else:
+            result = await self._run(self._write_script, keys, args)
         if result == -1:
             raise ValueError(f"turn {turn.number} is already recorded for call {call_id!r}")
         return result == 1
+
+    async def _run_and_wait(
+        self,
+        script: AsyncScript,
+        keys: Sequence[str],
+        args: Sequence[str | bytes | int],
+        replicas: int,
+        timeout_ms: int,
+    ) -> object:
+        """A writing script, then WAIT on the same connection (one pipeline), so the count is
+        of replicas holding this write (and everything the master had before it).
+
+        Raises:
+            StoreUnavailableError: Redis failed, or the script wrote and fewer than `replicas`
+                replicas acknowledged it within `timeout_ms`.
+        """
+        self._check_open()
+        assert isinstance(self._client, Redis)  # parse_redis_url refuses WAIT with a Cluster
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                await script(keys=keys, args=args, client=pipe)
+                pipe.wait(replicas, timeout_ms)
+                result, acknowledged = await pipe.execute()
+        except self._failures as exc:
+            raise self._unavailable(exc) from exc
+        if result == 1 and acknowledged < replicas:
+            raise StoreUnavailableError(
+                f"redis store {self._where}: the write reached {acknowledged} of {replicas} "
+                f"replicas within {timeout_ms} ms"
+            )
+        return result
 
     async def turns(self, call_id: str) -> list[TurnRecord]:
         """See `SessionStore.turns`."""
@@ -237,7 +301,7 @@ class RedisStore:
             async for key in self._client.scan_iter(match="dialogue:{*}:state", count=500):
                 name = key.decode() if isinstance(key, bytes) else str(key)
                 yield _call_id_of(name)
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             raise StoreUnavailableError(f"cannot list calls: {exc}") from exc
 
     async def ping(self) -> None:
@@ -245,7 +309,7 @@ class RedisStore:
         self._check_open()
         try:
             await self._client.ping()
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             raise self._unavailable(exc) from exc
 
     async def close(self) -> None:
@@ -253,9 +317,7 @@ class RedisStore:
         if self._closed:
             return
         self._closed = True
-        await self._client.aclose()
-        # A pool handed to Redis() is the caller's to close.
-        await self._pool.disconnect()
+        await self._release()
 
     async def _run(
         self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes | int]
@@ -263,7 +325,7 @@ class RedisStore:
         self._check_open()
         try:
             result: object = await script(keys=keys, args=args)
-        except (RedisError, OSError) as exc:
+        except self._failures as exc:
             raise self._unavailable(exc) from exc
         return result
 
@@ -293,6 +355,62 @@ class RedisStore:
             if turn is not None:
                 return turn
         raise self._corrupt(call_id, "turn record")
+
+
+def _connect(
+    target: RedisTarget, timeout_s: float
+) -> tuple[Redis | RedisCluster, Callable[[], Awaitable[None]]]:
+    """The client for a topology, and how to release everything it holds."""
+    timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
+    if target.topology == CLUSTER:
+        # One retry of a connection error, after redis-py re-reads the slot map: a failover
+        # moves a slot to another node, which the second attempt then reaches.
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+            username=target.username,
+            password=target.password,
+            max_connections=_POOL_SIZE,
+            retry=Retry(NoBackoff(), 1),
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+        )
+        return cluster, cluster.aclose
+    if target.topology == SENTINEL:
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]
+            list(target.nodes),
+            sentinel_kwargs=timeouts,
+            username=target.username,
+            password=target.password,
+            db=target.db,
+            retry=Retry(NoBackoff(), 0),
+            **timeouts,
+        )
+        master: Redis = sentinel.master_for(target.master, max_connections=_POOL_SIZE)
+
+        async def release_sentinel() -> None:
+            await master.aclose()
+            await master.connection_pool.disconnect()
+            for client in sentinel.sentinels:
+                await client.aclose()
+
+        return master, release_sentinel
+    # A blocking pool: past its size a call waits (up to timeout_s) for a free connection
+    # instead of failing at once, so a short Redis stall under load does not become a burst
+    # of UNAVAILABLE answers.
+    pool = BlockingConnectionPool.from_url(
+        target.url,
+        max_connections=_POOL_SIZE,
+        timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
+        **timeouts,
+    )
+    client = Redis(connection_pool=pool)
+
+    async def release() -> None:
+        await client.aclose()
+        await pool.disconnect()  # a pool handed to Redis() is the caller's to close
+
+    return client, release
 
 
 def _keys(call_id: str) -> tuple[str, str, str]:
@@ -341,16 +459,3 @@ def _decode_turn(record: bytes) -> TurnRecord | None:
         request=record[request_start:response_start],
         response=record[response_start:],
     )
-
-
-def _redacted(url: str) -> str:
-    """The URL without credentials, for messages that end up in logs."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        if ":" in host:
-            host = f"[{host}]"  # an IPv6 address
-        port = f":{parts.port}" if parts.port is not None else ""
-    except ValueError:
-        return "(unparsable URL)"
-    return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -4,6 +4,12 @@ Every sqlite call runs on one thread owned by the store (the connection is bound
 the event loop never blocks on disk and the connection is never shared between threads.
 Several processes may open the same file: `BEGIN IMMEDIATE` plus the version check make their
 writes compare-and-set.
+
+Calls expire (see `server.store.expiry`): every write stores when the call expires, reads treat an
+expired call as unknown, and a scheduled sweep deletes expired calls and their turns in small
+transactions. The file does not shrink: SQLite puts the freed pages on its freelist and the next
+inserts reuse them (no VACUUM, no auto_vacuum), so the file grows only to the peak of what is
+live at once, then stays that size.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
+from server.store.expiry import Expiry, Sweeper
 
 _T = TypeVar("_T")
 
@@ -47,6 +54,12 @@ _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         )
         """,
     ),
+    (
+        # NULL until the store first opens the file after this migration (see _connect): the
+        # TTL is a setting of the server, not of the schema.
+        "ALTER TABLE calls ADD COLUMN expires_at REAL",
+        "CREATE INDEX calls_by_expiry ON calls (expires_at)",
+    ),
 )
 SCHEMA_VERSION: Final = len(_MIGRATIONS)
 
@@ -59,10 +72,7 @@ class _ConflictError(Exception):
 
 
 class SqliteStore:
-    """Session store in a SQLite database file.
-
-    Calls never expire (expiry is Redis-only for now): the file keeps every call it was given.
-    """
+    """Session store in a SQLite database file; calls expire (see the module docstring)."""
 
     def __init__(
         self,
@@ -70,6 +80,8 @@ class SqliteStore:
         *,
         max_turns: int = 500,
         busy_timeout_ms: int = 5000,
+        expiry: Expiry | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """Prepares the store; the file is opened (and created) on first use.
 
@@ -78,6 +90,8 @@ class SqliteStore:
             max_turns: How many of the newest turns to keep per call.
             busy_timeout_ms: How long to wait for another process's write lock before failing
                 with StoreUnavailableError.
+            expiry: How long calls are kept after their last write (the defaults when None).
+            clock: The time in seconds (tests pass their own).
 
         Raises:
             ValueError: max_turns is less than 1.
@@ -87,6 +101,9 @@ class SqliteStore:
         self._path = Path(path)
         self._max_turns = max_turns
         self._busy_timeout_ms = busy_timeout_ms
+        self._expiry = expiry or Expiry()
+        self._clock = clock
+        self._sweeper = Sweeper(self.sweep, self._expiry.sweep_interval_s)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None  # touched only on the executor thread
         # Reads run on the caller's thread through their own read-only connection: a WAL
@@ -104,7 +121,7 @@ class SqliteStore:
         """See `SessionStore.read`."""
         reader = await self._read_connection()
         try:
-            return _read(reader, call_id, request_id)
+            return _read(reader, call_id, request_id, self._clock())
         except (sqlite3.Error, OSError) as exc:
             self._close_reader()  # reopened on next use, e.g. after the file was repaired
             raise StoreUnavailableError(f"sqlite store {self._path}: {exc}") from exc
@@ -135,27 +152,54 @@ class SqliteStore:
         *,
         ended: bool = False,
     ) -> bool:
-        """See `SessionStore.write`; `ended` is ignored, as this store never expires calls.
+        """See `SessionStore.write`; `ended` shortens the call's expiry to `ended_ttl_s`.
 
         Raises:
             StoreUnavailableError: The database failed; nothing was written.
             ValueError: A turn with the same number is already kept for the call (a caller bug).
         """
+        self._sweeper.ensure_started()
+        now = self._clock()
+        expires_at = self._expiry.expires_at(now, ended=ended)
         return await self._run(
             lambda conn: _write(
-                conn, call_id, expected_version, state, turn, max_turns=self._max_turns
+                conn,
+                call_id,
+                expected_version,
+                state,
+                turn,
+                max_turns=self._max_turns,
+                now=now,
+                expires_at=expires_at,
             )
         )
 
     async def turns(self, call_id: str) -> list[TurnRecord]:
         """See `SessionStore.turns`."""
-        return await self._run(lambda conn: _turns(conn, call_id))
+        now = self._clock()
+        return await self._run(lambda conn: _turns(conn, call_id, now))
+
+    async def sweep(self) -> int:
+        """Deletes every call expired by now, with its turns; returns how many calls.
+
+        The schedule calls this every `Expiry.sweep_interval_s`; it runs in batches of
+        `_SWEEP_BATCH` calls per transaction so that decisions are never held up for long.
+        """
+        now = self._clock()
+        removed = 0
+        while True:
+            batch = await self._run(functools.partial(_delete_expired, now=now))
+            removed += batch
+            if batch < _SWEEP_BATCH:
+                return removed
 
     async def call_ids(self) -> AsyncIterator[str]:
         """See `SessionStore.call_ids`; pages through the table so memory stays flat."""
         after = ""
         while True:
-            page = await self._run(functools.partial(_call_ids_after, after=after))
+            page = await self._run(
+                functools.partial(_call_ids_after, after=after, now=self._clock())
+            )
             for call_id in page:
                 yield call_id
             if len(page) < _EXPORT_PAGE:
@@ -174,6 +218,7 @@ class SqliteStore:
         if self._closed:
             return
         self._closed = True
+        await self._sweeper.stop()
         self._close_reader()
         loop = asyncio.get_running_loop()
         try:
@@ -200,6 +245,12 @@ class SqliteStore:
         # unavailable recovers once it is back.
         if self._conn is None:
             self._conn = _connect(self._path, self._busy_timeout_ms)
+            # Calls written before expiry existed (schema 1) expire one idle TTL after their
+            # last write, as if they had been written with it.
+            self._conn.execute(
+                "UPDATE calls SET expires_at = updated_at + ? WHERE expires_at IS NULL",
+                (self._expiry.idle_ttl_s,),
+            )
         return self._conn
 
     def _disconnect(self) -> None:
@@ -271,16 +322,16 @@ def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[Non
         raise
 
 
-def _read(conn: sqlite3.Connection, call_id: str, request_id: str) -> Snapshot:
+def _read(conn: sqlite3.Connection, call_id: str, request_id: str, now: float) -> Snapshot:
     # One statement, so state and replay come from the same commit without a transaction's
     # BEGIN/COMMIT round trips; the LEFT JOIN finds the earlier turn of this request, if any.
     row = conn.execute(
         f"""
         SELECT c.version, c.state, {", ".join("t." + column for column in _TURN_COLUMN_NAMES)}
         FROM calls AS c LEFT JOIN turns AS t ON t.call_id = c.call_id AND t.request_id = ?
-        WHERE c.call_id = ?
+        WHERE c.call_id = ? AND c.expires_at > ?
         """,
-        (request_id, call_id),
+        (request_id, call_id, now),
     ).fetchone()
     if row is None:
         return Snapshot(state=None, version=0, replay=None)
@@ -296,12 +347,20 @@ def _write(
     turn: TurnRecord,
     *,
     max_turns: int,
+    now: float,
+    expires_at: float,
 ) -> bool:
     try:
         # IMMEDIATE takes the write lock up front, so the version read below cannot go stale
         # before the update (a deferred transaction could fail to upgrade instead).
         with _transaction(conn, "BEGIN IMMEDIATE"):
-            row = conn.execute("SELECT version FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+            row = conn.execute(
+                "SELECT version, expires_at FROM calls WHERE call_id = ?", (call_id,)
+            ).fetchone()
+            if row is not None and row[1] <= now:
+                # Expired but not swept yet: the call is unknown, so it starts afresh.
+                _delete_call(conn, call_id)
+                row = None
             if (0 if row is None else row[0]) != expected_version:
                 raise _ConflictError
             duplicate = conn.execute(
@@ -312,13 +371,15 @@ def _write(
                 raise _ConflictError
             conn.execute(
                 """
-                INSERT INTO calls (call_id, version, state, updated_at) VALUES (?, ?, ?, ?)
+                INSERT INTO calls (call_id, version, state, updated_at, expires_at)
+                VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT (call_id) DO UPDATE SET
                     version = excluded.version,
                     state = excluded.state,
-                    updated_at = excluded.updated_at
+                    updated_at = excluded.updated_at,
+                    expires_at = excluded.expires_at
                 """,
-                (call_id, expected_version + 1, state, time.time()),
+                (call_id, expected_version + 1, state, now, expires_at),
             )
             try:
                 conn.execute(
@@ -354,19 +415,43 @@ def _write(
     return True
 
 
+def _delete_call(conn: sqlite3.Connection, call_id: str) -> None:
+    conn.execute("DELETE FROM turns WHERE call_id = ?", (call_id,))
+    conn.execute("DELETE FROM calls WHERE call_id = ?", (call_id,))
+
+
+_SWEEP_BATCH = 200
+
+
+def _delete_expired(conn: sqlite3.Connection, now: float) -> int:
+    """Deletes up to _SWEEP_BATCH expired calls in one transaction; returns how many."""
+    with _transaction(conn, "BEGIN IMMEDIATE"):
+        expired = conn.execute(
+            "SELECT call_id FROM calls WHERE expires_at <= ? LIMIT ?", (now, _SWEEP_BATCH)
+        ).fetchall()
+        for (call_id,) in expired:
+            _delete_call(conn, call_id)
+    return len(expired)
+
+
 _EXPORT_PAGE = 1000
 
 
-def _call_ids_after(conn: sqlite3.Connection, after: str) -> list[str]:
+def _call_ids_after(conn: sqlite3.Connection, after: str, now: float) -> list[str]:
     rows = conn.execute(
-        "SELECT call_id FROM calls WHERE call_id > ? ORDER BY call_id LIMIT ?",
-        (after, _EXPORT_PAGE),
+        "SELECT call_id FROM calls WHERE call_id > ? AND expires_at > ? ORDER BY call_id LIMIT ?",
+        (after, now, _EXPORT_PAGE),
     ).fetchall()
     return [row[0] for row in rows]
 
 
-def _turns(conn: sqlite3.Connection, call_id: str) -> list[TurnRecord]:
+def _turns(conn: sqlite3.Connection, call_id: str, now: float) -> list[TurnRecord]:
     rows = conn.execute(
-        f"SELECT {_TURN_COLUMNS} FROM turns WHERE call_id = ? ORDER BY number", (call_id,)
+        f"""
+        SELECT {_TURN_COLUMNS} FROM turns WHERE call_id = ? AND EXISTS (
+            SELECT 1 FROM calls WHERE call_id = ? AND expires_at > ?
+        ) ORDER BY number
+        """,
+        (call_id, call_id, now),
     ).fetchall()
     return [TurnRecord(*row) for row in rows]

@@ -70,8 +70,10 @@ async def mtls_server(pki: Pki) -> AsyncIterator[str]:
         await store.close()
 
 
-async def decide(address: str, security: ChannelSecurity, call_id: str) -> Outcome:
-    decider = Decider(address, 20.0, TEST_FALLBACK, security=security)
+async def decide(
+    address: str, security: ChannelSecurity, call_id: str, deadline_s: float = 20.0
+) -> Outcome:
+    decider = Decider(address, deadline_s, TEST_FALLBACK, security=security)
     try:
         return await decider.decide(request(call_id, "r1", call_started={}))
     finally:
@@ -117,8 +119,14 @@ async def test_what_the_server_refuses_becomes_the_fallback(pki: Pki) -> None:
             server_ca=pki.ca, client_cert=pki.client.cert, client_key=pki.client.key
         )
         plaintext = ChannelSecurity(token=TOKEN)
+        # A handshake that fails leaves no server to wait for: the call spends its whole
+        # deadline waiting (wait_for_ready), so those get a short one.
         reasons = {
-            name: (await decide(address, security, f"refused-{name}")).fallback_reason
+            name: (
+                await decide(
+                    address, security, f"refused-{name}", 20.0 if name == "no_token" else 2.0
+                )
+            ).fallback_reason
             for name, security in {
                 "wrong_ca": wrong_ca,
                 "no_certificate": no_certificate,

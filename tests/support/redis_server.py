@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.ports import free_port
+from tests.support.redis_topologies import stop_process
 
 # Only bounds how long a broken start-up can hang a test.
 _STARTUP_BOUND_S = 30.0
@@ -71,9 +72,4 @@ def start_redis(
             time.sleep(0.05)
         yield RedisServer(port, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)

@@ -1,4 +1,5 @@
-"""Redis-only behaviour of RedisStore: key layout, expiry, replicas, failures and recovery.
+"""Redis-only behaviour of RedisStore: key layout, expiry, replicas, failures and recovery,
+WAIT, a real Cluster and a real Sentinel failover.
 
 The behaviour every store shares is tested against Redis by test_stores.py.
 """
@@ -12,13 +13,15 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import RedisError, ResponseError
 
 from server.store import RedisStore, Snapshot, StoreUnavailableError, TurnRecord
 from tests.server.store.test_stores import append, turn
 from tests.support.ports import free_port
-from tests.support.redis_server import start_redis
+from tests.support.redis_server import RedisServer, start_redis
+from tests.support.redis_topologies import replica_of, start_sentinel
 
 IDLE_TTL_S = 1000
 ENDED_TTL_S = 100
@@ -365,5 +368,88 @@ async def test_an_outage_is_unavailable_and_the_same_store_recovers(tmp_path: Pa
                 )
                 await append(store, "call-1", 2)
                 assert await store.turns("call-1") == [turn(1), turn(2)]
+        finally:
+            await store.close()
+
+
+# --- replication: WAIT, Cluster, Sentinel --------------------------------------------------
+
+
+async def test_a_write_no_replica_acknowledged_is_unavailable_and_so_is_its_replay(
+    redis_url: str,
+) -> None:
+    # The shared server has no replica: WAIT 1 can only time out.
+    waiting = RedisStore(f"{redis_url}?wait_replicas=1&wait_timeout_ms=10")
+    plain = RedisStore(redis_url)
+    try:
+        with pytest.raises(StoreUnavailableError, match="reached 0 of 1 replicas"):
+            await waiting.write("call-1", 0, b"s", turn(1))
+        # The turn is on the master, but a retry is not answered with it either: an answer
+        # goes out only for a turn that would survive the master's loss.
+        assert (await plain.read("call-1", "req-1")).replay == turn(1)
+        with pytest.raises(StoreUnavailableError, match="reached 0 of 1 replicas"):
+            await waiting.read("call-1", "req-1")
+        # A read that finds no replay answers nothing from the turn, so it needs no WAIT.
+        assert (await waiting.read("call-1", "req-2")).version == 1
+    finally:
+        await waiting.close()
+        await plain.close()
+
+
+async def test_with_a_replica_a_write_and_its_replay_are_acknowledged(
+    redis_server: RedisServer, redis_url: str, tmp_path: Path
+) -> None:
+    async with Redis.from_url(redis_url) as master:
+        # A sync through a snapshot file starts at once; a diskless one waits up to 5 s for
+        # more replicas (Redis 7's default).
+        await master.config_set("repl-diskless-sync", "no")
+    follower = replica_of(tmp_path, redis_server.port)
+    follower.start()
+    store = RedisStore(f"{redis_url}?wait_replicas=1&wait_timeout_ms=30000")
+    try:
+        assert await store.write("call-1", 0, b"s", turn(1))
+        assert (await store.read("call-1", "req-1")).replay == turn(1)
+        with follower.client() as replica:
+            assert replica.hget(keys_of("call-1")[0], "v") == b"1"
+    finally:
+        await store.close()
+        follower.kill()  # its data is not needed again
+
+
+async def test_a_cluster_keeps_each_call_on_one_master(redis_cluster_url: str) -> None:
+    store = RedisStore(redis_cluster_url)
+    try:
+        for n in range(30):
+            await append(store, f"call-{n}", 2)
+    finally:
+        await store.close()
+    masters: set[str] = set()
+    for n in range(30):
+        slots = {key_slot(key.encode()) for key in keys_of(f"call-{n}")}
+        assert len(slots) == 1
+    cluster = RedisCluster.from_url(redis_cluster_url.replace("redis+cluster", "redis"))
+    try:
+        await cluster.initialize()
+        for n in range(30):
+            node = cluster.get_node_from_key(keys_of(f"call-{n}")[0])
+            assert node is not None
+            masters.add(node.name)
+    finally:
+        await cluster.aclose()
+    assert len(masters) == 3  # thirty calls spread over every master
+
+
+async def test_a_sentinel_failover_keeps_every_acknowledged_turn(tmp_path: Path) -> None:
+    with start_sentinel(tmp_path) as topology:
+        store = RedisStore(topology.url("?wait_replicas=1&wait_timeout_ms=2000"))
+        try:
+            for n in range(20):
+                await append(store, f"call-{n}", 3)
+            topology.master.kill()
+            await asyncio.to_thread(topology.wait_failed_over, topology.master.port)
+            # The same store, without a restart: the next connection finds the new master.
+            for n in range(20):
+                assert [t.number for t in await store.turns(f"call-{n}")] == [1, 2, 3]
+                assert await store.write(f"call-{n}", 3, b"after", turn(4))
         finally:
             await store.close()

@@ -1,6 +1,7 @@
 """One behavioural suite for every SessionStore, plus SQLite durability and failure tests.
 
-The Redis-only behaviour (key layout, expiry, outages) is tested in test_redis.py.
+The Redis-only behaviour (key layout, expiry, outages, failovers) is tested in test_redis.py,
+expiry of the embedded stores in test_expiry.py.
 """
 
 from __future__ import annotations
@@ -49,10 +50,16 @@ def _redis(request: pytest.FixtureRequest, tmp_path: Path, max_turns: int) -> Se
     return RedisStore(url, max_turns=max_turns)
 
 
+def _redis_cluster(request: pytest.FixtureRequest, tmp_path: Path, max_turns: int) -> SessionStore:
+    url: str = request.getfixturevalue("redis_cluster_url")
+    return RedisStore(url, max_turns=max_turns)
+
+
 # Every store must pass the shared suite (Redis skips when redis-server is not installed).
 _STORES: dict[str, StoreFactory] = {
     "memory": _memory,
     "redis": _redis,
+    "redis-cluster": _redis_cluster,
     "sqlite": _sqlite,
 }
 
@@ -531,15 +538,34 @@ def test_open_store_rejects_unknown_urls(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "memory://",
+        "sqlite://relative/sessions.db",
+        "redis://127.0.0.1:6379/0",
+        "redis+cluster://127.0.0.1:7000",
+        "redis+sentinel://127.0.0.1:26379/dialogue",
+    ],
+)
+@pytest.mark.parametrize(
     "options",
     [{"idle_ttl_s": 0}, {"ended_ttl_s": -1}, {"max_turns": 0}],
 )
-def test_open_store_redis_rejects_bad_limits(options: dict[str, int]) -> None:
+def test_open_store_rejects_bad_limits(url: str, options: dict[str, int]) -> None:
     with pytest.raises(ValueError, match=next(iter(options))):
-        open_store("redis://127.0.0.1:6379/0", **options)
+        open_store(url, **options)
 
 
-@pytest.mark.parametrize("url", ["memory://", "sqlite://relative/sessions.db"])
-async def test_open_store_other_stores_ignore_the_ttls(url: str) -> None:
-    store = open_store(url, idle_ttl_s=1, ended_ttl_s=1)
-    await store.close()
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+cluster://127.0.0.1:7000,127.0.0.1:7001",
+        "REDIS+SENTINEL://:secret@127.0.0.1:26379,127.0.0.1:26380/dialogue?wait_replicas=1",
+    ],
+)
+async def test_open_store_other_redis_topologies_connect_to_nothing_yet(url: str) -> None:
+    store = open_store(url)
+    try:
+        assert isinstance(store, RedisStore)
+    finally:
+        await store.close()
