@@ -8,8 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.settings import ITEMS, PATH, TEXT, Kind, Setting, choice, whole_number
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
-from server.security import parse_tokens
 from server.store.expiry import DEFAULT_ENDED_TTL_S, DEFAULT_IDLE_TTL_S
 from telemetry.logs import LOG_FORMATS
 
@@ -60,117 +60,148 @@ class Config:
     auth_tokens: tuple[str, ...] = field(default=(), repr=False)
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    # NaN fails every comparison, so test for the valid range rather than the invalid one.
+    if not 0 <= value < float("inf"):
+        raise ValueError("")
+    return value
+
+
+def _host_port(text: str) -> str:
+    _, separator, port = text.rpartition(":")
+    if not separator or not port.isdigit() or int(port) > 65535:
+        raise ValueError("")
+    return text
+
+
+_SECONDS: Kind[float] = Kind(_seconds, "0 or more seconds")
+_HOST_PORT: Kind[str] = Kind(_host_port, "HOST:PORT")
+
+# Every setting of `dialogue-server`, declared once (flag, env, kind, default, help).
+LISTEN = Setting("DIALOGUE_LISTEN", TEXT, DEFAULT_LISTEN, "host:port to listen on", flag="--listen")
+FLOWS = Setting(
+    "DIALOGUE_FLOWS", PATH, DEMO_FLOWS, "directory of flow files and routing.yaml", flag="--flows"
+)
+STORE = Setting(
+    "DIALOGUE_STORE",
+    TEXT,
+    DEFAULT_STORE,
+    "session store: memory://, sqlite://PATH, a file path, or redis://[:PASSWORD@]HOST:PORT/DB "
+    "(rediss:// for TLS), redis+cluster://HOST:PORT[,HOST:PORT] or "
+    "redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME shared by replicas",
+    flag="--store",
+)
+STORE_IDLE_TTL = Setting(
+    "DIALOGUE_STORE_IDLE_TTL",
+    whole_number(1, "seconds"),
+    DEFAULT_IDLE_TTL_S,
+    "seconds a call's state and history live after its last turn, in every store",
+    flag="--store-idle-ttl",
+)
+STORE_ENDED_TTL = Setting(
+    "DIALOGUE_STORE_ENDED_TTL",
+    whole_number(1, "seconds"),
+    DEFAULT_ENDED_TTL_S,
+    "seconds an ended call's state and history live, in every store",
+    flag="--store-ended-ttl",
+)
+WORKERS = Setting(
+    "DIALOGUE_WORKERS",
+    whole_number(1),
+    1,
+    "server processes sharing the listen port (SO_REUSEPORT) to use every core; needs a fixed "
+    "port and a store the processes can share (SQLite file or Redis)",
+    flag="--workers",
+)
+GRACE_SECONDS = Setting(
+    "DIALOGUE_GRACE_SECONDS",
+    _SECONDS,
+    10.0,
+    "how long in-flight RPCs may finish after SIGTERM",
+    flag="--grace-seconds",
+)
+LOG_LEVEL = Setting(
+    "DIALOGUE_LOG_LEVEL",
+    choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    "INFO",
+    "log level",
+    flag="--log-level",
+)
+RELOAD_INTERVAL = Setting(
+    "DIALOGUE_RELOAD_INTERVAL",
+    _SECONDS,
+    DEFAULT_RELOAD_INTERVAL,
+    "seconds between checks of the flows directory for changed files; 0 disables (SIGHUP still "
+    "reloads)",
+    flag="--reload-interval",
+)
+KEEP_VERSIONS = Setting(
+    "DIALOGUE_KEEP_VERSIONS",
+    whole_number(1),
+    DEFAULT_KEEP_VERSIONS,
+    "versions kept per flow, the live one included, so calls in progress finish on the version "
+    "they started with",
+    flag="--keep-versions",
+)
+LOG_FORMAT = Setting(
+    "DIALOGUE_LOG_FORMAT",
+    choice(*LOG_FORMATS),
+    "text",
+    "text for people, json for log collectors: one object per line",
+    flag="--log-format",
+)
+METRICS_LISTEN = Setting(
+    "DIALOGUE_METRICS_LISTEN",
+    _HOST_PORT,
+    "",
+    "host:port to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9464; with --workers N, "
+    "worker k serves on port+k (none: off)",
+    flag="--metrics-listen",
+)
+TLS_CERT = Setting(
+    "DIALOGUE_TLS_CERT",
+    PATH,
+    None,
+    "PEM certificate chain of the server; with --tls-key, serves TLS (none: plaintext)",
+    flag="--tls-cert",
+)
+TLS_KEY = Setting("DIALOGUE_TLS_KEY", PATH, None, "PEM private key of --tls-cert", flag="--tls-key")
+TLS_CLIENT_CA = Setting(
+    "DIALOGUE_TLS_CLIENT_CA",
+    PATH,
+    None,
+    "PEM CA certificates; clients must present a certificate signed by one (mutual TLS)",
+    flag="--tls-client-ca",
+)
+# Environment only: `ps` shows flags.
+AUTH_TOKENS = Setting(
+    "DIALOGUE_AUTH_TOKENS", ITEMS, (), "bearer tokens accepted (comma-separated); none accepts all"
+)
+
+_FLAGGED = (
+    LISTEN, FLOWS, STORE, STORE_IDLE_TTL, STORE_ENDED_TTL, WORKERS, GRACE_SECONDS, LOG_LEVEL,
+    RELOAD_INTERVAL, KEEP_VERSIONS, LOG_FORMAT, METRICS_LISTEN, TLS_CERT, TLS_KEY, TLS_CLIENT_CA,
+)  # fmt: skip
+
+
 def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Parses flags; each flag's default comes from its environment variable, if set."""
+    """Parses flags; each flag's default comes from its environment variable, if set.
+
+    Exits 2 (argparse's way) naming the flag or the environment variable that is wrong.
+    """
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(
         prog="dialogue-server",
         description="Serve dialogue.v1.DialogueService: the decision service behind voice bots and IVRs.",
     )
-    parser.add_argument(
-        "--listen",
-        default=env.get("DIALOGUE_LISTEN", DEFAULT_LISTEN),
-        help=f"host:port to listen on (env DIALOGUE_LISTEN, default {DEFAULT_LISTEN})",
-    )
-    parser.add_argument(
-        "--flows",
-        type=Path,
-        default=Path(env.get("DIALOGUE_FLOWS", str(DEMO_FLOWS))),
-        help="directory of flow files and routing.yaml (env DIALOGUE_FLOWS, default: the demo flows)",
-    )
-    parser.add_argument(
-        "--store",
-        default=env.get("DIALOGUE_STORE", DEFAULT_STORE),
-        help="session store: memory://, sqlite://PATH, a file path, or redis://[:PASSWORD@]HOST:PORT/DB "
-        "(rediss:// for TLS), redis+cluster://HOST:PORT[,HOST:PORT] or "
-        "redis+sentinel://HOST:PORT[,HOST:PORT]/MASTER_NAME shared by replicas "
-        f"(env DIALOGUE_STORE, default {DEFAULT_STORE})",
-    )
-    parser.add_argument(
-        "--store-idle-ttl",
-        type=_positive_count,
-        default=env.get("DIALOGUE_STORE_IDLE_TTL", str(DEFAULT_IDLE_TTL_S)),
-        help="seconds a call's state and history live after its last turn, in every store "
-        f"(env DIALOGUE_STORE_IDLE_TTL, default {DEFAULT_IDLE_TTL_S})",
-    )
-    parser.add_argument(
-        "--store-ended-ttl",
-        type=_positive_count,
-        default=env.get("DIALOGUE_STORE_ENDED_TTL", str(DEFAULT_ENDED_TTL_S)),
-        help="seconds an ended call's state and history live, in every store "
-        f"(env DIALOGUE_STORE_ENDED_TTL, default {DEFAULT_ENDED_TTL_S})",
-    )
-    parser.add_argument(
-        "--workers",
-        type=_positive_count,
-        default=env.get("DIALOGUE_WORKERS", "1"),
-        help="server processes sharing the listen port (SO_REUSEPORT) to use every core; needs a "
-        "fixed port and a store the processes can share (SQLite file or Redis) (env DIALOGUE_WORKERS, default 1)",
-    )
-    parser.add_argument(
-        "--grace-seconds",
-        type=float,
-        default=float(env.get("DIALOGUE_GRACE_SECONDS", "10")),
-        help="how long in-flight RPCs may finish after SIGTERM (env DIALOGUE_GRACE_SECONDS, default 10)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=env.get("DIALOGUE_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level (env DIALOGUE_LOG_LEVEL, default INFO)",
-    )
-    # argparse runs `type` over string defaults too, so a bad environment value is rejected
-    # with the same usage error as a bad flag.
-    parser.add_argument(
-        "--reload-interval",
-        type=_non_negative_seconds,
-        default=env.get("DIALOGUE_RELOAD_INTERVAL", str(DEFAULT_RELOAD_INTERVAL)),
-        help="seconds between checks of the flows directory for changed files; 0 disables "
-        "(SIGHUP still reloads) (env DIALOGUE_RELOAD_INTERVAL, default 2)",
-    )
-    parser.add_argument(
-        "--keep-versions",
-        type=_positive_count,
-        default=env.get("DIALOGUE_KEEP_VERSIONS", str(DEFAULT_KEEP_VERSIONS)),
-        help="versions kept per flow, the live one included, so calls in progress finish on "
-        f"the version they started with (env DIALOGUE_KEEP_VERSIONS, default {DEFAULT_KEEP_VERSIONS})",
-    )
-    parser.add_argument(
-        "--log-format",
-        default=env.get("DIALOGUE_LOG_FORMAT", "text"),
-        choices=LOG_FORMATS,
-        help="text for people, json for log collectors: one object per line "
-        "(env DIALOGUE_LOG_FORMAT, default text)",
-    )
-    parser.add_argument(
-        "--metrics-listen",
-        default=env.get("DIALOGUE_METRICS_LISTEN", ""),
-        help="host:port to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9464; with "
-        "--workers N, worker k serves on port+k (env DIALOGUE_METRICS_LISTEN, default: off)",
-    )
-    parser.add_argument(
-        "--tls-cert",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_TLS_CERT", ""),
-        help="PEM certificate chain of the server; with --tls-key, serves TLS "
-        "(env DIALOGUE_TLS_CERT, default: plaintext)",
-    )
-    parser.add_argument(
-        "--tls-key",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_TLS_KEY", ""),
-        help="PEM private key of --tls-cert (env DIALOGUE_TLS_KEY)",
-    )
-    parser.add_argument(
-        "--tls-client-ca",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_TLS_CLIENT_CA", ""),
-        help="PEM CA certificates; clients must present a certificate signed by one (mutual "
-        "TLS) (env DIALOGUE_TLS_CLIENT_CA, default: no client certificates asked)",
-    )
+    try:
+        for setting in _FLAGGED:
+            setting.add_to(parser, env)
+        auth_tokens = AUTH_TOKENS.read(env)
+    except ValueError as exc:
+        parser.error(str(exc))
     args = parser.parse_args(argv)
-    if args.metrics_listen:
-        _check_listen(parser, "--metrics-listen", args.metrics_listen)
     return Config(
         args.listen,
         args.flows,
@@ -187,39 +218,8 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         args.tls_cert,
         args.tls_key,
         args.tls_client_ca,
-        parse_tokens(env.get("DIALOGUE_AUTH_TOKENS", "")),
+        auth_tokens,
     )
-
-
-def _path_or_none(text: str) -> Path | None:
-    return Path(text) if text.strip() else None
-
-
-def _check_listen(parser: argparse.ArgumentParser, flag: str, listen: str) -> None:
-    _, separator, port = listen.rpartition(":")
-    if not separator or not port.isdigit() or int(port) > 65535:
-        parser.error(f"{flag} {listen!r}: expected HOST:PORT")
-
-
-def _non_negative_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    # NaN fails every comparison, so test for the valid range rather than the invalid one.
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 (off) or more seconds")
-    return value
-
-
-def _positive_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected at least 1")
-    return value
 
 
 def redacted(url: str) -> str:
