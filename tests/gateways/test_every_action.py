@@ -16,7 +16,9 @@ import pytest
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
-from gateways.huawei_odfs import mapping as huawei
+from gateways.huawei_odfs import inbound as huawei_inbound
+from gateways.huawei_odfs import outbound as huawei_outbound
+from gateways.huawei_odfs import settings as huawei_settings
 from gateways.telnyx import mapping as telnyx
 from gateways.vendors import VENDORS
 from tests.gateways.telnyx.spec import command_problems
@@ -139,7 +141,9 @@ def _render_huawei(response: pb.DecideNextActionResponse) -> None:
         ),
     ):
         body = {"userid": "1528780879-9581", "inaction": inaction, "inparams": inparams}
-        answer = huawei.render_answer(huawei.parse_request(body), response, huawei.Settings())
+        answer = huawei_outbound.render_answer(
+            huawei_inbound.parse_request(body), response, huawei_settings.Settings()
+        )
         assert answer["ret"] == 0
         assert answer["outaction"] in (9, 10, 11)
         assert all(isinstance(value, str) for value in answer["outparams"].values())
