@@ -18,6 +18,7 @@ from dialogue.v1 import dialogue_pb2 as pb
 from gateways.huawei_odfs.protocol import (
     CALL_PARAMETERS,
     INACTION_INTERACTED,
+    INACTION_QUERIED,
     INACTION_START,
     INACTION_TRANSFERRED,
     INACTIONS,
@@ -27,7 +28,11 @@ from gateways.huawei_odfs.protocol import (
     MAX_PARAMETER_VALUE,
     MAX_REASON,
     MAX_TEXT,
+    PENDING_ASSISTANT,
+    PENDING_QUERY,
+    TIME_FIELDS,
     OdfsRequest,
+    Pending,
     RequestError,
     SpeechReference,
     Transcript,
@@ -39,6 +44,7 @@ from gateways.huawei_odfs.protocol import (
 from gateways.huawei_odfs.settings import Settings
 
 _REQUEST_ID_PREFIX = "huawei-odfs-"
+_INT32_MAX = 2**31 - 1
 
 
 _AUTH_KEYS: Final = ("auth_token", "authToken")
@@ -137,27 +143,38 @@ def parse_request(body: Any, vdn_id: str = "") -> OdfsRequest:
     )
     if inaction not in INACTIONS and not request.is_hangup:
         raise RequestError(
-            f"inaction {inaction} is not supported: this gateway serves 8, 9 and 11", userid
+            f"inaction {inaction} is not supported: this gateway serves 8, 9, 11 and 12", userid
         )
     return request
 
 
-def request_id(request: OdfsRequest) -> str:
+def request_id(request: OdfsRequest, occurrence: int = 0) -> str:
     """A request id stable per IVR event: a re-sent request gets the same id.
 
     Derived from (userid, inaction, inparams) with inparams in canonical JSON (sorted keys, all
     values as text) minus the auth token, which the IVR may renew between a request and its
     retry. Successive events of a call differ in `inter_idx` (echoed, incremented by every
-    answer), `input` and the times (`result_time`, `begin_play`, `end_trans`, …). 76 characters.
+    answer), `input` and the times (`result_time`, `begin_play`, `end_trans`, …). When a
+    request carries none of those (`has_sequence`), the HTTP layer counts how often the same
+    request came as a new interaction: `occurrence` (0 the first time) tells them apart.
+    76 characters.
     """
     event = {key: value for key, value in request.inparams.items() if key not in _AUTH_KEYS}
-    canonical = json.dumps(
-        [request.userid, request.inaction, event],
-        ensure_ascii=False,
-        sort_keys=True,
-        separators=(",", ":"),
-    )
+    identity: list[Any] = [request.userid, request.inaction, event]
+    if occurrence > 0:
+        identity.append(occurrence)
+    canonical = json.dumps(identity, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return _REQUEST_ID_PREFIX + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def has_sequence(request: OdfsRequest) -> bool:
+    """True when the request tells its interaction apart by itself (`inter_idx` or a time).
+
+    The document calls these "special fields in the voice navigation scenario": an IVR may
+    send only the mandatory ones, and then two real interactions with the same input (two
+    silences, key 1 at two questions) are byte-identical requests.
+    """
+    return any(request.inparams.get(name, "").strip() for name in ("inter_idx", *TIME_FIELDS))
 
 
 def speech_reference(request: OdfsRequest) -> SpeechReference | None:
@@ -176,22 +193,13 @@ def speech_reference(request: OdfsRequest) -> SpeechReference | None:
     return SpeechReference(found.group("key"), found.group("inter_no"), request.input)
 
 
-def event_time(request: OdfsRequest) -> str:
-    """The time the request itself reports for its event (opaque text), or "" when none.
-
-    `result_time` of an interaction, `end_trans` of a transfer: the HTTP layer uses it as
-    outaction=10 `end_time`, which then stays the same on a retried request.
-    """
-    # Not end_play: that is when the last prompt ended, not when the event happened.
-    for name in ("result_time", "end_trans"):
-        value = request.inparams.get(name, "").strip()
-        if value:
-            return value
-    return ""
-
-
 def to_request(
-    request: OdfsRequest, settings: Settings, transcript: Transcript | None = None
+    request: OdfsRequest,
+    settings: Settings,
+    transcript: Transcript | None = None,
+    *,
+    occurrence: int = 0,
+    pending: Pending | None = None,
 ) -> pb.DecideNextActionRequest:
     """Maps a request to the vendor-neutral request.
 
@@ -200,13 +208,18 @@ def to_request(
         settings: The gateway settings (`transfer_success`, `record_dir`).
         transcript: What the HTTP layer found for `speech_reference(request)`; None when the
             input is not a reference (or it was not looked up: then it is a no-match).
+        occurrence: How often this same request came before as a new interaction
+            (`request_id`).
+        pending: The promise of an earlier answer this request gets (the HTTP layer checked
+            `Pending.applies_to`): after a query it reports the queue status, after the
+            assistant stand-in the assistant's end, whatever its inaction and input.
 
     Raises:
         RequestError: the request's inaction is not served (only for an OdfsRequest built
             without parse_request).
     """
     params = request.inparams
-    message = pb.DecideNextActionRequest(request_id=request_id(request))
+    message = pb.DecideNextActionRequest(request_id=request_id(request, occurrence))
     call = message.call
     call.call_id = request.userid
     call.platform = pb.PLATFORM_HUAWEI_CEC
@@ -215,6 +228,10 @@ def to_request(
     call.callee = callee[:MAX_NUMBER]
     call.flow_selector = params.get("call_dst_id", "").strip()[:MAX_ID]
     call.tenant = request.vdn_id
+    call.capabilities.append(pb.CAPABILITY_QUEUE_STATUS)
+    _fill_queue_status(message.queue_status, request, settings)
+    if not message.queue_status.ListFields():
+        message.ClearField("queue_status")
     passthrough = request.extparams.get("transin_data", "")
     if passthrough:
         message.call_data.passthrough = passthrough[:MAX_TEXT]
@@ -223,8 +240,13 @@ def to_request(
         if value:
             message.call_data.parameters[name] = value[:MAX_PARAMETER_VALUE]
 
+    kind = pending.kind if pending is not None else ""
     if request.is_hangup:
         _fill_call_ended(message, request)
+    elif kind == PENDING_QUERY or request.inaction == INACTION_QUERIED:
+        message.queue_status_reported.SetInParent()
+    elif kind == PENDING_ASSISTANT:
+        message.assistant_finished.reason = "no voice assistant on Huawei CEC (degraded)"
     elif request.inaction == INACTION_START:
         message.call_started.SetInParent()
     elif request.inaction == INACTION_INTERACTED:
@@ -233,7 +255,7 @@ def to_request(
         _fill_transfer_finished(message, request, settings)
     else:
         raise RequestError(
-            f"inaction {request.inaction} is not supported: this gateway serves 8, 9 and 11",
+            f"inaction {request.inaction} is not supported: this gateway serves 8, 9, 11 and 12",
             request.userid,
         )
     return message
@@ -266,6 +288,33 @@ def _preview(value: Any) -> str:
 
 def _json_type(value: Any) -> str:
     return _JSON_TYPES.get(type(value), "an object" if isinstance(value, Mapping) else "a value")
+
+
+def _fill_queue_status(status: pb.QueueStatus, request: OdfsRequest, settings: Settings) -> None:
+    """The queue figures the request reports, from extparams (else inparams); absent = unset.
+
+    A figure that is not a whole number ≥ 0 (or does not fit) is unknown, never zero.
+    """
+
+    def figure(name: str, limit: int) -> int | None:
+        for source in (request.extparams, request.inparams):
+            value = integer(source.get(name, ""))
+            if value is not None:
+                return value if 0 <= value <= limit else None
+        return None
+
+    position = figure("queueIndex", _INT32_MAX)
+    online = figure("agentCount", _INT32_MAX)
+    idle = figure("idleAgentCount", _INT32_MAX)
+    wait = figure("estimateTime", _INT32_MAX)
+    if position is not None:
+        status.position = position
+    if online is not None:
+        status.agents_online = online
+    if idle is not None:
+        status.agents_idle = idle
+    if wait is not None:
+        status.estimated_wait_ms = settings.estimate_ms(wait)
 
 
 def _fill_call_ended(message: pb.DecideNextActionRequest, request: OdfsRequest) -> None:

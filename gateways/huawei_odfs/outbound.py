@@ -16,17 +16,25 @@ from typing import Any, Final
 from urllib.parse import unquote
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.huawei_odfs.inbound import event_time
 from gateways.huawei_odfs.protocol import (
+    INACTION_TRANSFERRED,
     MAX_KEYS_MAX,
     MAX_KEYS_MIN,
     OUTACTION_HANG_UP,
     OUTACTION_INTERACT,
+    OUTACTION_QUERY,
     OUTACTION_TRANSFER,
+    PENDING_ASSISTANT,
+    PENDING_FINAL,
+    PENDING_QUERY,
+    PENDING_RECORD,
     PROMPT_FILE,
     PROMPT_PATH,
     PROMPT_RECORD,
     PROMPT_TTS,
+    QUERY_AGENT,
+    QUERY_CURRENT_QUEUE,
+    QUERY_SKILL_QUEUE,
     RET_BAD_REQUEST,
     RET_OK,
     TIMEOUT_MAX_S,
@@ -38,6 +46,7 @@ from gateways.huawei_odfs.protocol import (
     TRANS_QUEUE_NAME,
     CallFacts,
     OdfsRequest,
+    Pending,
     clamp,
     next_index,
     record_path,
@@ -51,8 +60,8 @@ _DIALLABLE = re.compile(r"\+?\d{3,32}")
 _DIAL_NOISE = re.compile(r"[\s().-]")
 
 
-# Where a joined TTS text needs no space: after CJK punctuation (and before nothing special).
-_CLOSING_PUNCTUATION: Final = frozenset("。！？；，、：…」』”）》.!?;,:")
+# Where a joined TTS text needs no space: after Chinese closing punctuation only.
+_CLOSING_PUNCTUATION: Final = frozenset("。！？；，、：…」』”）》")
 
 
 # Said before hanging up when a transfer has no Huawei rendering; English when the prompts are.
@@ -75,13 +84,16 @@ def render_answer(
     """Renders the decision as the answer to the request (a JSON-ready dict).
 
     Never raises for a response the contract allows, including an empty one: whatever has no
-    Huawei outaction degrades to a valid, safe answer (docs/gateways/huawei-odfs.md).
+    Huawei outaction degrades to a valid, safe answer that plays something real
+    (docs/gateways/huawei-odfs.md).
 
     Args:
         request: The request being answered.
         response: The server's decision (or the decider's fallback).
         settings: The gateway settings.
-        facts: Times and the caller known to the HTTP layer.
+        facts: Times, caller and access code known to the HTTP layer, and the promise of an
+            earlier answer this request gets (`facts.pending`, final or record kind): then
+            that promise is rendered, whatever `response` says.
         fallback: True when `response` is the fallback: answering a `playover` it then
             transfers or hangs up at once instead of playing its prompt again, so a server that
             stays down cannot loop the caller through the same apology.
@@ -93,8 +105,65 @@ def render_answer(
         return _envelope(
             request, OUTACTION_HANG_UP, _hang_up(request, response, facts, "0"), settings
         )
-    action = response.WhichOneof("action")
+    pending = facts.pending
+    if pending is not None and pending.kind in (PENDING_FINAL, PENDING_RECORD):
+        # What the caller was told must happen: the transfer or hang-up after its announcement,
+        # the recording after its instruction, whatever the IVR reported in between.
+        return _render(
+            request, pending.response, settings, facts, direct=True, failed=pending.failed
+        )
     direct = fallback and request.input_word == "playover"
+    return _render(
+        request, response, settings, facts, direct=direct, failed=_transfer_failed(request)
+    )
+
+
+def promise_of(
+    request: OdfsRequest,
+    request_id: str,
+    response: pb.DecideNextActionResponse,
+    answer: dict[str, Any],
+) -> Pending | None:
+    """What the answer to this request promised for the next one, or None.
+
+    Args:
+        request: The request answered.
+        request_id: Its id (`inbound.request_id`).
+        response: The decision rendered.
+        answer: The answer `render_answer` gave.
+    """
+    outaction = int(answer["outaction"])
+    action = response.WhichOneof("action")
+    if outaction == OUTACTION_QUERY:
+        return Pending(PENDING_QUERY, request_id)
+    if action == "hand_to_assistant":
+        return Pending(PENDING_ASSISTANT, request_id)
+    if outaction != OUTACTION_INTERACT:
+        return None
+    if action == "play_and_transfer":
+        return Pending(PENDING_FINAL, request_id, response, failed=_transfer_failed(request))
+    if action == "play_and_hang_up":
+        failed = (
+            _transfer_failed(request)
+            or response.play_and_hang_up.reason == pb.HANG_UP_REASON_FAILED
+        )
+        return Pending(PENDING_FINAL, request_id, response, failed=failed)
+    if action == "record" and answer["outparams"].get("prompt_type") != PROMPT_RECORD:
+        return Pending(PENDING_RECORD, request_id, response)
+    return None
+
+
+def _render(
+    request: OdfsRequest,
+    response: pb.DecideNextActionResponse,
+    settings: Settings,
+    facts: CallFacts,
+    *,
+    direct: bool,
+    failed: bool,
+) -> dict[str, Any]:
+    """One decision as one answer; `direct` skips the announcement of a final action."""
+    action = response.WhichOneof("action")
     if action == "play_and_listen":
         listen = response.play_and_listen
         outparams = _interaction(
@@ -110,34 +179,77 @@ def render_answer(
     if action == "play_and_hang_up":
         hang_up = response.play_and_hang_up
         if _playable(hang_up.prompts) and not direct:
-            # outaction=10 plays nothing: the prompts play first, and the event that follows
-            # gets EndDialogue from the server (the dialogue is over), answered 10.
+            # outaction=10 plays nothing: the prompts play first, and the request that follows
+            # gets the hang-up (the HTTP layer keeps the promise, see promise_of).
             return _play_only(request, settings, hang_up.prompts)
-        reason = "1" if hang_up.reason == pb.HANG_UP_REASON_FAILED else "0"
+        reason = "1" if failed or hang_up.reason == pb.HANG_UP_REASON_FAILED else "0"
         return _envelope(
             request, OUTACTION_HANG_UP, _hang_up(request, response, facts, reason), settings
         )
     if action == "play_and_transfer":
         return _render_transfer(request, response, settings, facts, direct=direct)
     if action == "record":
-        return _envelope(
-            request, OUTACTION_INTERACT, _record(request, settings, response.record), settings
-        )
+        record = response.record
+        if _playable(record.prompts) and not direct:
+            # prompt_type 4 plays no prompt of ours: the instruction plays first, and the
+            # request that follows gets the recording (promise_of).
+            return _play_only(request, settings, record.prompts)
+        return _envelope(request, OUTACTION_INTERACT, _record(request, settings, record), settings)
     if action == "wait":
-        outparams = _silent_listen(request, settings, seconds(response.wait.duration_ms))
+        outparams = _filler_listen(request, settings, seconds(response.wait.duration_ms))
         return _envelope(request, OUTACTION_INTERACT, outparams, settings)
     if action == "ai_gather":
         return _envelope(
             request, OUTACTION_INTERACT, _ai_gather(request, settings, response.ai_gather), settings
         )
-    if action == "end_dialogue":
+    if action == "query_queue":
         return _envelope(
-            request, OUTACTION_HANG_UP, _hang_up(request, response, facts, "0"), settings
+            request, OUTACTION_QUERY, _query(request, settings, response.query_queue), settings
+        )
+    if action == "hand_to_assistant":
+        # No voice assistant on the IVR: its greeting (or the filler) plays, and the request
+        # that follows reports the assistant's end (inbound.to_request with the promise).
+        assistant = response.hand_to_assistant
+        prompts = pb.Prompts(barge_in=pb.BargeIn(mode=pb.BARGE_IN_MODE_NONE))
+        if assistant.greeting.strip():
+            prompts.items.add().tts.CopyFrom(
+                pb.TextToSpeech(text=assistant.greeting, language=assistant.language)
+            )
+        return _play_only(request, settings, prompts)
+    if action == "end_dialogue":
+        reason = "1" if failed else "0"
+        return _envelope(
+            request, OUTACTION_HANG_UP, _hang_up(request, response, facts, reason), settings
         )
     # KeepPlaying, StopPlaying, no action (or one newer than this gateway): the IVR only calls
-    # once an interaction is over, so nothing is playing any more: listen without a prompt.
-    outparams = _silent_listen(request, settings, settings.default_timeout_s)
+    # once an interaction is over, so nothing is playing any more: the filler plays and the
+    # caller may speak or press a key.
+    outparams = _filler_listen(request, settings, settings.default_timeout_s)
     return _envelope(request, OUTACTION_INTERACT, outparams, settings)
+
+
+def _transfer_failed(request: OdfsRequest) -> bool:
+    """A transfer report whose transfer did not succeed (any trans_result but success)."""
+    return request.inaction == INACTION_TRANSFERRED and not request.is_hangup
+
+
+def _query(request: OdfsRequest, settings: Settings, query: pb.QueryQueue) -> dict[str, str]:
+    """outaction=12 parameters: which queue, by the prompt_type the document lists."""
+    outparams = {
+        "call_id": request.userid,
+        "prompt_type": QUERY_CURRENT_QUEUE,
+        "inter_idx": next_index(request),
+        "moduleName": settings.query_module_name,
+    }
+    target = query.WhichOneof("target")
+    # A blank id cannot be asked for: the queue the call waits in is asked instead.
+    if target == "skill_queue" and query.skill_queue.strip():
+        outparams["prompt_type"] = QUERY_SKILL_QUEUE
+        outparams[settings.query_skill_field] = query.skill_queue.strip()
+    elif target == "agent_id" and query.agent_id.strip():
+        outparams["prompt_type"] = QUERY_AGENT
+        outparams[settings.query_agent_field] = query.agent_id.strip()
+    return outparams
 
 
 def render_error(reason: str, userid: str, settings: Settings) -> dict[str, Any]:
@@ -162,6 +274,7 @@ def model_type(
     d1 play (1 when something plays); d2 speech recognition and d3 keys, each 0 (not accepted),
     1 (accepted, interrupts the prompt) or 2 (accepted, the prompt plays to the end); d4–d5 the
     most keys (01–99; 00 without keys); d6 `*` as the cancel key; d7 `#` as the confirm key.
+    Every head this returns with `plays` is one of MODEL_TYPE_HEADS.
     """
     mode = barge_in.mode
     speech_interrupts = mode not in (pb.BARGE_IN_MODE_NONE, pb.BARGE_IN_MODE_KEYS)
@@ -171,6 +284,10 @@ def model_type(
     if digits is None:
         return f"{d1}{d2}00000"
     d3 = "1" if keys_interrupt else "2"
+    if d2 not in ("0", d3):
+        # The document's heads never mix an interrupting and a non-interrupting input (no 112,
+        # no 121): the prompt plays to its end (122), and both are still accepted after it.
+        d2 = d3 = "2"
     most = clamp(digits.max_digits or digits.min_digits or 1, MAX_KEYS_MIN, MAX_KEYS_MAX)
     cancel = "1" if digits.cancel_key == "*" else "0"
     confirm = "1" if digits.terminator == "#" else "0"
@@ -245,7 +362,10 @@ def _audio_location(audio: pb.AudioFile) -> str:
 
 
 def _join(texts: Sequence[str]) -> str:
-    """Joins TTS texts: directly after closing punctuation (Chinese), else with a space."""
+    """Joins TTS texts: directly after Chinese closing punctuation, else with a space.
+
+    ASCII punctuation takes the space too: English sentences ("recorded. For") need it.
+    """
     joined = texts[0]
     for text in texts[1:]:
         joined += text if joined[-1] in _CLOSING_PUNCTUATION else " " + text
@@ -278,6 +398,10 @@ def _interaction(
 ) -> dict[str, str]:
     """outaction=9 parameters of a prompt and a listen (or of a play only, without either)."""
     prompt = _choose_prompt(prompts, trailing_text)
+    if not prompt.plays:
+        # The document has no "play nothing" interaction (every model_type head plays, and
+        # `timeout` counts from the end of the playing): the configured filler plays instead.
+        prompt = _filler(settings)
     listening = digits is not None or speech is not None
     if timeout_s is None:
         waits = [
@@ -313,8 +437,15 @@ def _play_only(request: OdfsRequest, settings: Settings, prompts: pb.Prompts) ->
     return _envelope(request, OUTACTION_INTERACT, outparams, settings)
 
 
-def _silent_listen(request: OdfsRequest, settings: Settings, timeout_s: int) -> dict[str, str]:
-    """An interaction that plays nothing and listens for speech or one key for timeout_s."""
+def _filler(settings: Settings) -> _Prompt:
+    """The configured filler (a short silence or hold tone): by name, or by full path."""
+    location = settings.filler_prompt.strip()
+    full_path = bool(re.search(r"[/\\:]", location))
+    return _Prompt(PROMPT_PATH if full_path else PROMPT_FILE, location)
+
+
+def _filler_listen(request: OdfsRequest, settings: Settings, timeout_s: int) -> dict[str, str]:
+    """An interaction that plays the filler and listens for speech or one key for timeout_s."""
     return _interaction(
         request,
         settings,
@@ -341,8 +472,7 @@ def _ai_gather(request: OdfsRequest, settings: Settings, gather: pb.AiGather) ->
 
 
 def _record(request: OdfsRequest, settings: Settings, record: pb.Record) -> dict[str, str]:
-    """prompt_type 4: the IVR records to `prompt_wav`; it plays no prompt of ours first."""
-    prompt = _choose_prompt(record.prompts)
+    """prompt_type 4: the IVR records to `prompt_wav` (its instruction played before, apart)."""
     index = next_index(request)
     longest_s = (
         seconds(record.max_duration_ms)
@@ -353,9 +483,10 @@ def _record(request: OdfsRequest, settings: Settings, record: pb.Record) -> dict
         "call_id": request.userid,
         "prompt_type": PROMPT_RECORD,
         "prompt_wav": record_path(request.userid, index, settings.record_dir),
-        # Mandatory in the doc's table; the standard IVR flow does not play it for a recording.
-        "prompt_text": prompt.text,
-        "language": _language(prompt, None),
+        # Always present in the document's table, but with content only for types 2, 3, 6, 7:
+        # the instruction was played by its own interaction, so nothing is said twice.
+        "prompt_text": "",
+        "language": _language(_choose_prompt(record.prompts), None),
         "inter_idx": index,
         "timeout": str(clamp(longest_s, TIMEOUT_MIN_S, TIMEOUT_MAX_S)),
         "tone": "true" if record.beep else "false",
@@ -388,6 +519,8 @@ def _asr_parameters(speech: pb.SpeechRecognition, settings: Settings) -> dict[st
     fields: dict[str, str] = {}
     if settings.asr_mrcp_id:
         fields["asrMRCPId"] = settings.asr_mrcp_id
+    if settings.asr_timeout_unit == "none":
+        return fields
     for name, milliseconds in (
         ("asrNoInputTimeout", speech.no_input_timeout_ms),
         ("asrRecognitionTimeout", speech.max_duration_ms),
@@ -403,13 +536,18 @@ def _hang_up(
     request: OdfsRequest, response: pb.DecideNextActionResponse, facts: CallFacts, reason: str
 ) -> dict[str, str]:
     """outaction=10 parameters."""
-    end_time = facts.end_time or event_time(request)
+    # Both times come from the gateway's clock (the HTTP layer's facts): the IVR's own times
+    # are opaque text in its own clock, and mixing the two makes no interval.
     return {
         "call_id": request.userid,
         "call_sor_id": _caller(request, response, facts),
-        "call_dst_id": request.inparams.get("call_dst_id", "").strip(),
-        "start_time": facts.start_time or end_time,
-        "end_time": end_time,
+        "call_dst_id": (
+            request.inparams.get("call_dst_id", "").strip()
+            or response.call_data.parameters.get("call_dst_id", "").strip()
+            or facts.call_dst_id
+        ),
+        "start_time": facts.start_time or facts.end_time,
+        "end_time": facts.end_time or facts.start_time,
         "release_reason": reason,
     }
 
@@ -494,22 +632,21 @@ def _transfer_target(transfer: pb.Transfer) -> tuple[str, str] | None:
 
 
 def _trans_data(transfer: pb.Transfer, passthrough: str, settings: Settings) -> str:
-    """`trans_data`: the IVR's own transin_data handed on, else the associated data as JSON."""
-    associated = (
-        json.dumps(
-            dict(transfer.associated_data),
-            ensure_ascii=False,
-            sort_keys=True,
-            separators=(",", ":"),
-        )
-        if transfer.associated_data
-        else ""
-    )
+    """`trans_data`: what the flow collected, with the IVR's own transin_data kept inside.
+
+    auto: the associated data as compact JSON, the passthrough under `transin_data` (unless the
+    flow set that key itself); the passthrough alone when the flow collected nothing.
+    """
+    data = dict(transfer.associated_data)
     if settings.trans_data == "passthrough":
         return passthrough
-    if settings.trans_data == "json":
-        return associated
-    return passthrough or associated
+    if settings.trans_data == "auto" and data and passthrough:
+        data.setdefault("transin_data", passthrough)
+    if settings.trans_data == "auto" and not data:
+        return passthrough
+    return (
+        json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":")) if data else ""
+    )
 
 
 def _transfer_apology(prompts: pb.Prompts) -> str:

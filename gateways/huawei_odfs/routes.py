@@ -12,7 +12,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -35,6 +35,8 @@ TOKEN_PATH = "/oifde/rest/api/gettoken"
 TIME_FORMAT = "%Y%m%d%H:%M:%S"
 # Calls and events remembered for outaction=10 times; old ones are forgotten first.
 _REMEMBERED = 50_000
+
+T = TypeVar("T")
 
 _log = logging.getLogger("dialogue.gateway.huawei_odfs")
 
@@ -81,6 +83,12 @@ def build_router(
     timeout_ms = ACCESS_SETTINGS["redis_timeout_ms"].read(env)
     store = TranscriptStore(redis_url, timeout_ms / 1000) if redis_url else None
     remembered = _Remembered(_REMEMBERED)
+    # What the gateway promised per call (Pending), which request ids got a promise kept (so
+    # their retries get it again), and the occurrence count of requests without inter_idx.
+    promises: _Bounded[protocol.Pending] = _Bounded(_REMEMBERED)
+    answered: _Bounded[protocol.Pending] = _Bounded(_REMEMBERED)
+    occurrences: _Bounded[int] = _Bounded(_REMEMBERED)
+    turns: _Bounded[tuple[str, int, int]] = _Bounded(_REMEMBERED)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -96,22 +104,60 @@ def build_router(
     def now() -> str:
         return datetime.fromtimestamp(clock()).strftime(TIME_FORMAT)
 
-    def facts_for(parsed: protocol.OdfsRequest) -> protocol.CallFacts:
-        """Times and caller from memory, so a retried request gets the same ones.
+    def facts_for(
+        parsed: protocol.OdfsRequest, rid: str, pending: protocol.Pending | None
+    ) -> protocol.CallFacts:
+        """Times, caller and access code from memory, so a retried request gets the same ones.
 
-        Only called for authenticated requests: a flood of refused ones must neither push the
-        calls in progress out of the bounded memory nor read what it holds.
+        Both times are this gateway's clock. Only called for authenticated requests: a flood of
+        refused ones must neither push the calls in progress out of the bounded memory nor
+        read what it holds.
         """
         at = now()
-        caller = parsed.inparams.get("call_sor_id", "").strip()
         return protocol.CallFacts(
             start_time=remembered.first(f"start:{parsed.userid}", at),
-            end_time=inbound.event_time(parsed)
-            or remembered.first(f"event:{inbound.request_id(parsed)}", at),
-            call_sor_id=remembered.first(f"caller:{parsed.userid}", caller)
-            if caller
-            else remembered.get(f"caller:{parsed.userid}"),
+            end_time=remembered.first(f"event:{rid}", at),
+            call_sor_id=first_reported(parsed, "call_sor_id"),
+            call_dst_id=first_reported(parsed, "call_dst_id"),
+            pending=pending,
         )
+
+    def first_reported(parsed: protocol.OdfsRequest, name: str) -> str:
+        value = parsed.inparams.get(name, "").strip()
+        key = f"{name}:{parsed.userid}"
+        return remembered.first(key, value) if value else remembered.get(key)
+
+    def occurrence_of(parsed: protocol.OdfsRequest) -> int:
+        """How often this same request came before as a new interaction (see docs, Idempotency).
+
+        With `inter_idx` or a time the request tells itself apart: 0. Without, a request
+        identical to the call's previous one is its network retry while it comes within
+        HUAWEI_ODFS_RETRY_WINDOW_MS of that one's first arrival; later, a new interaction.
+        """
+        if inbound.has_sequence(parsed):
+            return 0
+        base = inbound.request_id(parsed)
+        at_ms = int(clock() * 1000)
+        last = turns.get(parsed.userid)
+        if last is not None and last[0] == base and at_ms - last[2] <= config.retry_window_ms:
+            return last[1]
+        key = f"{parsed.userid}\n{base}"
+        seen = occurrences.get(key)
+        occurrence = 0 if seen is None else seen + 1
+        occurrences.put(key, occurrence)
+        turns.put(parsed.userid, (base, occurrence, at_ms))
+        return occurrence
+
+    def promise_for(parsed: protocol.OdfsRequest, rid: str) -> protocol.Pending | None:
+        """The promise this request gets kept: the one it got before if it is a retry."""
+        kept = answered.get(rid)
+        if kept is not None or parsed.is_hangup:
+            return kept
+        pending = promises.get(parsed.userid)
+        if pending is None or not pending.applies_to(rid):
+            return None
+        answered.put(rid, pending)
+        return pending
 
     async def transcript_of(parsed: protocol.OdfsRequest) -> protocol.Transcript | None:
         reference = inbound.speech_reference(parsed)
@@ -145,16 +191,21 @@ def build_router(
                 # The IVR's end flag is answered, built from the request alone (nothing
                 # remembered about the call, so it tells an impostor nothing), but the engine
                 # is not told.
-                at = inbound.event_time(parsed) or now()
+                at = now()
                 facts = protocol.CallFacts(start_time=at, end_time=at)
                 return reply(outbound.render_answer(parsed, _EMPTY, config, facts))
             return reply(
                 outbound.render_auth_failure(failure.code, failure.reason, parsed.userid, config),
                 401,
             )
-        facts = facts_for(parsed)
+        occurrence = occurrence_of(parsed)
+        rid = inbound.request_id(parsed, occurrence)
+        kept = promise_for(parsed, rid)
+        facts = facts_for(parsed, rid, kept)
         transcript = await transcript_of(parsed)
-        outcome = await decider.decide(inbound.to_request(parsed, config, transcript))
+        outcome = await decider.decide(
+            inbound.to_request(parsed, config, transcript, occurrence=occurrence, pending=kept)
+        )
         try:
             answer = outbound.render_answer(
                 parsed, outcome.response, config, facts, fallback=outcome.is_fallback
@@ -166,6 +217,16 @@ def build_router(
             )
             rescue = fallback_response(decider.fallback, "render error")
             answer = outbound.render_answer(parsed, rescue, config, facts, fallback=True)
+            promise = outbound.promise_of(parsed, rid, rescue, answer)
+        else:
+            promise = outbound.promise_of(parsed, rid, outcome.response, answer)
+        if kept is not None and kept.kind in (protocol.PENDING_FINAL, protocol.PENDING_RECORD):
+            # The answer was the promise itself: nothing more is owed.
+            promise = None
+        if promise is None:
+            promises.pop(parsed.userid)
+        else:
+            promises.put(parsed.userid, promise)
         return reply(answer)
 
     @router.post(PROCESS_PATH)
@@ -211,6 +272,26 @@ def build_router(
 
 
 _EMPTY = pb.DecideNextActionResponse()
+
+
+class _Bounded(Generic[T]):
+    """A bounded map; the least recently stored entries are forgotten first."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._values: OrderedDict[str, T] = OrderedDict()
+
+    def get(self, key: str) -> T | None:
+        return self._values.get(key)
+
+    def put(self, key: str, value: T) -> None:
+        self._values[key] = value
+        self._values.move_to_end(key)
+        if len(self._values) > self._limit:
+            self._values.popitem(last=False)
+
+    def pop(self, key: str) -> None:
+        self._values.pop(key, None)
 
 
 class _Remembered:

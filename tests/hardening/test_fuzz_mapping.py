@@ -254,7 +254,6 @@ def test_huawei_requests_parse_or_raise_request_error(
         return
     event(f"mapped inaction {parsed.inaction}")
     huawei_inbound.speech_reference(parsed)
-    huawei_inbound.event_time(parsed)
     assert_acceptable(huawei_inbound.to_request(parsed, settings, transcript))
     # The end of a call and a refused token are answered from the request alone.
     facts = huawei_protocol.CallFacts(start_time="2026112110:00:00", end_time="2026112110:00:09")

@@ -10,7 +10,7 @@ import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.huawei_odfs.inbound import (
-    event_time,
+    has_sequence,
     parse_request,
     request_id,
     speech_reference,
@@ -102,10 +102,17 @@ def test_a_start_or_transfer_report_is_never_a_reference() -> None:
         assert speech_reference(parse_request({**_with(input="k@1"), "inaction": inaction})) is None
 
 
-def test_event_time_prefers_the_request_time() -> None:
-    assert event_time(parse_request(TURN)) == "2018090407:16:31"
-    assert event_time(parse_request(_with(result_time="", end_trans="t2"))) == "t2"
-    assert event_time(parse_request(_with(result_time=""))) == ""
+def test_a_request_tells_itself_apart_by_inter_idx_or_a_time() -> None:
+    assert has_sequence(parse_request(TURN))
+    assert has_sequence(parse_request(_with(inter_idx="", result_time="", end_play="t")))
+    assert not has_sequence(parse_request(_with(inter_idx=" ", result_time="")))
+
+
+def test_an_occurrence_makes_a_repeated_interaction_a_new_request() -> None:
+    bare = parse_request(_with(inter_idx="", result_time=""))
+    ids = {request_id(bare, occurrence) for occurrence in (0, 1, 2)}
+    assert len(ids) == 3
+    assert request_id(bare, 0) == request_id(bare)
 
 
 def test_a_recording_is_found_again_from_the_echoed_inter_idx() -> None:
@@ -177,5 +184,5 @@ def test_odd_values_still_make_valid_requests(inaction: int, kind: str | None) -
 
 
 def test_to_request_rejects_a_request_built_with_an_unknown_inaction() -> None:
-    with pytest.raises(RequestError, match="inaction 12"):
-        to_request(OdfsRequest("c", 12, {}), Settings())
+    with pytest.raises(RequestError, match="inaction 13"):
+        to_request(OdfsRequest("c", 13, {}), Settings())
