@@ -20,21 +20,7 @@ from gateways.huawei_odfs.outbound import render_answer
 from gateways.huawei_odfs.protocol import FLOW_RESULT_TYPES, OdfsRequest, RequestError, Transcript
 from gateways.huawei_odfs.settings import Settings
 from server.validation import validate_decide
-from tests.gateways.huawei_odfs.test_outbound import _responses, check_answer
-
-TURN: dict[str, Any] = {
-    "userid": "1528780879-9581",
-    "inaction": 9,
-    "inparams": {
-        "call_id": "1528780879-9581",
-        "call_dst_id": "10086",
-        "flow_result_type": "2",
-        "input": "1",
-        "inter_idx": "3",
-        "result_time": "2018090407:16:31",
-        "auth_token": "t1",
-    },
-}
+from tests.gateways.huawei_odfs.test_outbound import TURN, _responses, check_answer
 
 
 def _with(**inparams: Any) -> dict[str, Any]:
