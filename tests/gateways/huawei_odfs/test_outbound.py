@@ -587,3 +587,80 @@ def test_the_mapping_is_pure(module: Any) -> None:
         for alias in node.names
     }
     assert imported <= allowed, imported - allowed
+
+
+# -- promises -------------------------------------------------------------------------------------
+
+
+def _announced(action: str) -> pb.DecideNextActionResponse:
+    prompts = pb.Prompts()
+    prompts.items.add().tts.text = "请稍候。"
+    queue = pb.Transfer(skill_queue=pb.SkillQueue(access_code="10086001"))
+    responses = {
+        "transfer": pb.DecideNextActionResponse(
+            play_and_transfer=pb.PlayAndTransfer(prompts=prompts, transfer=queue)
+        ),
+        "hang_up": pb.DecideNextActionResponse(play_and_hang_up=pb.PlayAndHangUp(prompts=prompts)),
+        "record": pb.DecideNextActionResponse(record=pb.Record(prompts=prompts)),
+        "query": pb.DecideNextActionResponse(query_queue=pb.QueryQueue(agent_id="1001")),
+        "assistant": pb.DecideNextActionResponse(
+            hand_to_assistant=pb.HandToAssistant(assistant_id="a")
+        ),
+    }
+    return responses[action]
+
+
+@pytest.mark.parametrize(
+    ("action", "kind"),
+    [
+        ("transfer", protocol.PENDING_FINAL),
+        ("hang_up", protocol.PENDING_FINAL),
+        ("record", protocol.PENDING_RECORD),
+        ("query", protocol.PENDING_QUERY),
+        ("assistant", protocol.PENDING_ASSISTANT),
+    ],
+)
+def test_what_an_answer_promises(action: str, kind: str) -> None:
+    parsed = parse_request(TURN)
+    response = _announced(action)
+    answer = render_answer(parsed, response, Settings())
+    promise = outbound.promise_of(parsed, "r1", response, answer)
+    assert promise is not None
+    assert (promise.kind, promise.origin) == (kind, "r1")
+    assert not promise.applies_to("r1")
+    assert promise.applies_to("r2")
+
+
+def test_a_plain_listen_or_a_final_outaction_promises_nothing() -> None:
+    parsed = parse_request(TURN)
+    for response in (
+        _responses_listen(),
+        pb.DecideNextActionResponse(end_dialogue=pb.EndDialogue()),
+    ):
+        answer = render_answer(parsed, response, Settings())
+        assert outbound.promise_of(parsed, "r1", response, answer) is None
+
+
+def _responses_listen() -> pb.DecideNextActionResponse:
+    return pb.DecideNextActionResponse(
+        play_and_listen=pb.PlayAndListen(digits=pb.DigitCollection())
+    )
+
+
+@pytest.mark.parametrize("decided", ["keep_playing", "menu", "nothing"])
+def test_a_kept_promise_wins_over_whatever_was_decided(decided: str) -> None:
+    parsed = parse_request({**TURN, "inparams": {**TURN["inparams"], "input": "sys_err"}})
+    responses = {
+        "keep_playing": pb.DecideNextActionResponse(keep_playing=pb.KeepPlaying()),
+        "menu": _responses_listen(),
+        "nothing": pb.DecideNextActionResponse(),
+    }
+    for action, outaction, prompt_type in (("transfer", 11, None), ("record", 9, "4")):
+        kind = protocol.PENDING_RECORD if action == "record" else protocol.PENDING_FINAL
+        pending = protocol.Pending(kind, "r1", _announced(action))
+        answer = render_answer(parsed, responses[decided], Settings(), CallFacts(pending=pending))
+        assert answer["outaction"] == outaction
+        assert answer["outparams"].get("prompt_type") == prompt_type
+    failed = protocol.Pending(protocol.PENDING_FINAL, "r1", _announced("hang_up"), failed=True)
+    answer = render_answer(parsed, responses[decided], Settings(), CallFacts(pending=failed))
+    assert (answer["outaction"], answer["outparams"]["release_reason"]) == (10, "1")
