@@ -132,6 +132,9 @@ def parse_request(body: Any, vdn_id: str = "") -> OdfsRequest:
         ),
         "",
     )
+    vdn_problem = json_problem(vdn_id)
+    if vdn_problem:
+        raise RequestError(f"the vdnId of the path {vdn_problem}", userid)
     request = OdfsRequest(
         userid=userid,
         inaction=inaction,
@@ -168,12 +171,16 @@ def request_id(request: OdfsRequest, occurrence: int = 0) -> str:
 
 
 def has_sequence(request: OdfsRequest) -> bool:
-    """True when the request tells its interaction apart by itself (`inter_idx` or a time).
+    """True when the request needs no counting to be told apart: it carries `inter_idx` or a
+    time, or it is the call's start or its end.
 
     The document calls these "special fields in the voice navigation scenario": an IVR may
     send only the mandatory ones, and then two real interactions with the same input (two
     silences, key 1 at two questions) are byte-identical requests.
     """
+    if request.inaction == INACTION_START or request.is_hangup:
+        # A call starts once and ends once: a repeat of either is always a retry.
+        return True
     return any(request.inparams.get(name, "").strip() for name in ("inter_idx", *TIME_FIELDS))
 
 

@@ -344,12 +344,16 @@ def _choose_prompt(prompts: pb.Prompts, trailing_text: str = "") -> _Prompt:
     if texts:
         return _Prompt(PROMPT_TTS, "", _join(texts), first_tts)
     if first_audio is not None:
-        location = _audio_location(first_audio)
-        full_path = first_audio.WhichOneof("source") == "url" or bool(
-            re.search(r"[/\\:]", location)
+        return _file_prompt(
+            _audio_location(first_audio), url=first_audio.WhichOneof("source") == "url"
         )
-        return _Prompt(PROMPT_PATH if full_path else PROMPT_FILE, location)
     return _Prompt()
+
+
+def _file_prompt(location: str, *, url: bool = False) -> _Prompt:
+    """A voice file: prompt_type 1 by name (the IVR adds the path), 0 by full path or URL."""
+    full_path = url or bool(re.search(r"[/\\:]", location))
+    return _Prompt(PROMPT_PATH if full_path else PROMPT_FILE, location)
 
 
 def _audio_location(audio: pb.AudioFile) -> str:
@@ -439,9 +443,7 @@ def _play_only(request: OdfsRequest, settings: Settings, prompts: pb.Prompts) ->
 
 def _filler(settings: Settings) -> _Prompt:
     """The configured filler (a short silence or hold tone): by name, or by full path."""
-    location = settings.filler_prompt.strip()
-    full_path = bool(re.search(r"[/\\:]", location))
-    return _Prompt(PROMPT_PATH if full_path else PROMPT_FILE, location)
+    return _file_prompt(settings.filler_prompt.strip())
 
 
 def _filler_listen(request: OdfsRequest, settings: Settings, timeout_s: int) -> dict[str, str]:

@@ -1,7 +1,8 @@
-"""HTTP routes of the Huawei CEC ODFS gateway: a thin layer over `mapping`.
+"""HTTP routes of the Huawei CEC ODFS gateway: a thin layer over the pure `inbound`/`outbound`.
 
 The I/O the pure mapping leaves out happens here: reading the body, checking the token, the
-Redis transcript lookup, the gRPC call, and the clock (outaction=10 times).
+Redis transcript lookup, the gRPC call, the clock (outaction=10 times, the retry window of
+requests without inter_idx) and the per-call memory (caller, access code, promises).
 """
 
 from __future__ import annotations
@@ -87,8 +88,11 @@ def build_router(
     # their retries get it again), and the occurrence count of requests without inter_idx.
     promises: _Bounded[protocol.Pending] = _Bounded(_REMEMBERED)
     answered: _Bounded[protocol.Pending] = _Bounded(_REMEMBERED)
-    occurrences: _Bounded[int] = _Bounded(_REMEMBERED)
-    turns: _Bounded[tuple[str, int, int]] = _Bounded(_REMEMBERED)
+    occurrences: _Bounded[tuple[int, int]] = _Bounded(_REMEMBERED)
+    # Every request id already served: a late or reordered retry of an earlier request is
+    # answered as it was (the server replays its decision) and neither takes nor changes a
+    # promise made since.
+    served: _Bounded[bool] = _Bounded(_REMEMBERED)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -131,27 +135,25 @@ def build_router(
         """How often this same request came before as a new interaction (see docs, Idempotency).
 
         With `inter_idx` or a time the request tells itself apart: 0. Without, a request
-        identical to the call's previous one is its network retry while it comes within
-        HUAWEI_ODFS_RETRY_WINDOW_MS of that one's first arrival; later, a new interaction.
+        identical to an earlier one of the call is its network retry while it comes within
+        HUAWEI_ODFS_RETRY_WINDOW_MS of that occurrence's first arrival (other requests in
+        between or not); later, a new interaction.
         """
         if inbound.has_sequence(parsed):
             return 0
-        base = inbound.request_id(parsed)
+        key = f"{parsed.userid}\n{inbound.request_id(parsed)}"
         at_ms = int(clock() * 1000)
-        last = turns.get(parsed.userid)
-        if last is not None and last[0] == base and at_ms - last[2] <= config.retry_window_ms:
-            return last[1]
-        key = f"{parsed.userid}\n{base}"
         seen = occurrences.get(key)
-        occurrence = 0 if seen is None else seen + 1
-        occurrences.put(key, occurrence)
-        turns.put(parsed.userid, (base, occurrence, at_ms))
+        if seen is not None and at_ms - seen[1] <= config.retry_window_ms:
+            return seen[0]
+        occurrence = 0 if seen is None else seen[0] + 1
+        occurrences.put(key, (occurrence, at_ms))
         return occurrence
 
-    def promise_for(parsed: protocol.OdfsRequest, rid: str) -> protocol.Pending | None:
+    def promise_for(parsed: protocol.OdfsRequest, rid: str, retry: bool) -> protocol.Pending | None:
         """The promise this request gets kept: the one it got before if it is a retry."""
         kept = answered.get(rid)
-        if kept is not None or parsed.is_hangup:
+        if kept is not None or parsed.is_hangup or retry:
             return kept
         pending = promises.get(parsed.userid)
         if pending is None or not pending.applies_to(rid):
@@ -200,7 +202,9 @@ def build_router(
             )
         occurrence = occurrence_of(parsed)
         rid = inbound.request_id(parsed, occurrence)
-        kept = promise_for(parsed, rid)
+        retry = served.get(rid) is not None
+        served.put(rid, True)
+        kept = promise_for(parsed, rid, retry)
         facts = facts_for(parsed, rid, kept)
         transcript = await transcript_of(parsed)
         outcome = await decider.decide(
@@ -223,9 +227,10 @@ def build_router(
         if kept is not None and kept.kind in (protocol.PENDING_FINAL, protocol.PENDING_RECORD):
             # The answer was the promise itself: nothing more is owed.
             promise = None
-        if promise is None:
+        # A retry was answered as before: the call's promise stands as it is.
+        if not retry and promise is None:
             promises.pop(parsed.userid)
-        else:
+        elif not retry and promise is not None:
             promises.put(parsed.userid, promise)
         return reply(answer)
 

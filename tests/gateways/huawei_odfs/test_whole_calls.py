@@ -400,3 +400,40 @@ async def test_the_flows_collected_data_reaches_the_agent() -> None:
         "phone": "13800138000",
         "transin_data": "95,22714",
     }
+
+
+async def test_a_late_retry_of_an_earlier_request_neither_takes_nor_breaks_a_promise() -> None:
+    """menu → key 1 → goodbye announcement; a late retry of key 1 gets its own answer again."""
+
+    def script(request: pb.DecideNextActionRequest, index: int) -> pb.DecideNextActionResponse:
+        return [MENU, MENU, ACTIONS["goodbye_then_hang_up"]][min(index, 2)]
+
+    async with scripted_call(script) as (_, client):
+        ivr = Ivr(client)
+        await ivr.start()
+        key_body = ivr.body(9, {"flow_result_type": "2", "input": "1"}, None)
+        first = await ivr.send(9, {"flow_result_type": "2", "input": "1"})
+        goodbye = await ivr.send(9, {"flow_result_type": "2", "input": "2"})
+        late = (await client.post(routes.PROCESS_PATH, json=key_body)).json()
+        hang_up = await ivr.send(9, SIGNALS["playover"])
+    assert late == first
+    assert goodbye["outaction"] == 9
+    assert hang_up["outaction"] == 10
+
+
+async def test_a_reordered_retry_without_inter_idx_is_still_a_retry() -> None:
+    def script(request: pb.DecideNextActionRequest, index: int) -> pb.DecideNextActionResponse:
+        return MENU
+
+    clock = Clock()
+    async with scripted_call(script, clock=clock) as (server, client):
+        ivr = Ivr(client, echo=False)
+        await ivr.start()
+        one = {"call_dst_id": "10086", "flow_result_type": "2", "input": "1"}
+        two = {"call_dst_id": "10086", "flow_result_type": "2", "input": "2"}
+        first = await ivr.send(9, one)
+        await ivr.send(9, two)
+        clock.now += 1  # the retry of the first arrives after the second, within the window
+        again = await ivr.send(9, one)
+    assert again == first
+    assert server.events() == ["call_started", "digits_entered", "digits_entered"]
