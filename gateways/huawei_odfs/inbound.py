@@ -115,7 +115,7 @@ def parse_request(body: Any, vdn_id: str = "") -> OdfsRequest:
 
     raw_inaction = top.get("inaction")
     if raw_inaction is None or json_text(raw_inaction).strip() == "":
-        raise RequestError("inaction is required: 8, 9 or 11", userid)
+        raise RequestError("inaction is required: 8, 9, 11 or 12", userid)
     inaction = integer(raw_inaction)
     if inaction is None:
         raise RequestError(f"inaction {_preview(raw_inaction)} is not a number", userid)
