@@ -229,12 +229,12 @@ def _aliyun_ccc(scope: Scope, reason: str, status: int) -> tuple[str, bytes]:
 
 
 def _huawei_odfs(_scope: Scope, reason: str, _status: int) -> tuple[str, bytes]:
-    from gateways.huawei_odfs import mapping  # noqa: PLC0415 - only the chosen vendor is loaded
+    from gateways.huawei_odfs import outbound, settings  # noqa: PLC0415 - only the chosen vendor
 
     # The default settings: the body was not read, so `ret` is a number whatever
     # HUAWEI_ODFS_STRING_CODES says.
     return "application/json", json.dumps(
-        mapping.render_error(reason, "", mapping.Settings())
+        outbound.render_error(reason, "", settings.Settings())
     ).encode()
 
 

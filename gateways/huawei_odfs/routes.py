@@ -1,7 +1,8 @@
-"""HTTP routes of the Huawei CEC ODFS gateway: a thin layer over `mapping`.
+"""HTTP routes of the Huawei CEC ODFS gateway: a thin layer over the pure `inbound`/`outbound`.
 
 The I/O the pure mapping leaves out happens here: reading the body, checking the token, the
-Redis transcript lookup, the gRPC call, and the clock (outaction=10 times).
+Redis transcript lookup, the gRPC call, the clock (outaction=10 times, the retry window of
+requests without inter_idx) and the per-call memory (caller, access code, promises).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -21,9 +22,10 @@ from dialogue.v1 import dialogue_pb2 as pb
 from gateways.app import request_fields
 from gateways.decider import Decider
 from gateways.fallback import fallback_response
-from gateways.huawei_odfs import mapping
-from gateways.huawei_odfs.tokens import DEFAULT_TTL_S, CredentialsError, TokenIssuer
-from gateways.huawei_odfs.transcripts import DEFAULT_TIMEOUT_S, TranscriptStore
+from gateways.huawei_odfs import inbound, outbound, protocol
+from gateways.huawei_odfs.settings import ACCESS_SETTINGS, settings_from_env
+from gateways.huawei_odfs.tokens import CredentialsError, TokenIssuer
+from gateways.huawei_odfs.transcripts import TranscriptStore
 from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8083"
@@ -35,45 +37,9 @@ TIME_FORMAT = "%Y%m%d%H:%M:%S"
 # Calls and events remembered for outaction=10 times; old ones are forgotten first.
 _REMEMBERED = 50_000
 
+T = TypeVar("T")
+
 _log = logging.getLogger("dialogue.gateway.huawei_odfs")
-
-
-def settings_from_env(env: Mapping[str, str]) -> mapping.Settings:
-    """Answer settings from HUAWEI_ODFS_* variables (see docs/gateways/huawei-odfs.md).
-
-    Raises:
-        ValueError: a variable does not parse.
-    """
-    trans_data = env.get("HUAWEI_ODFS_TRANS_DATA", "auto").strip().lower()
-    if trans_data not in mapping.TRANS_DATA_MODES:
-        raise ValueError(
-            f"HUAWEI_ODFS_TRANS_DATA must be one of {', '.join(mapping.TRANS_DATA_MODES)}, "
-            f"not {trans_data!r}"
-        )
-    unit = env.get("HUAWEI_ODFS_ASR_TIMEOUT_UNIT", "s").strip().lower()
-    if unit not in mapping.ASR_TIMEOUT_UNITS:
-        raise ValueError(f"HUAWEI_ODFS_ASR_TIMEOUT_UNIT must be s or ms, not {unit!r}")
-    success = frozenset(
-        filter(
-            None, (v.strip() for v in env.get("HUAWEI_ODFS_TRANS_RESULT_SUCCESS", "0").split(","))
-        )
-    )
-    if not success:
-        raise ValueError("HUAWEI_ODFS_TRANS_RESULT_SUCCESS must name at least one value")
-    timeout_s = _positive_int(env, "HUAWEI_ODFS_DEFAULT_TIMEOUT_S", "5")
-    return mapping.Settings(
-        string_codes=_flag(env, "HUAWEI_ODFS_STRING_CODES"),
-        transfer_success=success,
-        default_timeout_s=timeout_s,
-        record_dir=env.get("HUAWEI_ODFS_RECORD_DIR", "Y:/record").strip(),
-        record_transfers=_flag(env, "HUAWEI_ODFS_RECORD_TRANSFERS"),
-        trans_data=trans_data,
-        asr_timeout_unit=unit,
-        grammar=env.get("HUAWEI_ODFS_GRAMMAR", "").strip(),
-        tts_group_id=env.get("HUAWEI_ODFS_TTS_GROUP_ID", "").strip(),
-        tts_mrcp_vendor=env.get("HUAWEI_ODFS_TTS_MRCP_VENDOR", "").strip(),
-        asr_mrcp_id=env.get("HUAWEI_ODFS_ASR_MRCP_ID", "").strip(),
-    )
 
 
 def issuer_from_env(env: Mapping[str, str], clock: Callable[[], float]) -> TokenIssuer:
@@ -82,11 +48,12 @@ def issuer_from_env(env: Mapping[str, str], clock: Callable[[], float]) -> Token
     Raises:
         ValueError: only one of the key pair is set, or the lifetime does not parse.
     """
+    access = {name: setting.read(env) for name, setting in ACCESS_SETTINGS.items()}
     return TokenIssuer(
-        app_key=env.get("HUAWEI_ODFS_APP_KEY", "").strip(),
-        app_secret=env.get("HUAWEI_ODFS_APP_SECRET", "").strip(),
-        static_tokens=[t.strip() for t in env.get("HUAWEI_ODFS_AUTH_TOKENS", "").split(",")],
-        ttl_s=_positive_int(env, "HUAWEI_ODFS_TOKEN_TTL_S", str(DEFAULT_TTL_S)),
+        app_key=access["app_key"],
+        app_secret=access["app_secret"],
+        static_tokens=list(access["auth_tokens"]),
+        ttl_s=access["token_ttl_s"],
         clock=clock,
     )
 
@@ -104,7 +71,7 @@ def build_router(
     Raises:
         ValueError: invalid HUAWEI_* configuration.
     """
-    settings = settings_from_env(env)
+    config = settings_from_env(env)
     issuer = issuer_from_env(env, clock)
     if not issuer.checking:
         _log.warning(
@@ -113,12 +80,19 @@ def build_router(
             "HUAWEI_ODFS_AUTH_TOKENS before exposing this gateway.",
             TOKEN_PATH,
         )
-    redis_url = env.get("HUAWEI_ASR_REDIS_URL", "").strip()
-    timeout_ms = _positive_int(
-        env, "HUAWEI_ASR_REDIS_TIMEOUT_MS", str(int(DEFAULT_TIMEOUT_S * 1000))
-    )
+    redis_url = ACCESS_SETTINGS["redis_url"].read(env).strip()
+    timeout_ms = ACCESS_SETTINGS["redis_timeout_ms"].read(env)
     store = TranscriptStore(redis_url, timeout_ms / 1000) if redis_url else None
     remembered = _Remembered(_REMEMBERED)
+    # What the gateway promised per call (Pending), which request ids got a promise kept (so
+    # their retries get it again), and the occurrence count of requests without inter_idx.
+    promises: _Bounded[protocol.Pending] = _Bounded(_REMEMBERED)
+    answered: _Bounded[protocol.Pending] = _Bounded(_REMEMBERED)
+    occurrences: _Bounded[tuple[int, int]] = _Bounded(_REMEMBERED)
+    # Every request id already served: a late or reordered retry of an earlier request is
+    # answered as it was (the server replays its decision) and neither takes nor changes a
+    # promise made since.
+    served: _Bounded[bool] = _Bounded(_REMEMBERED)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -134,29 +108,65 @@ def build_router(
     def now() -> str:
         return datetime.fromtimestamp(clock()).strftime(TIME_FORMAT)
 
-    def facts_for(parsed: mapping.OdfsRequest) -> mapping.CallFacts:
-        """Times and caller from memory, so a retried request gets the same ones.
+    def facts_for(
+        parsed: protocol.OdfsRequest, rid: str, pending: protocol.Pending | None
+    ) -> protocol.CallFacts:
+        """Times, caller and access code from memory, so a retried request gets the same ones.
 
-        Only called for authenticated requests: a flood of refused ones must neither push the
-        calls in progress out of the bounded memory nor read what it holds.
+        Both times are this gateway's clock. Only called for authenticated requests: a flood of
+        refused ones must neither push the calls in progress out of the bounded memory nor
+        read what it holds.
         """
         at = now()
-        caller = parsed.inparams.get("call_sor_id", "").strip()
-        return mapping.CallFacts(
+        return protocol.CallFacts(
             start_time=remembered.first(f"start:{parsed.userid}", at),
-            end_time=mapping.event_time(parsed)
-            or remembered.first(f"event:{mapping.request_id(parsed)}", at),
-            call_sor_id=remembered.first(f"caller:{parsed.userid}", caller)
-            if caller
-            else remembered.get(f"caller:{parsed.userid}"),
+            end_time=remembered.first(f"event:{rid}", at),
+            call_sor_id=first_reported(parsed, "call_sor_id"),
+            call_dst_id=first_reported(parsed, "call_dst_id"),
+            pending=pending,
         )
 
-    async def transcript_of(parsed: mapping.OdfsRequest) -> mapping.Transcript | None:
-        reference = mapping.speech_reference(parsed)
+    def first_reported(parsed: protocol.OdfsRequest, name: str) -> str:
+        value = parsed.inparams.get(name, "").strip()
+        key = f"{name}:{parsed.userid}"
+        return remembered.first(key, value) if value else remembered.get(key)
+
+    def occurrence_of(parsed: protocol.OdfsRequest) -> int:
+        """How often this same request came before as a new interaction (see docs, Idempotency).
+
+        With `inter_idx` or a time the request tells itself apart: 0. Without, a request
+        identical to an earlier one of the call is its network retry while it comes within
+        HUAWEI_ODFS_RETRY_WINDOW_MS of that occurrence's first arrival (other requests in
+        between or not); later, a new interaction.
+        """
+        if inbound.has_sequence(parsed):
+            return 0
+        key = f"{parsed.userid}\n{inbound.request_id(parsed)}"
+        at_ms = int(clock() * 1000)
+        seen = occurrences.get(key)
+        if seen is not None and at_ms - seen[1] <= config.retry_window_ms:
+            return seen[0]
+        occurrence = 0 if seen is None else seen[0] + 1
+        occurrences.put(key, (occurrence, at_ms))
+        return occurrence
+
+    def promise_for(parsed: protocol.OdfsRequest, rid: str, retry: bool) -> protocol.Pending | None:
+        """The promise this request gets kept: the one it got before if it is a retry."""
+        kept = answered.get(rid)
+        if kept is not None or parsed.is_hangup or retry:
+            return kept
+        pending = promises.get(parsed.userid)
+        if pending is None or not pending.applies_to(rid):
+            return None
+        answered.put(rid, pending)
+        return pending
+
+    async def transcript_of(parsed: protocol.OdfsRequest) -> protocol.Transcript | None:
+        reference = inbound.speech_reference(parsed)
         if reference is None:
             return None
         if store is None:
-            return mapping.Transcript(problem="no transcript store (HUAWEI_ASR_REDIS_URL unset)")
+            return protocol.Transcript(problem="no transcript store (HUAWEI_ASR_REDIS_URL unset)")
         return await store.lookup(reference)
 
     async def process(request: Request, vdn_id: str) -> Response:
@@ -164,11 +174,11 @@ def build_router(
         try:
             _, body = await request_fields(request)
         except ValueError as exc:
-            return reply(mapping.render_error(str(exc), "", settings), 400)
+            return reply(outbound.render_error(str(exc), "", config), 400)
         try:
-            parsed = mapping.parse_request(body, vdn_id)
-        except mapping.RequestError as exc:
-            return reply(mapping.render_error(exc.reason, exc.userid, settings), 400)
+            parsed = inbound.parse_request(body, vdn_id)
+        except protocol.RequestError as exc:
+            return reply(outbound.render_error(exc.reason, exc.userid, config), 400)
         request.state.call_id = parsed.userid
         failure = issuer.check(parsed.auth_token) if issuer.checking else None
         if failure is not None:
@@ -176,26 +186,33 @@ def build_router(
             auth_failed(
                 request,
                 "token_invalid"
-                if failure.code == mapping.RET_BAD_TOKEN
+                if failure.code == protocol.RET_BAD_TOKEN
                 else "token_missing_or_expired",
             )
             if parsed.is_hangup:
                 # The IVR's end flag is answered, built from the request alone (nothing
                 # remembered about the call, so it tells an impostor nothing), but the engine
                 # is not told.
-                at = mapping.event_time(parsed) or now()
-                facts = mapping.CallFacts(start_time=at, end_time=at)
-                return reply(mapping.render_answer(parsed, _EMPTY, settings, facts))
+                at = now()
+                facts = protocol.CallFacts(start_time=at, end_time=at)
+                return reply(outbound.render_answer(parsed, _EMPTY, config, facts))
             return reply(
-                mapping.render_auth_failure(failure.code, failure.reason, parsed.userid, settings),
+                outbound.render_auth_failure(failure.code, failure.reason, parsed.userid, config),
                 401,
             )
-        facts = facts_for(parsed)
+        occurrence = occurrence_of(parsed)
+        rid = inbound.request_id(parsed, occurrence)
+        retry = served.get(rid) is not None
+        served.put(rid, True)
+        kept = promise_for(parsed, rid, retry)
+        facts = facts_for(parsed, rid, kept)
         transcript = await transcript_of(parsed)
-        outcome = await decider.decide(mapping.to_request(parsed, settings, transcript))
+        outcome = await decider.decide(
+            inbound.to_request(parsed, config, transcript, occurrence=occurrence, pending=kept)
+        )
         try:
-            answer = mapping.render_answer(
-                parsed, outcome.response, settings, facts, fallback=outcome.is_fallback
+            answer = outbound.render_answer(
+                parsed, outcome.response, config, facts, fallback=outcome.is_fallback
             )
         except Exception:
             # A rendering bug must not become a 500 or dead air: answer the fallback instead.
@@ -203,7 +220,18 @@ def build_router(
                 "cannot render the decision for call %s; answering the fallback", parsed.userid
             )
             rescue = fallback_response(decider.fallback, "render error")
-            answer = mapping.render_answer(parsed, rescue, settings, facts, fallback=True)
+            answer = outbound.render_answer(parsed, rescue, config, facts, fallback=True)
+            promise = outbound.promise_of(parsed, rid, rescue, answer)
+        else:
+            promise = outbound.promise_of(parsed, rid, outcome.response, answer)
+        if kept is not None and kept.kind in (protocol.PENDING_FINAL, protocol.PENDING_RECORD):
+            # The answer was the promise itself: nothing more is owed.
+            promise = None
+        # A retry was answered as before: the call's promise stands as it is.
+        if not retry and promise is None:
+            promises.pop(parsed.userid)
+        elif not retry and promise is not None:
+            promises.put(parsed.userid, promise)
         return reply(answer)
 
     @router.post(PROCESS_PATH)
@@ -222,12 +250,12 @@ def build_router(
         try:
             _, body = await request_fields(request)
         except ValueError as exc:
-            return reply({"errorCode": mapping.RET_BAD_REQUEST, "errorMsg": str(exc)}, 400)
-        problem = mapping.json_problem(body)
+            return reply({"errorCode": protocol.RET_BAD_REQUEST, "errorMsg": str(exc)}, 400)
+        problem = protocol.json_problem(body)
         if problem:
             # The issuer encodes what it compares: text that is not Unicode cannot be checked.
             return reply(
-                {"errorCode": mapping.RET_BAD_REQUEST, "errorMsg": f"the body {problem}"}, 400
+                {"errorCode": protocol.RET_BAD_REQUEST, "errorMsg": f"the body {problem}"}, 400
             )
         fields = body if isinstance(body, Mapping) else {}
         try:
@@ -235,7 +263,7 @@ def build_router(
         except CredentialsError as exc:
             auth_failed(request, "credentials")
             status = 401 if issuer.issuing else 403
-            return reply({"errorCode": mapping.RET_BAD_TOKEN, "errorMsg": str(exc)}, status)
+            return reply({"errorCode": protocol.RET_BAD_TOKEN, "errorMsg": str(exc)}, status)
         return reply(
             {
                 "errorCode": 0,
@@ -249,6 +277,26 @@ def build_router(
 
 
 _EMPTY = pb.DecideNextActionResponse()
+
+
+class _Bounded(Generic[T]):
+    """A bounded map; the least recently stored entries are forgotten first."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._values: OrderedDict[str, T] = OrderedDict()
+
+    def get(self, key: str) -> T | None:
+        return self._values.get(key)
+
+    def put(self, key: str, value: T) -> None:
+        self._values[key] = value
+        self._values.move_to_end(key)
+        if len(self._values) > self._limit:
+            self._values.popitem(last=False)
+
+    def pop(self, key: str) -> None:
+        self._values.pop(key, None)
 
 
 class _Remembered:
@@ -269,18 +317,3 @@ class _Remembered:
 
     def get(self, key: str) -> str:
         return self._values.get(key, "")
-
-
-def _flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _positive_int(env: Mapping[str, str], name: str, default: str) -> int:
-    raw = env.get(name, default).strip()
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {raw!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {value}")
-    return value

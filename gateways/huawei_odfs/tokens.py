@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from gateways.huawei_odfs.mapping import RET_BAD_TOKEN, RET_NO_TOKEN
+from gateways.huawei_odfs.protocol import RET_BAD_TOKEN, RET_NO_TOKEN
 
 DEFAULT_TTL_S = 3600
 # Bounds the memory an IVR (or a leaked appSecret) can make the issuer hold; the oldest tokens

@@ -15,7 +15,7 @@ import logging
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
-from gateways.huawei_odfs.mapping import SpeechReference, Transcript
+from gateways.huawei_odfs.protocol import SpeechReference, Transcript
 
 DEFAULT_TIMEOUT_S = 0.2
 # Encodings of Chinese deployments besides UTF-8.

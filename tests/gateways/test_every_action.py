@@ -16,7 +16,9 @@ import pytest
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
-from gateways.huawei_odfs import mapping as huawei
+from gateways.huawei_odfs import inbound as huawei_inbound
+from gateways.huawei_odfs import outbound as huawei_outbound
+from gateways.huawei_odfs import settings as huawei_settings
 from gateways.telnyx import mapping as telnyx
 from gateways.vendors import VENDORS
 from tests.gateways.telnyx.spec import command_problems
@@ -139,10 +141,14 @@ def _render_huawei(response: pb.DecideNextActionResponse) -> None:
         ),
     ):
         body = {"userid": "1528780879-9581", "inaction": inaction, "inparams": inparams}
-        answer = huawei.render_answer(huawei.parse_request(body), response, huawei.Settings())
+        answer = huawei_outbound.render_answer(
+            huawei_inbound.parse_request(body), response, huawei_settings.Settings()
+        )
         assert answer["ret"] == 0
-        assert answer["outaction"] in (9, 10, 11)
+        assert answer["outaction"] in (9, 10, 11, 12)
         assert all(isinstance(value, str) for value in answer["outparams"].values())
+        if answer["outaction"] == 9 and answer["outparams"]["prompt_type"] == "2":
+            assert answer["outparams"]["prompt_text"].strip()
 
 
 def _render_telnyx(response: pb.DecideNextActionResponse) -> None:
@@ -178,9 +184,9 @@ def test_every_gateway_is_covered() -> None:
 _IN_PROGRESS = {
     (action, vendor)
     for action in ("query_queue", "hand_to_assistant")
-    for vendor in ("aliyun-ivr", "aliyun-ccc", "huawei-odfs", "telnyx")
+    for vendor in ("aliyun-ivr", "aliyun-ccc", "telnyx")
 }
-_DOCS_IN_PROGRESS = {"aliyun-ivr", "aliyun-ccc", "huawei-odfs", "telnyx"}
+_DOCS_IN_PROGRESS = {"aliyun-ivr", "aliyun-ccc", "telnyx"}
 
 
 @pytest.mark.parametrize("vendor", sorted(RENDERERS))

@@ -21,13 +21,16 @@ from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ccc import signature as ccc_signature
 from gateways.aliyun_ivr import mapping as ivr
-from gateways.huawei_odfs import mapping as huawei
+from gateways.huawei_odfs import inbound as huawei_inbound
+from gateways.huawei_odfs import outbound as huawei_outbound
+from gateways.huawei_odfs import protocol as huawei_protocol
+from gateways.huawei_odfs import settings as huawei_settings
 from gateways.huawei_odfs.tokens import CredentialsError, TokenIssuer
 from gateways.telnyx import mapping as telnyx
 from gateways.telnyx import signature as telnyx_signature
 from server.validation import validate_decide
 from tests.gateways.aliyun_ivr.test_mapping import check_answer as check_ivr_answer
-from tests.gateways.huawei_odfs.test_mapping import check_answer as check_huawei_answer
+from tests.gateways.huawei_odfs.test_outbound import check_answer as check_huawei_answer
 from tests.gateways.telnyx import spec
 from tests.hardening import vendor_inputs as inputs
 from tests.hardening.strategies import (
@@ -213,14 +216,14 @@ def test_ccc_renders_every_response_as_a_feedback(
 # -- Huawei CEC ODFS --------------------------------------------------------------------------
 
 _huawei_settings = st.builds(
-    huawei.Settings,
+    huawei_settings.Settings,
     string_codes=st.booleans(),
     transfer_success=st.sampled_from([frozenset({"0"}), frozenset({"0", "success"})]),
     default_timeout_s=st.integers(1, 100),
     record_dir=st.sampled_from(["Y:/record", "D:\\rec", ""]),
     record_transfers=st.booleans(),
-    trans_data=st.sampled_from(huawei.TRANS_DATA_MODES),
-    asr_timeout_unit=st.sampled_from(huawei.ASR_TIMEOUT_UNITS),
+    trans_data=st.sampled_from(huawei_settings.TRANS_DATA_MODES),
+    asr_timeout_unit=st.sampled_from(huawei_settings.ASR_TIMEOUT_UNITS),
     tts_group_id=st.sampled_from(["", "g1"]),
 )
 
@@ -232,33 +235,39 @@ _huawei_settings = st.builds(
     settings=_huawei_settings,
     transcript=st.one_of(
         st.none(),
-        st.builds(huawei.Transcript, text=st.one_of(st.none(), proto_text), problem=proto_text),
+        st.builds(
+            huawei_protocol.Transcript, text=st.one_of(st.none(), proto_text), problem=proto_text
+        ),
     ),
 )
 def test_huawei_requests_parse_or_raise_request_error(
-    body: Any, vdn_id: str, settings: huawei.Settings, transcript: huawei.Transcript | None
+    body: Any,
+    vdn_id: str,
+    settings: huawei_settings.Settings,
+    transcript: huawei_protocol.Transcript | None,
 ) -> None:
     try:
-        parsed = huawei.parse_request(body, vdn_id)
-    except huawei.RequestError as error:
+        parsed = huawei_inbound.parse_request(body, vdn_id)
+    except huawei_protocol.RequestError as error:
         refused(error.reason)
-        assert_failure_answer(huawei.render_error(error.reason, error.userid, settings))
+        assert_failure_answer(huawei_outbound.render_error(error.reason, error.userid, settings))
         return
     event(f"mapped inaction {parsed.inaction}")
-    huawei.speech_reference(parsed)
-    huawei.event_time(parsed)
-    assert_acceptable(huawei.to_request(parsed, settings, transcript))
+    huawei_inbound.speech_reference(parsed)
+    assert_acceptable(huawei_inbound.to_request(parsed, settings, transcript))
     # The end of a call and a refused token are answered from the request alone.
-    facts = huawei.CallFacts(start_time="2026112110:00:00", end_time="2026112110:00:09")
-    empty = huawei.render_answer(parsed, pb.DecideNextActionResponse(), settings, facts)
+    facts = huawei_protocol.CallFacts(start_time="2026112110:00:00", end_time="2026112110:00:09")
+    empty = huawei_outbound.render_answer(parsed, pb.DecideNextActionResponse(), settings, facts)
     check_huawei_answer(empty, parsed, settings)
-    huawei.render_auth_failure(huawei.RET_BAD_TOKEN, "no", parsed.userid, settings)
+    huawei_outbound.render_auth_failure(
+        huawei_protocol.RET_BAD_TOKEN, "no", parsed.userid, settings
+    )
 
 
 _huawei_requests = st.builds(
-    huawei.OdfsRequest,
+    huawei_protocol.OdfsRequest,
     userid=st.sampled_from(["1528780879-9581", "u/2:x"]),
-    inaction=st.sampled_from(huawei.INACTIONS),
+    inaction=st.sampled_from(huawei_protocol.INACTIONS),
     inparams=st.sampled_from(
         [
             {},
@@ -280,21 +289,21 @@ _huawei_requests = st.builds(
     fallback=st.booleans(),
 )
 def test_huawei_renders_every_response_as_a_documented_answer(
-    request: huawei.OdfsRequest,
+    request: huawei_protocol.OdfsRequest,
     response: pb.DecideNextActionResponse,
-    settings: huawei.Settings,
+    settings: huawei_settings.Settings,
     fallback: bool,
 ) -> None:
-    facts = huawei.CallFacts(start_time="2026112110:00:00", end_time="2026112110:00:09")
-    answer = huawei.render_answer(request, response, settings, facts, fallback=fallback)
+    facts = huawei_protocol.CallFacts(start_time="2026112110:00:00", end_time="2026112110:00:09")
+    answer = huawei_outbound.render_answer(request, response, settings, facts, fallback=fallback)
     check_huawei_answer(answer, request, settings)
 
 
 @bounded(PARSE_EXAMPLES)
 @given(
     token=unicode_text,
-    app_key=shallow_json.filter(lambda value: not huawei.json_problem(value)),
-    app_secret=shallow_json.filter(lambda value: not huawei.json_problem(value)),
+    app_key=shallow_json.filter(lambda value: not huawei_protocol.json_problem(value)),
+    app_secret=shallow_json.filter(lambda value: not huawei_protocol.json_problem(value)),
 )
 def test_huawei_tokens_check_any_text_and_refuse_bad_credentials(
     token: str, app_key: Any, app_secret: Any
@@ -304,7 +313,7 @@ def test_huawei_tokens_check_any_text_and_refuse_bad_credentials(
     issuer = TokenIssuer(app_key="tenant-1", app_secret="s3cret", clock=lambda: 1e9)
     failure = issuer.check(token)
     assert failure is not None
-    assert failure.code in (huawei.RET_NO_TOKEN, huawei.RET_BAD_TOKEN)
+    assert failure.code in (huawei_protocol.RET_NO_TOKEN, huawei_protocol.RET_BAD_TOKEN)
     with pytest.raises(CredentialsError):
         issuer.issue(app_key, app_secret)
 

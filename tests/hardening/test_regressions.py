@@ -19,7 +19,8 @@ import pytest
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
-from gateways.huawei_odfs import mapping as huawei
+from gateways.huawei_odfs import inbound as huawei_inbound
+from gateways.huawei_odfs import protocol as huawei_protocol
 from gateways.telnyx import mapping as telnyx
 from gateways.telnyx import signature
 from server.validation import MAX_REPORTED_ENTRIES, validate_decide
@@ -54,8 +55,8 @@ def test_ivr_a_lone_surrogate_is_a_callback_error() -> None:
 
 def test_huawei_a_lone_surrogate_is_a_request_error() -> None:
     body = {"userid": LONE_SURROGATE, "inaction": 8, "inparams": {}}
-    with pytest.raises(huawei.RequestError, match="not valid Unicode"):
-        huawei.parse_request(body)
+    with pytest.raises(huawei_protocol.RequestError, match="not valid Unicode"):
+        huawei_inbound.parse_request(body)
 
 
 def test_telnyx_a_lone_surrogate_is_a_webhook_error() -> None:
@@ -84,8 +85,8 @@ def test_ivr_deep_content_is_a_callback_error() -> None:
 
 def test_huawei_deep_inparams_sent_as_text_are_a_request_error() -> None:
     body = {"userid": "u", "inaction": 8, "inparams": '{"a":' + "[" * 400 + "]" * 400 + "}"}
-    with pytest.raises(huawei.RequestError, match="nested"):
-        huawei.parse_request(body)
+    with pytest.raises(huawei_protocol.RequestError, match="nested"):
+        huawei_inbound.parse_request(body)
 
 
 def test_telnyx_deep_client_state_is_ignored() -> None:
@@ -224,7 +225,7 @@ def test_huawei_token_credentials_that_are_not_text_are_a_400(
         stack, http, "huawei-odfs", "/oifde/rest/api/gettoken", content=raw, headers=headers
     )
     assert reply.status_code == 400
-    assert reply.json()["errorCode"] == huawei.RET_BAD_REQUEST
+    assert reply.json()["errorCode"] == huawei_protocol.RET_BAD_REQUEST
 
 
 def test_ivr_a_report_the_server_refuses_for_good_is_acknowledged(

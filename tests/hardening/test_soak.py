@@ -32,8 +32,8 @@ from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
-from gateways.huawei_odfs import mapping as huawei
-from gateways.huawei_odfs.routes import settings_from_env as huawei_settings
+from gateways.huawei_odfs import inbound as huawei_inbound
+from gateways.huawei_odfs.settings import settings_from_env as huawei_settings
 from gateways.telnyx import mapping as telnyx
 from gateways.telnyx.routes import settings_from_env as telnyx_settings
 from server.config import DEMO_FLOWS
@@ -221,8 +221,8 @@ def mapped(vendor: str, call_id: str, step: int, env: dict[str, str]) -> pb.Deci
         call = ccc.parse_dialogue(params, ccc.Settings())
         return ccc.to_request(call, request_id=ccc.request_id(call, params))
     if vendor == "huawei-odfs":
-        parsed = huawei.parse_request(huawei_body(call_id, step))
-        return huawei.to_request(parsed, huawei_settings({}))
+        parsed = huawei_inbound.parse_request(huawei_body(call_id, step))
+        return huawei_inbound.to_request(parsed, huawei_settings({}))
     reaction = telnyx.react(
         telnyx.parse_webhook(telnyx_body(call_id, step)), telnyx_settings(env).mapping
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
@@ -190,13 +191,16 @@ async def test_a_whole_call_by_keys_and_voice_to_an_agent(redis_server: RedisSer
         params = transfer["outparams"]
         assert (params["trans_type"], params["route_value"]) == ("1", "10086001")
         assert params["call_sor_id"] == "13800138000"
-        assert params["trans_data"] == "95,22714,0,,1,1,,test_gdj_01005"
+        # What the flow collected (the caller's number), with the IVR's own data kept inside.
+        collected = json.loads(params["trans_data"])
+        assert collected["transin_data"] == "95,22714,0,,1,1,,test_gdj_01005"
 
         connected = await ivr.send(
             11, {"trans_result": "0", "begin_trans": "20260101 10:01:00", "end_trans": "x-end"}
         )
         assert connected["outaction"] == 10
-        assert connected["outparams"]["end_time"] == "x-end"
+        # The gateway's clock for both times, never the IVR's opaque "x-end".
+        assert re.fullmatch(r"\d{10}:\d\d:\d\d", connected["outparams"]["end_time"])
         assert connected["outparams"]["call_sor_id"] == "13800138000"
         bye = await ivr.send(11, {"input": "hangup"})
         assert bye["outaction"] == 10

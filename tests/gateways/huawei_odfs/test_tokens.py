@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateways.huawei_odfs import tokens
-from gateways.huawei_odfs.mapping import RET_BAD_TOKEN, RET_NO_TOKEN
+from gateways.huawei_odfs.protocol import RET_BAD_TOKEN, RET_NO_TOKEN
 from gateways.huawei_odfs.tokens import AuthFailure, CredentialsError, TokenIssuer
 
 

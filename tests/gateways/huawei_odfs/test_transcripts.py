@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from gateways.huawei_odfs.mapping import SpeechReference, Transcript
+from gateways.huawei_odfs.protocol import SpeechReference, Transcript
 from gateways.huawei_odfs.transcripts import TranscriptStore
 from tests.support.ports import closed_port_address
 from tests.support.redis_server import RedisServer, start_redis

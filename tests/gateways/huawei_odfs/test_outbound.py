@@ -16,7 +16,6 @@ A golden case is one JSON file in `cases/`; adding a file adds a test:
 from __future__ import annotations
 
 import ast
-import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -27,26 +26,27 @@ import pytest
 from google.protobuf import json_format
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.huawei_odfs import mapping
-from gateways.huawei_odfs.mapping import (
+from gateways.huawei_odfs import inbound, outbound, protocol, settings
+from gateways.huawei_odfs.inbound import (
+    parse_request,
+    to_request,
+)
+from gateways.huawei_odfs.outbound import (
+    model_type,
+    render_answer,
+    render_auth_failure,
+    render_error,
+)
+from gateways.huawei_odfs.protocol import (
     FLOW_RESULT_TYPES,
     INPUT_WORDS,
     OUTACTIONS,
     CallFacts,
     OdfsRequest,
     RequestError,
-    Settings,
     Transcript,
-    event_time,
-    model_type,
-    parse_request,
-    render_answer,
-    render_auth_failure,
-    render_error,
-    request_id,
-    speech_reference,
-    to_request,
 )
+from gateways.huawei_odfs.settings import Settings
 from gateways.huawei_odfs.tokens import TokenIssuer
 from server.engine.catalog import load_catalog
 from server.engine.interpreter import decide
@@ -94,13 +94,16 @@ ALLOWED_KEYS = {
         "record_path",
         "inter_idx",
     },
+    # Table 4; the queue/agent id field is the settings' (skillId/agentId by default).
+    12: {"call_id", "prompt_type", "inter_idx", "moduleName", "skillId", "agentId", "workNo"},
 }
 REQUIRED_KEYS = {
     9: {"call_id", "prompt_type", "prompt_text", "language", "inter_idx", "timeout"},
     10: ALLOWED_KEYS[10],
     11: {"call_id", "call_sor_id", "trans_type", "route_value", "inter_idx"},
+    12: {"call_id", "prompt_type", "inter_idx", "moduleName"},
 }
-MODEL_TYPE = re.compile(r"[01][012][012]\d\d[01][01]")
+MODEL_TYPE = re.compile(r"(100|101|110|120|122|111|102)\d\d[01][01]")
 CONTRACT_ACTIONS = {
     f.name for f in pb.DecideNextActionResponse.DESCRIPTOR.oneofs_by_name["action"].fields
 }
@@ -155,6 +158,8 @@ def check_answer(answer: dict[str, Any], request: OdfsRequest, settings: Setting
         _check_interaction(params)
     elif outaction == 10:
         assert params["release_reason"] in ("0", "1")
+    elif outaction == 12:
+        assert params["prompt_type"] in ("1", "2", "3")
     else:
         assert params["trans_type"] in ("1", "2", "3", "4", "5")
         assert params["route_value"].strip()
@@ -179,9 +184,11 @@ def _check_interaction(params: dict[str, str]) -> None:
         assert params["tone"] in ("true", "false")
         assert "model_type" not in params
         return
+    # Only the heads the document lists, and every interaction plays something real.
     assert MODEL_TYPE.fullmatch(params["model_type"]), params["model_type"]
-    plays = params["model_type"][0] == "1"
-    assert plays == bool(params["prompt_wav"] or params["prompt_text"])
+    assert params["prompt_wav"] or params["prompt_text"]
+    if kind == "2":
+        assert params["prompt_text"].strip()
     listens = params["model_type"][1:3] != "00"
     assert (params["timeout"] != "0") == listens
     if kind == "1":
@@ -259,7 +266,8 @@ def _check_model_type_table(rows: list[dict[str, Any]]) -> None:
         barge_in = pb.BargeIn(mode=pb.BargeInMode.Value(row["barge_in"]))
         encoded = model_type(plays=row["plays"], digits=digits, speech=speech, barge_in=barge_in)
         assert encoded == row["model_type"], row
-        assert MODEL_TYPE.fullmatch(encoded)
+        # Without something to play (never rendered: the filler plays) the head is 0xx.
+        assert MODEL_TYPE.fullmatch(encoded) or not row["plays"]
     # Every value of every digit appears in the table.
     for position, values in enumerate(["01", "012", "012", None, None, "01", "01"]):
         if values is not None:
@@ -314,6 +322,7 @@ def test_parsing_cases_cover_every_result_type_input_and_inaction() -> None:
         "transfer_finished",
         "call_ended",
         "platform_error",
+        "queue_status_reported",
     }
 
 
@@ -338,7 +347,7 @@ def test_rendering_cases_cover_every_contract_action_and_outaction() -> None:
 
 def test_auth_cases_cover_both_codes_and_acceptance() -> None:
     failures = {None if c["failure"] is None else c["failure"]["code"] for c in _cases_with("auth")}
-    assert failures == {None, mapping.RET_NO_TOKEN, mapping.RET_BAD_TOKEN}
+    assert failures == {None, protocol.RET_NO_TOKEN, protocol.RET_BAD_TOKEN}
 
 
 # -- request ids --------------------------------------------------------------------------------
@@ -356,150 +365,6 @@ TURN: dict[str, Any] = {
         "auth_token": "t1",
     },
 }
-
-
-def _with(**inparams: Any) -> dict[str, Any]:
-    return {**TURN, "inparams": {**TURN["inparams"], **inparams}}
-
-
-def test_request_id_is_stable_for_a_resent_request() -> None:
-    first = request_id(parse_request(json.loads(json.dumps(TURN))))
-    assert request_id(parse_request(json.loads(json.dumps(TURN)))) == first
-    assert first.startswith("huawei-odfs-")
-    assert len(first) <= 128
-
-
-def test_request_id_ignores_the_token_and_how_values_are_typed() -> None:
-    first = request_id(parse_request(TURN))
-    renewed = _with(auth_token="t2")
-    typed = {**_with(flow_result_type=2, input=1, inter_idx=3), "inaction": "9"}
-    assert request_id(parse_request(renewed)) == first
-    assert request_id(parse_request(typed)) == first
-
-
-@pytest.mark.parametrize(
-    "change",
-    [
-        {"userid": "another-call"},
-        {"inaction": 11},
-        {"inparams": {**TURN["inparams"], "inter_idx": "4"}},
-        {"inparams": {**TURN["inparams"], "input": "2"}},
-        {"inparams": {**TURN["inparams"], "result_time": "2018090407:16:32"}},
-    ],
-)
-def test_request_id_differs_for_a_different_event(change: dict[str, Any]) -> None:
-    assert request_id(parse_request({**TURN, **change})) != request_id(parse_request(TURN))
-
-
-def test_to_request_carries_the_request_id() -> None:
-    parsed = parse_request(TURN)
-    assert to_request(parsed, Settings()).request_id == request_id(parsed)
-
-
-# -- references, times, records ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("inparams", "expected"),
-    [
-        ({"flow_result_type": "1", "input": "asr_key@3"}, ("asr_key", "3")),
-        ({"flow_result_type": "", "input": "a:b:c@12"}, ("a:b:c", "12")),
-        ({"flow_result_type": "1", "input": "k@"}, None),
-        ({"flow_result_type": "1", "input": "k@x"}, None),
-        ({"flow_result_type": "1", "input": "话费@1"}, None),
-        ({"flow_result_type": "2", "input": "12@3"}, None),
-        ({"flow_result_type": "1", "input": "timeout"}, None),
-        ({"flow_result_type": "4", "input": "k@1"}, None),
-    ],
-)
-def test_speech_reference(inparams: dict[str, str], expected: tuple[str, str] | None) -> None:
-    reference = speech_reference(parse_request(_with(**inparams)))
-    found = None if reference is None else (reference.key, reference.inter_no)
-    assert found == expected
-
-
-def test_a_start_or_transfer_report_is_never_a_reference() -> None:
-    for inaction in (8, 11):
-        assert speech_reference(parse_request({**_with(input="k@1"), "inaction": inaction})) is None
-
-
-def test_event_time_prefers_the_request_time() -> None:
-    assert event_time(parse_request(TURN)) == "2018090407:16:31"
-    assert event_time(parse_request(_with(result_time="", end_trans="t2"))) == "t2"
-    assert event_time(parse_request(_with(result_time=""))) == ""
-
-
-def test_a_recording_is_found_again_from_the_echoed_inter_idx() -> None:
-    settings = Settings(record_dir="Y:/record/")
-    record = pb.DecideNextActionResponse(record=pb.Record(max_duration_ms=60000, beep=True))
-    answer = render_answer(parse_request(TURN), record, settings)
-    params = answer["outparams"]
-    ended = _with(flow_result_type="4", input="recordend", inter_idx=params["inter_idx"])
-    finished = to_request(parse_request(ended), settings).recording_finished
-    assert finished.recording_uri == params["prompt_wav"] == "Y:/record/1528780879-9581_4.wav"
-
-
-# -- robustness ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"userid": "c", "inaction": 9, "inparams": {"input": {"nested": ["x"]}}},
-        {"userid": "c", "inaction": 10**30, "inparams": {}},
-        {"userid": "c", "inaction": float("inf"), "inparams": {}},
-        {"userid": "c", "inaction": "9" * 5000, "inparams": {}},
-        {"userid": "c", "inaction": 9, "inparams": "[" * 50_000 + "]" * 50_000},
-        {"userid": "c", "inaction": 9, "inparams": "{" + '"a":' * 1000 + "1" + "}" * 1000},
-        {"userid": ["c"], "inaction": 8, "inparams": {}},
-        {"userid": 42, "inaction": 8, "inparams": {}},
-        {"userid": "c", "inaction": None, "inparams": {}},
-        {"userid": "c", "inaction": 9, "inparams": {}, "extparams": [1]},
-        {"userid": "c", "inaction": 9, "inparams": {"inter_idx": "9" * 40}},
-        {"userid": "c", "inaction": 9, "inparams": {"inter_idx": "-5", "input": "k" * 5000}},
-    ],
-)
-def test_hostile_bodies_are_a_request_error_or_a_valid_request(body: Any) -> None:
-    parsed: OdfsRequest | None = None
-    with contextlib.suppress(RequestError):
-        parsed = parse_request(body)
-    if parsed is None:
-        with pytest.raises(RequestError) as caught:
-            parse_request(body)
-        assert caught.value.reason
-        return
-    request = to_request(parsed, Settings())
-    assert validate_decide(request) == []
-    for response in _responses():
-        check_answer(render_answer(parsed, response, Settings()), parsed, Settings())
-
-
-ODD_INPARAMS: dict[str, Any] = {
-    "call_id": "x",
-    "call_sor_id": {"nested": True},
-    "call_dst_id": "9" * 200,
-    "real_callee": None,
-    "input": "话" * 5000,
-    "inter_idx": "1" * 30,
-    "inter_no": "-1",
-    "trans_result": ["0"],
-    "cti_callid": "c" * 2000,
-}
-
-
-@pytest.mark.parametrize("inaction", [8, 9, 11])
-@pytest.mark.parametrize("kind", [*FLOW_RESULT_TYPES, "", "99", None])
-def test_odd_values_still_make_valid_requests(inaction: int, kind: str | None) -> None:
-    inparams = {**ODD_INPARAMS, "flow_result_type": kind}
-    body = {"userid": "c" * 128, "inaction": inaction, "inparams": inparams}
-    parsed = parse_request(body)
-    for transcript in (None, Transcript(text="好" * 5000), Transcript(problem="x" * 2000)):
-        assert validate_decide(to_request(parsed, Settings(), transcript)) == []
-
-
-def test_to_request_rejects_a_request_built_with_an_unknown_inaction() -> None:
-    with pytest.raises(RequestError, match="inaction 12"):
-        to_request(OdfsRequest("c", 12, {}), Settings())
 
 
 def _responses() -> Iterator[pb.DecideNextActionResponse]:
@@ -676,7 +541,7 @@ def test_a_call_walks_the_demo_flow_through_the_mapping() -> None:
     transfer = answers[4]["outparams"]
     assert (transfer["trans_type"], transfer["route_value"]) == ("1", "10086001")
     assert transfer["call_sor_id"] == "13500000001"
-    assert transfer["trans_data"] == "95,22714"
+    assert json.loads(transfer["trans_data"])["transin_data"] == "95,22714"
     assert [a["outparams"].get("inter_idx") for a in answers[:5]] == ["1", "2", "3", "4", "5"]
     assert state is not None
     assert state.over
@@ -693,7 +558,8 @@ def test_the_doc_names_every_contract_action() -> None:
 # -- purity ---------------------------------------------------------------------------------------
 
 
-def test_the_mapping_is_pure() -> None:
+@pytest.mark.parametrize("module", [protocol, settings, inbound, outbound])
+def test_the_mapping_is_pure(module: Any) -> None:
     """No web framework, network, clock or randomness: only these imports."""
     allowed = {
         "__future__",
@@ -706,9 +572,14 @@ def test_the_mapping_is_pure() -> None:
         "typing",
         "urllib.parse",
         "dialogue.v1",
-        "gateways.payloads",  # the shared pure JSON checks
+        "common.jsontext",
+        "common.settings",
+        "gateways.payloads",  # the shared pure JSON checks and CallbackError
+        "gateways.huawei_odfs.protocol",
+        "gateways.huawei_odfs.settings",
+        "gateways.huawei_odfs.inbound",
     }
-    tree = ast.parse(Path(mapping.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
     imported = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name
         for node in ast.walk(tree)
@@ -716,3 +587,80 @@ def test_the_mapping_is_pure() -> None:
         for alias in node.names
     }
     assert imported <= allowed, imported - allowed
+
+
+# -- promises -------------------------------------------------------------------------------------
+
+
+def _announced(action: str) -> pb.DecideNextActionResponse:
+    prompts = pb.Prompts()
+    prompts.items.add().tts.text = "请稍候。"
+    queue = pb.Transfer(skill_queue=pb.SkillQueue(access_code="10086001"))
+    responses = {
+        "transfer": pb.DecideNextActionResponse(
+            play_and_transfer=pb.PlayAndTransfer(prompts=prompts, transfer=queue)
+        ),
+        "hang_up": pb.DecideNextActionResponse(play_and_hang_up=pb.PlayAndHangUp(prompts=prompts)),
+        "record": pb.DecideNextActionResponse(record=pb.Record(prompts=prompts)),
+        "query": pb.DecideNextActionResponse(query_queue=pb.QueryQueue(agent_id="1001")),
+        "assistant": pb.DecideNextActionResponse(
+            hand_to_assistant=pb.HandToAssistant(assistant_id="a")
+        ),
+    }
+    return responses[action]
+
+
+@pytest.mark.parametrize(
+    ("action", "kind"),
+    [
+        ("transfer", protocol.PENDING_FINAL),
+        ("hang_up", protocol.PENDING_FINAL),
+        ("record", protocol.PENDING_RECORD),
+        ("query", protocol.PENDING_QUERY),
+        ("assistant", protocol.PENDING_ASSISTANT),
+    ],
+)
+def test_what_an_answer_promises(action: str, kind: str) -> None:
+    parsed = parse_request(TURN)
+    response = _announced(action)
+    answer = render_answer(parsed, response, Settings())
+    promise = outbound.promise_of(parsed, "r1", response, answer)
+    assert promise is not None
+    assert (promise.kind, promise.origin) == (kind, "r1")
+    assert not promise.applies_to("r1")
+    assert promise.applies_to("r2")
+
+
+def test_a_plain_listen_or_a_final_outaction_promises_nothing() -> None:
+    parsed = parse_request(TURN)
+    for response in (
+        _responses_listen(),
+        pb.DecideNextActionResponse(end_dialogue=pb.EndDialogue()),
+    ):
+        answer = render_answer(parsed, response, Settings())
+        assert outbound.promise_of(parsed, "r1", response, answer) is None
+
+
+def _responses_listen() -> pb.DecideNextActionResponse:
+    return pb.DecideNextActionResponse(
+        play_and_listen=pb.PlayAndListen(digits=pb.DigitCollection())
+    )
+
+
+@pytest.mark.parametrize("decided", ["keep_playing", "menu", "nothing"])
+def test_a_kept_promise_wins_over_whatever_was_decided(decided: str) -> None:
+    parsed = parse_request({**TURN, "inparams": {**TURN["inparams"], "input": "sys_err"}})
+    responses = {
+        "keep_playing": pb.DecideNextActionResponse(keep_playing=pb.KeepPlaying()),
+        "menu": _responses_listen(),
+        "nothing": pb.DecideNextActionResponse(),
+    }
+    for action, outaction, prompt_type in (("transfer", 11, None), ("record", 9, "4")):
+        kind = protocol.PENDING_RECORD if action == "record" else protocol.PENDING_FINAL
+        pending = protocol.Pending(kind, "r1", _announced(action))
+        answer = render_answer(parsed, responses[decided], Settings(), CallFacts(pending=pending))
+        assert answer["outaction"] == outaction
+        assert answer["outparams"].get("prompt_type") == prompt_type
+    failed = protocol.Pending(protocol.PENDING_FINAL, "r1", _announced("hang_up"), failed=True)
+    answer = render_answer(parsed, responses[decided], Settings(), CallFacts(pending=failed))
+    assert (answer["outaction"], answer["outparams"]["release_reason"]) == (10, "1")
