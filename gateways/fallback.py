@@ -6,9 +6,16 @@ any decision and it is always in the vendor's own format.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from dialogue.v1 import dialogue_pb2 as pb
+from telemetry.masking import mask_phone
+
+T = TypeVar("T")
+_log = logging.getLogger("dialogue.gateway")
 
 TRANSFER = "transfer"
 HANG_UP = "hangup"
@@ -60,3 +67,35 @@ def fallback_response(policy: FallbackPolicy, reason: str) -> pb.DecideNextActio
         )
         response.dialogue_over = True
     return response
+
+
+def render_or_fallback(
+    render: Callable[[pb.DecideNextActionResponse, bool], T],
+    response: pb.DecideNextActionResponse,
+    *,
+    is_fallback: bool,
+    policy: FallbackPolicy,
+    call_id: str,
+) -> tuple[T, pb.DecideNextActionResponse]:
+    """The vendor answer to a decision, or to the fallback when rendering the decision failed.
+
+    A rendering bug must not become a 500 or dead air, so every vendor renders through here.
+
+    Args:
+        render: The vendor's pure renderer: (decision, whether it is a fallback) → answer.
+        response: The decision (or the decider's own fallback).
+        is_fallback: Whether `response` already is a fallback.
+        policy: The fallback policy, for the rescue decision.
+        call_id: For the log line.
+
+    Returns:
+        The answer and the decision it renders (the rescue when the decision could not be).
+    """
+    try:
+        return render(response, is_fallback), response
+    except Exception:
+        _log.exception(
+            "cannot render the decision for call %s; answering the fallback", mask_phone(call_id)
+        )
+        rescue = fallback_response(policy, "render error")
+        return render(rescue, True), rescue

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.app import request_fields
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
+from gateways.fallback import render_or_fallback
 from gateways.huawei_odfs import inbound, outbound, protocol
 from gateways.huawei_odfs.settings import ACCESS_SETTINGS, settings_from_env
 from gateways.huawei_odfs.tokens import CredentialsError, TokenIssuer
@@ -210,20 +210,16 @@ def build_router(
         outcome = await decider.decide(
             inbound.to_request(parsed, config, transcript, occurrence=occurrence, pending=kept)
         )
-        try:
-            answer = outbound.render_answer(
-                parsed, outcome.response, config, facts, fallback=outcome.is_fallback
-            )
-        except Exception:
-            # A rendering bug must not become a 500 or dead air: answer the fallback instead.
-            _log.exception(
-                "cannot render the decision for call %s; answering the fallback", parsed.userid
-            )
-            rescue = fallback_response(decider.fallback, "render error")
-            answer = outbound.render_answer(parsed, rescue, config, facts, fallback=True)
-            promise = outbound.promise_of(parsed, rid, rescue, answer)
-        else:
-            promise = outbound.promise_of(parsed, rid, outcome.response, answer)
+        answer, rendered = render_or_fallback(
+            lambda response, is_fallback: outbound.render_answer(
+                parsed, response, config, facts, fallback=is_fallback
+            ),
+            outcome.response,
+            is_fallback=outcome.is_fallback,
+            policy=decider.fallback,
+            call_id=parsed.userid,
+        )
+        promise = outbound.promise_of(parsed, rid, rendered, answer)
         if kept is not None and kept.kind in (protocol.PENDING_FINAL, protocol.PENDING_RECORD):
             # The answer was the promise itself: nothing more is owed.
             promise = None

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.fallback import FallbackPolicy, fallback_response
+from gateways.fallback import FallbackPolicy, fallback_response, render_or_fallback
 
 
 def test_transfer_to_a_skill_queue_with_an_uninterruptible_apology() -> None:
@@ -36,3 +38,37 @@ def test_hang_up_mode_ignores_a_configured_target() -> None:
     response = fallback_response(policy, "INTERNAL")
     assert response.play_and_hang_up.prompts.items[0].tts.text == "Sorry, goodbye."
     assert response.play_and_hang_up.prompts.items[0].tts.language == "en-US"
+
+
+def test_a_decision_that_cannot_be_rendered_is_answered_with_the_fallback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    policy = FallbackPolicy(skill_queue="10086001")
+    seen: list[bool] = []
+
+    def render(response: pb.DecideNextActionResponse, is_fallback: bool) -> str:
+        seen.append(is_fallback)
+        if response.HasField("wait"):
+            raise KeyError("a bug in the vendor mapping")
+        return response.WhichOneof("action") or ""
+
+    decision = pb.DecideNextActionResponse(wait=pb.Wait(duration_ms=1000))
+    answer, rendered = render_or_fallback(
+        render, decision, is_fallback=False, policy=policy, call_id="+8613800138000"
+    )
+    assert (answer, seen) == ("play_and_transfer", [False, True])
+    assert rendered.diagnostics.note == "fallback: render error"
+    assert "13800138000" not in caplog.text  # the call id is masked in the log
+
+
+def test_a_decision_that_renders_is_answered_as_it_is() -> None:
+    decision = pb.DecideNextActionResponse(wait=pb.Wait(duration_ms=1000))
+    answer, rendered = render_or_fallback(
+        lambda response, is_fallback: (response.WhichOneof("action"), is_fallback),
+        decision,
+        is_fallback=True,
+        policy=FallbackPolicy(),
+        call_id="c",
+    )
+    assert answer == ("wait", True)
+    assert rendered is decision
