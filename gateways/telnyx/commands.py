@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 import telnyx
 
-from gateways.telnyx.mapping import Command
+from gateways.telnyx.values import Command
 
 __all__ = ["CALL_ENDED_CODE", "CallControl", "Result", "RetryPolicy"]
 

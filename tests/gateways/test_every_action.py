@@ -17,7 +17,8 @@ from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
 from gateways.huawei_odfs import mapping as huawei
-from gateways.telnyx import mapping as telnyx
+from gateways.telnyx import outbound as telnyx_outbound
+from gateways.telnyx import settings as telnyx_settings
 from gateways.vendors import VENDORS
 from tests.gateways.telnyx.spec import command_problems
 
@@ -146,13 +147,13 @@ def _render_huawei(response: pb.DecideNextActionResponse) -> None:
 
 
 def _render_telnyx(response: pb.DecideNextActionResponse) -> None:
-    context = telnyx.CommandContext(
+    context = telnyx_outbound.CommandContext(
         event_id="0ccc7b54-4df3-4bca-a65a-3da1ecc777f0",
         call_control_id="v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",
-        settings=telnyx.Settings(transfer_targets={"skill_queue:10086001": "+8610086001"}),
+        settings=telnyx_settings.Settings(transfer_targets={"skill_queue:10086001": "+8610086001"}),
     )
-    for name, body in telnyx.plan_commands(response, context):
-        assert name in telnyx.COMMANDS
+    for name, body in telnyx_outbound.plan_commands(response, context):
+        assert name in telnyx_outbound.COMMANDS
         assert command_problems(name, body) == [], (name, body)
 
 
