@@ -33,6 +33,8 @@ KIND_RECORD: Final = "rec"  # a recording runs
 KIND_TRANSFER: Final = "xfer"  # a transfer was started
 KIND_AI: Final = "ai"  # gather_using_ai runs; its call.ai_gather.ended reports
 KIND_LEG: Final = "leg"  # the new leg of a transfer (set through target_leg_client_state)
+KIND_ASSISTANT: Final = "bot"  # an AI assistant has the call; call.conversation.ended returns it
+KIND_QUEUE: Final = "queue"  # a short timer standing in for a queue query Telnyx cannot answer
 KINDS: Final = frozenset(
     {
         KIND_INBOUND,
@@ -45,12 +47,15 @@ KINDS: Final = frozenset(
         KIND_TRANSFER,
         KIND_AI,
         KIND_LEG,
+        KIND_ASSISTANT,
+        KIND_QUEUE,
     }
 )
 # Events that mean "a gather or assistant is in charge": prompt ends and keys are its business.
-GATHERING: Final = frozenset({KIND_LISTEN, KIND_WAIT, KIND_AI})
+GATHERING: Final = frozenset({KIND_LISTEN, KIND_WAIT, KIND_AI, KIND_ASSISTANT, KIND_QUEUE})
 
-MAX_STATE_CHARS = 4096
+MAX_STATE_CHARS: Final = 4096
+"""The longest client_state read back, and so the longest written (`fits`)."""
 # command_ids are UUIDs like Telnyx's own examples, derived (v5) from event id, index and name.
 _COMMAND_NAMESPACE = uuid.UUID("1f6d3c8a-7b2e-4d59-a0c4-8e5b2f9d6a31")
 
@@ -74,6 +79,10 @@ class ClientState:
         stop_key: With KIND_RECORD: the key that stops the recording.
         call_control_id: With KIND_RECORD: the leg recorded (call.recording.saved lacks it).
         selector: With KIND_OUTBOUND: the flow selector the dialer chose.
+        transcribing: transcription_start was sent on this leg (Telnyx refuses a second one
+            with 90054, so it is started once and this flag travels in every later state).
+        maximum: With KIND_LISTEN and a terminator: the most keys the menu takes (the gather
+            asks Telnyx for one more, so the terminator is always collected, never leaked).
     """
 
     kind: str
@@ -86,6 +95,8 @@ class ClientState:
     stop_key: str = ""
     call_control_id: str = ""
     selector: str = ""
+    transcribing: bool = False
+    maximum: int = 0
 
 
 def encode_state(state: ClientState) -> str:
@@ -101,6 +112,8 @@ def encode_state(state: ClientState) -> str:
         ("sk", state.stop_key),
         ("c", state.call_control_id),
         ("s", state.selector),
+        ("tr", 1 if state.transcribing else 0),
+        ("x", state.maximum),
     ):
         if value:
             data[key] = value
@@ -143,7 +156,14 @@ def decode_state(text: Any) -> ClientState | None:
         stop_key=text_of("sk"),
         call_control_id=text_of("c"),
         selector=text_of("s"),
+        transcribing=data.get("tr") == 1,
+        maximum=maximum if isinstance(maximum := data.get("x"), int) and maximum > 0 else 0,
     )
+
+
+def fits(encoded: str) -> bool:
+    """Whether an encoded state will be read back (decode_state refuses longer ones)."""
+    return len(encoded) <= MAX_STATE_CHARS
 
 
 def command_id(event_id: str, index: int, name: str) -> str:

@@ -24,8 +24,11 @@ from dialogue.v1 import dialogue_pb2 as pb
 from gateways.payloads import CallbackError
 from gateways.telnyx.client_state import (
     GATHERING,
+    KIND_ASSISTANT,
     KIND_INBOUND,
     KIND_LEG,
+    KIND_LISTEN,
+    KIND_QUEUE,
     KIND_RECORD,
     KIND_THEN,
     KIND_TRANSFER,
@@ -35,7 +38,7 @@ from gateways.telnyx.client_state import (
     encode_state,
     is_outbound,
 )
-from gateways.telnyx.outbound import CommandContext
+from gateways.telnyx.outbound import RUNNING_GATHER, CommandContext
 from gateways.telnyx.settings import Settings
 from gateways.telnyx.values import (
     INT32_MAX,
@@ -52,6 +55,10 @@ from gateways.telnyx.values import (
     unreadable,
 )
 
+CAPABILITIES: Final = (pb.CAPABILITY_VOICE_ASSISTANT,)
+"""What Telnyx can do beyond the basic actions, sent on every request (Call.capabilities):
+AI assistants (HandToAssistant). No queue figures: QueryQueue is degraded (outbound)."""
+
 EVENT_TYPES: Final = (
     "call.initiated",
     "call.answered",
@@ -65,6 +72,7 @@ EVENT_TYPES: Final = (
     "call.ai_gather.partial_results",
     "call.ai_gather.message_history_updated",
     "call.conversation.ended",
+    "call.transcription",
     "call.recording.saved",
     "call.recording.error",
     "call.bridged",
@@ -196,6 +204,12 @@ def react(webhook: Webhook, settings: Settings | None = None) -> Reaction:
     handler = _HANDLERS.get(webhook.event_type)
     if handler is None:
         return Reaction(ccid, f"unknown event type {webhook.event_type!r}: acknowledged")
+    if state is None and webhook.event_type in _MID_CALL:
+        # Every command this gateway sends mid-call carries a client_state, and Telnyx echoes
+        # the last one on every later webhook of the leg: without one this is no call we run
+        # (another application's, or one that never started), and asking the server would
+        # start a dialogue mid-call with the welcome.
+        return Reaction(ccid, f"{webhook.event_type} without our client_state: not our call")
     return handler(webhook, ccid, settings)
 
 
@@ -247,13 +261,25 @@ def _on_gather_ended(webhook: Webhook, ccid: str, settings: Settings) -> Reactio
     if not status and not raw_digits:
         return Reaction(ccid, "gather ended without status or digits: nothing to decide")
     request = _base_request(webhook, ccid, state)
+    if state is not None and state.kind == KIND_QUEUE:
+        # The timer standing in for QueryQueue ended: Telnyx knows no queue figures, so every
+        # one stays unset (unknown, not zero); keys pressed meanwhile are not an answer.
+        request.queue_status_reported.SetInParent()
+        request.queue_status.SetInParent()
+        return _decide(request, webhook, ccid, state, "queue status: unknown", settings=settings)
     digits, terminator = _split_terminator(raw_digits, state.terminator if state else "")
+    maximum = state.maximum if state else 0
     if status == "invalid":
         request.no_match.input = clip(raw_digits, MAX_TEXT)
         request.no_match.reason = "invalid: keys not among the valid digits or wrong count"
     elif not _is_keys(digits):
         request.no_match.input = clip(raw_digits, MAX_TEXT)
         request.no_match.reason = "the gathered digits are not keys"
+    elif maximum and len(digits) > maximum:
+        # The gather took one key more than the menu so that a terminator is always collected;
+        # a key that is not the terminator is one too many.
+        request.no_match.input = clip(raw_digits, MAX_TEXT)
+        request.no_match.reason = f"more than {maximum} keys"
     elif status == "timeout" and not digits:
         request.no_input.SetInParent()
     else:
@@ -342,6 +368,57 @@ def _on_progress(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
     return Reaction(ccid, f"{webhook.event_type}: logged, call.ai_gather.ended decides")
 
 
+def _on_transcription(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
+    """A final transcript while a key gather listens is the caller's answer (SpeechRecognized);
+    the gather it replaces is stopped before the decision's commands (outbound.RUNNING_GATHER)."""
+    state = webhook.state
+    data = webhook.payload.get("transcription_data")
+    data = data if isinstance(data, Mapping) else {}
+    text = text_of(data.get("transcript"))
+    if state is None or state.kind != KIND_LISTEN:
+        return Reaction(ccid, "transcript while the call does not listen: ignored")
+    if data.get("is_final") is False:
+        return Reaction(ccid, "interim transcript: ignored")
+    if not text:
+        return Reaction(ccid, "empty transcript: ignored")
+    request = _base_request(webhook, ccid, state)
+    request.speech_recognized.text = clip(text, MAX_TEXT)
+    confidence = _number(data.get("confidence"))
+    if confidence is not None:
+        request.speech_recognized.confidence = min(max(confidence, 0.0), 1.0)
+    return _decide(
+        request,
+        webhook,
+        ccid,
+        state,
+        "speech recognized",
+        settings=settings,
+        running=RUNNING_GATHER,
+    )
+
+
+def _on_conversation_ended(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
+    """The AI assistant gave the call back: AssistantFinished, and the flow goes on."""
+    state = webhook.state
+    if state is None or state.kind != KIND_ASSISTANT:
+        return Reaction(ccid, "conversation ended, but no assistant of ours had the call")
+    request = _base_request(webhook, ccid, state)
+    finished = request.assistant_finished
+    finished.SetInParent()
+    finished.reason = clip(text_of(webhook.payload.get("reason")), MAX_REASON)
+    seconds = _number(webhook.payload.get("duration_sec"))
+    if seconds is not None and seconds > 0:
+        finished.duration_ms = min(round(seconds * 1000), INT32_MAX)
+    history = webhook.payload.get("message_history")
+    if isinstance(history, list):
+        for entry in history:
+            if isinstance(entry, Mapping):
+                message = finished.transcript.add()
+                message.role = clip(text_of(entry.get("role")), MAX_NUMBER)
+                message.content = clip(text_of(entry.get("content")), MAX_TEXT)
+    return _decide(request, webhook, ccid, state, "assistant finished", settings=settings)
+
+
 def _on_recording_saved(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
     state = webhook.state
     request = _base_request(webhook, ccid, state)
@@ -409,6 +486,21 @@ def _on_hangup(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
     )
 
 
+# Events that only happen after a command of ours, which always sets a client_state.
+_MID_CALL: Final = frozenset(
+    {
+        "call.gather.ended",
+        "call.dtmf.received",
+        "call.playback.ended",
+        "call.speak.ended",
+        "call.ai_gather.ended",
+        "call.conversation.ended",
+        "call.transcription",
+        "call.recording.saved",
+        "call.recording.error",
+    }
+)
+
 _Handler = Callable[[Webhook, str, Settings], Reaction]
 _HANDLERS: Final[Mapping[str, _Handler]] = MappingProxyType(
     {
@@ -423,7 +515,8 @@ _HANDLERS: Final[Mapping[str, _Handler]] = MappingProxyType(
         "call.ai_gather.ended": _on_ai_gather_ended,
         "call.ai_gather.partial_results": _on_progress,
         "call.ai_gather.message_history_updated": _on_progress,
-        "call.conversation.ended": _on_progress,
+        "call.conversation.ended": _on_conversation_ended,
+        "call.transcription": _on_transcription,
         "call.recording.saved": _on_recording_saved,
         "call.recording.error": _on_recording_error,
         "call.bridged": _on_bridged,
@@ -445,7 +538,9 @@ def _follow_up(webhook: Webhook, ccid: str, state: ClientState) -> Reaction:
         if not isinstance(to, str) or not is_destination(to):
             return Reaction(ccid, "prompt ended; the transfer in the state has no valid 'to'")
         body["client_state"] = encode_state(
-            ClientState(KIND_TRANSFER, ref=ref, outbound=state.outbound)
+            ClientState(
+                KIND_TRANSFER, ref=ref, outbound=state.outbound, transcribing=state.transcribing
+            )
         )
         body["target_leg_client_state"] = encode_state(
             ClientState(KIND_LEG, ref=ref, outbound=state.outbound, a_leg=ccid)
@@ -457,6 +552,7 @@ def _follow_up(webhook: Webhook, ccid: str, state: ClientState) -> Reaction:
             ClientState(
                 KIND_RECORD,
                 ref=ref,
+                transcribing=state.transcribing,
                 outbound=state.outbound,
                 stop_key=state.stop_key,
                 call_control_id=ccid,
@@ -476,12 +572,15 @@ def _decide(
     note: str,
     *,
     settings: Settings,
+    running: str = "",
 ) -> Reaction:
     context = CommandContext(
         event_id=webhook.event_id,
         call_control_id=ccid,
         outbound=is_outbound(state),
         settings=settings,
+        running=running,
+        transcribing=state is not None and state.transcribing,
     )
     return Reaction(ccid, note, request=request, context=context)
 
@@ -494,6 +593,7 @@ def _base_request(
     call = request.call
     call.call_id = clip(call_id, MAX_ID)
     call.platform = pb.PLATFORM_TELNYX
+    call.capabilities.extend(CAPABILITIES)
     payload = webhook.payload
     if state is not None and state.kind == KIND_LEG:
         # An event of the transfer's new leg reported on the original call: its numbers are
@@ -534,6 +634,7 @@ def failure_request(
     request = pb.DecideNextActionRequest(request_id=clip(_FAILURE_ID_PREFIX + cid, MAX_ID))
     request.call.call_id = clip(context.call_control_id, MAX_ID)
     request.call.platform = pb.PLATFORM_TELNYX
+    request.call.capabilities.extend(CAPABILITIES)
     reason = clip(f"{name} refused: {code} {detail}".strip(), MAX_REASON)
     if name == "transfer":
         request.transfer_finished.outcome = pb.TRANSFER_OUTCOME_FAILED
@@ -541,7 +642,9 @@ def failure_request(
     else:
         request.platform_error.code = clip(code, MAX_NUMBER)
         request.platform_error.message = reason
-    return request, replace(context, event_id=f"failed-{cid}")
+    # What ran before the refused command is no longer known to run (a refused gather_stop or
+    # ai_assistant_stop means it had ended), so the answer is planned as on a quiet leg.
+    return request, replace(context, event_id=f"failed-{cid}", running="")
 
 
 def _is_keys(digits: str) -> bool:
@@ -569,6 +672,13 @@ def _struct_safe(value: Any) -> Any:
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     return str(value)
+
+
+def _number(value: Any) -> float | None:
+    """A finite JSON number, or None (booleans are not numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
 
 
 def _integer(value: Any) -> int | None:

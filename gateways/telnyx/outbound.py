@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from google.protobuf import json_format
@@ -19,9 +19,11 @@ from google.protobuf.struct_pb2 import Struct
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.telnyx.client_state import (
     KIND_AI,
+    KIND_ASSISTANT,
     KIND_LEG,
     KIND_LISTEN,
     KIND_PLAY,
+    KIND_QUEUE,
     KIND_RECORD,
     KIND_THEN,
     KIND_TRANSFER,
@@ -29,6 +31,7 @@ from gateways.telnyx.client_state import (
     ClientState,
     command_id,
     encode_state,
+    fits,
 )
 from gateways.telnyx.settings import Settings, ai_language, speak_language, voice_for
 from gateways.telnyx.values import E164, INT32_MAX, KEYS, Command, clamp, clip, is_destination
@@ -54,6 +57,17 @@ COMMANDS: Final = (
 )
 """Every command `react` and `plan_commands` can produce."""
 
+OPTIONAL_COMMANDS: Final = frozenset({"answer", "transcription_start"})
+"""Commands whose refusal leaves the rest of the plan valid: not reported to the dialogue, and
+the commands after them still go out (an `answer` refused because the call is answered already,
+e.g. a late call.initiated; a refused transcription leaves the menu keys-only)."""
+
+RUNNING_GATHER: Final = "gather"
+RUNNING_ASSISTANT: Final = "assistant"
+
+QUEUE_WAIT_MS: Final = 500
+"""QueryQueue (not a Telnyx capability) answers after this short timer: no figures, no silence."""
+
 
 PLAY_NOTHING_WAIT_MS: Final = 1000
 """A Play with nothing playable waits this long instead, so the platform still reports back."""
@@ -66,6 +80,8 @@ _MAX_GATHER_DIGITS = 128
 _MAX_RECORD_S = 14400
 _TRANSFER_TIMEOUT_S = (5, 600)
 _GATHER_DEFAULT_TOTAL_MS = 60000
+_MAX_HINTS = 100
+_MAX_MESSAGE = 3000
 _CJK = re.compile(r"[\u3000-\u30ff\u3400-\u9fff\uff00-\uffef]")
 
 # Said before hanging up when a transfer target has no Telnyx destination.
@@ -85,21 +101,29 @@ class CommandContext:
             leg and of a recording).
         outbound: The call was placed by the platform (kept in every client_state written).
         settings: Voices, transfer targets and defaults.
+        running: What still runs on the leg while the decision is carried out: RUNNING_GATHER
+            (the caller answered a key menu by voice: the gather is stopped first),
+            RUNNING_ASSISTANT (an AI assistant has the call: it is stopped first, or told), or "".
+        transcribing: transcription already runs on the leg (never started twice: 90054).
     """
 
     event_id: str
     call_control_id: str = ""
     outbound: bool = False
     settings: Settings = field(default_factory=Settings)
+    running: str = ""
+    transcribing: bool = False
 
 
 def plan_commands(response: pb.DecideNextActionResponse, context: CommandContext) -> list[Command]:
     """The commands that carry out a decision, in order, each with command_id and client_state.
 
     Never raises for a response the contract allows, including an empty one: whatever Telnyx
-    cannot do degrades to valid, safe commands (docs/gateways/telnyx.md). Today every decision
-    becomes at most one command: what follows a prompt (hang-up, transfer, recording) waits in
-    client_state for the prompt's end.
+    cannot do degrades to valid, safe commands (docs/gateways/telnyx.md). A decision is one
+    command — what follows a prompt (hang-up, transfer, recording) waits in client_state for
+    the prompt's end — after, where needed, `gather_stop` (the caller answered by voice),
+    `ai_assistant_stop` (the flow takes the call back) or `transcription_start` (the first
+    spoken menu).
     """
     planned = _plan(response, context)
     return [
@@ -110,8 +134,28 @@ def plan_commands(response: pb.DecideNextActionResponse, context: CommandContext
 
 def _plan(response: pb.DecideNextActionResponse, context: CommandContext) -> list[Command]:
     action = response.WhichOneof("action")
+    if action == "hand_to_assistant":
+        return [_assistant(response.hand_to_assistant, context)]
+    if context.running == RUNNING_ASSISTANT and action not in (
+        "keep_playing",
+        "end_dialogue",
+        None,
+    ):
+        # The assistant still has the call (this decision answers something else, e.g. a
+        # refusal): take the call back before the flow speaks again.
+        return [("ai_assistant_stop", {}), *_plan_action(response, action, context)]
+    if context.running == RUNNING_GATHER and action not in ("keep_playing", "stop_playing", None):
+        # A key gather still runs (the caller answered by voice): stop it, or its timeout
+        # would report a second answer; its call.gather.ended says "cancelled" and is ignored.
+        return [("gather_stop", {}), *_plan_action(response, action, context)]
+    return _plan_action(response, action, context)
+
+
+def _plan_action(
+    response: pb.DecideNextActionResponse, action: str | None, context: CommandContext
+) -> list[Command]:
     if action == "play_and_listen":
-        return [_listen(response.play_and_listen, context)]
+        return _listen(response.play_and_listen, context)
     if action == "play":
         return _play(response.play.prompts, context)
     if action == "play_and_hang_up":
@@ -128,6 +172,10 @@ def _plan(response: pb.DecideNextActionResponse, context: CommandContext) -> lis
         return [("playback_stop", {"stop": "all"})]
     if action == "wait":
         return [_timer(response.wait.duration_ms, context)]
+    if action == "query_queue":
+        # Telnyx has no queue figures to give (no CAPABILITY_QUEUE_STATUS): a short timer whose
+        # end is reported as QueueStatusReported with every figure unknown.
+        return [_timer(QUEUE_WAIT_MS, context, kind=KIND_QUEUE)]
     if action in ("keep_playing", "end_dialogue"):
         return []
     if response.dialogue_over:
@@ -205,10 +253,42 @@ def _play_command(prompt: _Prompt, settings: Settings) -> tuple[str, dict[str, A
 
 
 def _state(kind: str, context: CommandContext, **fields: Any) -> str:
+    fields.setdefault("transcribing", context.transcribing)
     return encode_state(ClientState(kind, outbound=context.outbound, **fields))
 
 
-def _listen(listen: pb.PlayAndListen, context: CommandContext) -> Command:
+def _listen(listen: pb.PlayAndListen, context: CommandContext) -> list[Command]:
+    """The gather, after `transcription_start` when the menu invites speech (once per call)."""
+    if not listen.HasField("speech") or not context.settings.speech or context.transcribing:
+        return [_gather(listen, context)]
+    started = replace(context, transcribing=True)
+    return [_transcription_start(listen.speech, context.settings), _gather(listen, started)]
+
+
+def _transcription_start(speech: pb.SpeechRecognition, settings: Settings) -> Command:
+    """Speech recognition beside the key gather: final results only, the caller's track.
+
+    It runs from the first spoken menu to the end of the call (Telnyx bills it by the minute;
+    TELNYX_SPEECH=false turns it off); `call.transcription` while a gather listens is the answer.
+    """
+    config: dict[str, Any] = {"transcription_engine": settings.transcription_engine}
+    if settings.transcription_engine == "Google":
+        config["interim_results"] = False
+        language = ai_language(speech.language)
+        if language:
+            config["language"] = language
+        hints = [hint.strip() for hint in speech.hints if hint.strip()][:_MAX_HINTS]
+        if hints:
+            config["hints"] = hints
+    body: dict[str, Any] = {
+        "transcription_engine": settings.transcription_engine,
+        "transcription_engine_config": config,
+        "transcription_tracks": "inbound",
+    }
+    return "transcription_start", body
+
+
+def _gather(listen: pb.PlayAndListen, context: CommandContext) -> Command:
     settings = context.settings
     digits = listen.digits if listen.HasField("digits") else pb.DigitCollection()
     fields = _digit_fields(digits)
@@ -219,7 +299,14 @@ def _listen(listen: pb.PlayAndListen, context: CommandContext) -> Command:
     )
     timeout = clamp(timeout, 1, INT32_MAX)
     terminator = fields.get("terminating_digit", "")
-    fields["client_state"] = _state(KIND_LISTEN, context, terminator=terminator)
+    maximum = 0
+    if terminator and fields["maximum_digits"] < _MAX_GATHER_DIGITS:
+        # Telnyx honours terminating_digit only while fewer than maximum_digits were gathered:
+        # room for one more key means the terminator is collected here and never reaches the
+        # next menu; a key beyond the menu's maximum is reported as no match.
+        maximum = fields["maximum_digits"]
+        fields["maximum_digits"] = maximum + 1
+    fields["client_state"] = _state(KIND_LISTEN, context, terminator=terminator, maximum=maximum)
     prompt = _prompt(listen.prompts)
     if prompt is None:
         fields["initial_timeout_millis"] = timeout
@@ -252,14 +339,14 @@ def _digit_fields(digits: pb.DigitCollection) -> dict[str, Any]:
     return fields
 
 
-def _timer(duration_ms: int, context: CommandContext) -> Command:
+def _timer(duration_ms: int, context: CommandContext, *, kind: str = KIND_WAIT) -> Command:
     """A gather without prompt: Telnyx reports back after `duration_ms` (or the keys pressed)."""
     duration = clamp(duration_ms or PLAY_NOTHING_WAIT_MS, 1, INT32_MAX)
     fields: dict[str, Any] = {
         "minimum_digits": 1,
         "maximum_digits": _MAX_GATHER_DIGITS,
         "initial_timeout_millis": duration,
-        "client_state": _state(KIND_WAIT, context),
+        "client_state": _state(kind, context),
     }
     if duration >= _GATHER_DEFAULT_TOTAL_MS:
         fields["timeout_millis"] = min(duration + _GATHER_DEFAULT_TOTAL_MS, INT32_MAX)
@@ -294,15 +381,27 @@ def _then(
     if prompt is None:
         return [(next_command, _now_body(next_command, next_body, context, stop_key))]
     name, body = _play_command(prompt, context.settings)
-    body["client_state"] = _state(
-        KIND_THEN,
-        context,
-        ref=context.event_id,
-        next_command=next_command,
-        next_body=next_body,
-        stop_key=stop_key,
-    )
-    return [(name, body)]
+    for carried in (next_body, _without_announcement(next_body)):
+        state = _state(
+            KIND_THEN,
+            context,
+            ref=context.event_id,
+            next_command=next_command,
+            next_body=carried,
+            stop_key=stop_key,
+        )
+        if fits(state):
+            body["client_state"] = state
+            return [(name, body)]
+    # Even without its announcement the command would make a state Telnyx echoes but this
+    # gateway refuses to read back (a very long SIP URI): send it now, after the prompt
+    # command, rather than wait for an end of prompt that could never be acted on.
+    return [(name, body), (next_command, _now_body(next_command, next_body, context, stop_key))]
+
+
+def _without_announcement(body: dict[str, Any]) -> dict[str, Any]:
+    """A transfer without its agent announcement (a URL can be long), to keep the state small."""
+    return {key: value for key, value in body.items() if key not in ("audio_url", "media_name")}
 
 
 def _now_body(
@@ -380,6 +479,47 @@ def _ai_gather(gather: pb.AiGather, context: CommandContext) -> Command:
     if gather.user_response_timeout_ms > 0:
         body["user_response_timeout_ms"] = gather.user_response_timeout_ms
     return "gather_using_ai", body
+
+
+def _assistant(hand: pb.HandToAssistant, context: CommandContext) -> Command:
+    """`ai_assistant_start`, or, when one already has the call, `ai_assistant_add_messages`
+    (Telnyx refuses a second start with 90061). The state marks the hand-off, so the
+    `call.conversation.ended` that follows gives the call back to the flow."""
+    state = _state(KIND_ASSISTANT, context, ref=context.event_id)
+    notes = [text for text in (hand.instructions.strip(), _context_note(hand)) if text]
+    if context.running == RUNNING_ASSISTANT:
+        messages = [{"role": "system", "content": clip(note, _MAX_MESSAGE)} for note in notes]
+        if not messages:
+            messages = [{"role": "system", "content": "The conversation goes on."}]
+        return "ai_assistant_add_messages", {"messages": messages, "client_state": state}
+    assistant: dict[str, Any] = {
+        "id": hand.assistant_id.strip() or context.settings.assistant_id,
+    }
+    if hand.instructions.strip():
+        assistant["instructions"] = clip(hand.instructions.strip(), _MAX_MESSAGE)
+    variables = {
+        key: clip(value, _MAX_MESSAGE) for key, value in sorted(hand.context.items()) if key
+    }
+    if variables:
+        assistant["dynamic_variables"] = variables
+    body: dict[str, Any] = {"assistant": assistant, "client_state": state}
+    if hand.greeting.strip():
+        body["greeting"] = clip(hand.greeting.strip(), _MAX_PAYLOAD)
+    if hand.language.strip():
+        language = ai_language(hand.language)
+        if language:
+            body["transcription"] = {"language": language}
+    return "ai_assistant_start", body
+
+
+def _context_note(hand: pb.HandToAssistant) -> str:
+    facts = "; ".join(f"{key}: {value}" for key, value in sorted(hand.context.items()) if key)
+    return f"Facts from the call so far: {facts}" if facts else ""
+
+
+def give_up(context: CommandContext) -> Command:
+    """The hang-up after Telnyx refused the dialogue's answers to its refusals."""
+    return "hangup", {"command_id": command_id(context.event_id, 0, "hangup")}
 
 
 def _apology(prompts: pb.Prompts) -> str:

@@ -35,6 +35,8 @@ WEBHOOK_PATH = "/telnyx/webhooks"
 METRICS_PATH = "/telnyx/metrics"
 # On shutdown, commands still being sent get this long to finish.
 _DRAIN_S = 5.0
+# Refusals in a row reported to the dialogue before the gateway hangs up instead.
+_MAX_REFUSAL_REPORTS = 2
 
 _log = logging.getLogger("dialogue.gateway.telnyx")
 
@@ -168,21 +170,41 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         if reaction.request is not None:
             outcome = await decider.decide(reaction.request)
             commands += plan(outcome.response, context)
-        results = await control.execute(ccid, commands)
-        refused = next((r for r in results if r.status == "refused"), None)
-        if refused is not None:
-            # Tell the dialogue (once: what its answer plans is not reported back again).
-            results += await report_refusal(context, refused)
-        return not any(r.status == "failed" for r in results)
+        results = await control.execute(ccid, commands, outbound.OPTIONAL_COMMANDS)
+        return not any(r.status == "failed" for r in await report_refusals(context, results))
 
-    async def report_refusal(context: outbound.CommandContext, refused: Result) -> list[Result]:
-        request, answer_context = inbound.failure_request(
-            context, refused.name, refused.command_id, refused.code, refused.detail
-        )
-        outcome = await decider.decide(request)
-        return await control.execute(
-            context.call_control_id, plan(outcome.response, answer_context)
-        )
+    async def report_refusals(
+        context: outbound.CommandContext, results: list[Result]
+    ) -> list[Result]:
+        """Tells the dialogue of each refusal and carries out its answer; a refusal of that
+        answer is reported too, up to _MAX_REFUSAL_REPORTS in a row, then the call is hung up:
+        a caller never waits in silence for a command Telnyx will not take."""
+        every = list(results)
+        for _ in range(_MAX_REFUSAL_REPORTS):
+            refused = next(
+                (
+                    r
+                    for r in results
+                    if r.status == "refused" and r.name not in outbound.OPTIONAL_COMMANDS
+                ),
+                None,
+            )
+            if refused is None:
+                return every
+            request, context = inbound.failure_request(
+                context, refused.name, refused.command_id, refused.code, refused.detail
+            )
+            outcome = await decider.decide(request)
+            results = await control.execute(
+                context.call_control_id,
+                plan(outcome.response, context),
+                outbound.OPTIONAL_COMMANDS,
+            )
+            every += results
+        if any(r.status == "refused" and r.name not in outbound.OPTIONAL_COMMANDS for r in results):
+            _log.warning("%s: refused again after reporting: hanging up", context.call_control_id)
+            every += await control.execute(context.call_control_id, [outbound.give_up(context)])
+        return every
 
     @router.post(WEBHOOK_PATH)
     async def receive(request: Request) -> Response:
@@ -230,13 +252,16 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         try:
             sent = await asyncio.wait_for(asyncio.shield(work), config.ack_budget_s)
         except TimeoutError:
-            # Telnyx would give up on us: acknowledge now, the commands go on being sent (same
-            # command_ids, so a redelivery meanwhile cannot double them).
-            webhooks["acknowledged_early"] += 1
-            return JSONResponse({"status": "accepted"})
+            # Not delivered yet: leave the webhook unacknowledged, so Telnyx redelivers it (or
+            # tries the failover URL) while the commands go on being retried here. The
+            # redelivery has the same event id: the same decision, the same command_ids, and
+            # it joins what is still in flight, so nothing runs twice and nothing is lost.
+            webhooks["unacknowledged_in_flight"] += 1
+            return JSONResponse({"error": "commands still being sent"}, status_code=503)
         if not sent:
             # Not acknowledged, so Telnyx redelivers (or tries the failover URL): the same
             # event id gives the same decision and command ids, so nothing runs twice.
+            webhooks["unacknowledged_failed"] += 1
             return JSONResponse({"error": "commands could not be sent"}, status_code=503)
         return JSONResponse({"status": "ok"})
 

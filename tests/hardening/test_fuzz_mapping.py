@@ -374,7 +374,9 @@ def test_telnyx_plans_every_response_as_commands_of_the_spec(
         event_id=event_id, call_control_id="v3:call-1", outbound=outbound, settings=settings
     )
     commands = telnyx_outbound.plan_commands(response, context)
-    assert len(commands) <= 1
+    # One command, after transcription_start on a spoken menu, or a prompt then a command
+    # too large to wait in client_state.
+    assert len(commands) <= 2
     for name, body in commands:
         assert name in telnyx_outbound.COMMANDS
         assert spec.command_problems(name, body) == [], (name, body)

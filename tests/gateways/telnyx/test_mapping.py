@@ -391,7 +391,12 @@ def test_ai_gather_results_beyond_a_struct_are_kept_as_text() -> None:
         "data": {
             "event_type": "call.ai_gather.ended",
             "id": "e1",
-            "payload": {"call_control_id": "v3:abc", "status": "valid", "result": {"n": 10**400}},
+            "payload": {
+                "call_control_id": "v3:abc",
+                "status": "valid",
+                "result": {"n": 10**400},
+                "client_state": _encoded({"v": 1, "k": "ai"}),
+            },
         }
     }
     reaction = inbound.react(inbound.parse_webhook(body))
