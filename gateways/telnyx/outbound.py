@@ -393,9 +393,9 @@ def _then(
         if fits(state):
             body["client_state"] = state
             return [(name, body)]
-    # Even without its announcement the command would make a state Telnyx echoes but this
-    # gateway refuses to read back (a very long SIP URI): send it now, after the prompt
-    # command, rather than wait for an end of prompt that could never be acted on.
+    # Defensive (destinations are at most ~530 characters, so no command the contract can
+    # express gets here): a state still too long to be read back would leave the call waiting
+    # for an end of prompt it could never act on, so the command goes now, after the prompt.
     return [(name, body), (next_command, _now_body(next_command, next_body, context, stop_key))]
 
 

@@ -179,9 +179,9 @@ def test_every_gateway_is_covered() -> None:
 _IN_PROGRESS = {
     (action, vendor)
     for action in ("query_queue", "hand_to_assistant")
-    for vendor in ("aliyun-ivr", "aliyun-ccc", "huawei-odfs", "telnyx")
+    for vendor in ("aliyun-ivr", "aliyun-ccc", "huawei-odfs")
 }
-_DOCS_IN_PROGRESS = {"aliyun-ivr", "aliyun-ccc", "huawei-odfs", "telnyx"}
+_DOCS_IN_PROGRESS = {"aliyun-ivr", "aliyun-ccc", "huawei-odfs"}
 
 
 @pytest.mark.parametrize("vendor", sorted(RENDERERS))
