@@ -54,6 +54,8 @@ KINDS: Final = frozenset(
 # Events that mean "a gather or assistant is in charge": prompt ends and keys are its business.
 GATHERING: Final = frozenset({KIND_LISTEN, KIND_WAIT, KIND_AI, KIND_ASSISTANT, KIND_QUEUE})
 
+MAX_GATHER_KEYS: Final = 128
+"""Telnyx's most digits per gather (the spec's maximum_digits)."""
 MAX_STATE_CHARS: Final = 4096
 """The longest client_state read back, and so the longest written (`fits`)."""
 # command_ids are UUIDs like Telnyx's own examples, derived (v5) from event id, index and name.
@@ -157,8 +159,15 @@ def decode_state(text: Any) -> ClientState | None:
         call_control_id=text_of("c"),
         selector=text_of("s"),
         transcribing=data.get("tr") == 1,
-        maximum=maximum if isinstance(maximum := data.get("x"), int) and maximum > 0 else 0,
+        maximum=_count(data.get("x")),
     )
+
+
+def _count(value: Any) -> int:
+    """A positive key count from the state, else 0 (JSON true is not a count)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return 0
+    return value if 0 < value <= MAX_GATHER_KEYS else 0
 
 
 def fits(encoded: str) -> bool:

@@ -354,14 +354,18 @@ def _on_ai_gather_ended(webhook: Webhook, ccid: str, settings: Settings) -> Reac
     if isinstance(result, Mapping):
         finished.parameters.update(_struct_safe(result))
     finished.complete = text_of(webhook.payload.get("status")).lower() == "valid"
-    history = webhook.payload.get("message_history")
+    _add_messages(finished.message_history, webhook.payload.get("message_history"))
+    return _decide(request, webhook, ccid, state, "AI gather ended", settings=settings)
+
+
+def _add_messages(messages: Any, history: Any) -> None:
+    """A webhook's `message_history` (role, content) appended to repeated ConversationMessage."""
     if isinstance(history, list):
         for entry in history:
             if isinstance(entry, Mapping):
-                message = finished.message_history.add()
+                message = messages.add()
                 message.role = clip(text_of(entry.get("role")), MAX_NUMBER)
                 message.content = clip(text_of(entry.get("content")), MAX_TEXT)
-    return _decide(request, webhook, ccid, state, "AI gather ended", settings=settings)
 
 
 def _on_progress(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
@@ -409,13 +413,7 @@ def _on_conversation_ended(webhook: Webhook, ccid: str, settings: Settings) -> R
     seconds = _number(webhook.payload.get("duration_sec"))
     if seconds is not None and seconds > 0:
         finished.duration_ms = min(round(seconds * 1000), INT32_MAX)
-    history = webhook.payload.get("message_history")
-    if isinstance(history, list):
-        for entry in history:
-            if isinstance(entry, Mapping):
-                message = finished.transcript.add()
-                message.role = clip(text_of(entry.get("role")), MAX_NUMBER)
-                message.content = clip(text_of(entry.get("content")), MAX_TEXT)
+    _add_messages(finished.transcript, webhook.payload.get("message_history"))
     return _decide(request, webhook, ccid, state, "assistant finished", settings=settings)
 
 

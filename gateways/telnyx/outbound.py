@@ -28,6 +28,7 @@ from gateways.telnyx.client_state import (
     KIND_THEN,
     KIND_TRANSFER,
     KIND_WAIT,
+    MAX_GATHER_KEYS,
     ClientState,
     command_id,
     encode_state,
@@ -76,7 +77,7 @@ EMPTY_DECISION_WAIT_MS: Final = 5000
 
 # Telnyx's limits (OpenAPI spec): TTS payloads, digits per gather, record and transfer times.
 _MAX_PAYLOAD = 3000
-_MAX_GATHER_DIGITS = 128
+_MAX_GATHER_DIGITS = MAX_GATHER_KEYS
 _MAX_RECORD_S = 14400
 _TRANSFER_TIMEOUT_S = (5, 600)
 _GATHER_DEFAULT_TOTAL_MS = 60000

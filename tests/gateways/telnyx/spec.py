@@ -30,29 +30,13 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from gateways.telnyx import outbound
+
 SUBSET_PATH = Path(__file__).with_name("openapi-subset.json")
 _SPEC_URI = "urn:telnyx:call-control"
 _ACTIONS = "/calls/{call_control_id}/actions/"
-# The commands the gateway can send (gateways.telnyx.mapping.COMMANDS).
-COMMANDS = (
-    "answer",
-    "speak",
-    "playback_start",
-    "playback_stop",
-    "gather",
-    "gather_using_speak",
-    "gather_using_audio",
-    "gather_using_ai",
-    "transfer",
-    "hangup",
-    "record_start",
-    "record_stop",
-    "transcription_start",
-    "gather_stop",
-    "ai_assistant_start",
-    "ai_assistant_stop",
-    "ai_assistant_add_messages",
-)
+# The commands the gateway can send: the subset keeps their request schemas.
+COMMANDS = outbound.COMMANDS
 # Webhooks only the full spec has (name in its `webhooks` → kept under that name).
 EXTRA_WEBHOOKS = ("transcription",)
 

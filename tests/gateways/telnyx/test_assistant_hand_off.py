@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
-from tests.gateways.telnyx.fake_api import serve_fake
+from tests.gateways.telnyx.fake_api import FakeTelnyx, serve_fake
 from tests.gateways.telnyx.harness import Leg, decoded_state, gateway_env, serve_telnyx
 
 ANYTHING_ELSE = "Is there anything else I can help you with? Press 1 for the menu, 2 to end."
@@ -72,7 +72,11 @@ async def scripted_server(dialogue: ScriptedDialogue) -> AsyncIterator[str]:
         await server.stop(None)
 
 
-async def test_the_assistant_gets_the_call_and_gives_it_back_to_the_flow() -> None:
+@contextlib.asynccontextmanager
+async def scripted_call(
+    call_control_id: str,
+) -> AsyncIterator[tuple[ScriptedDialogue, FakeTelnyx, Leg]]:
+    """The scripted dialogue, the fake API and one leg through the gateway in front of both."""
     key = Ed25519PrivateKey.generate()
     dialogue = ScriptedDialogue()
     async with (
@@ -80,7 +84,11 @@ async def test_the_assistant_gets_the_call_and_gives_it_back_to_the_flow() -> No
         serve_fake() as fake,
         serve_telnyx(address, gateway_env(fake, key)) as client,
     ):
-        leg = Leg(client, fake, key, "v3:call-assistant")
+        yield dialogue, fake, Leg(client, fake, key, call_control_id)
+
+
+async def test_the_assistant_gets_the_call_and_gives_it_back_to_the_flow() -> None:
+    async with scripted_call("v3:call-assistant") as (dialogue, fake, leg):
         await leg.send("call.initiated", direction="incoming", state="parked")
         assert leg.only_command().command == "answer"
 
@@ -128,14 +136,7 @@ async def test_the_assistant_gets_the_call_and_gives_it_back_to_the_flow() -> No
 
 
 async def test_the_hang_up_during_the_assistant_ends_the_dialogue() -> None:
-    key = Ed25519PrivateKey.generate()
-    dialogue = ScriptedDialogue()
-    async with (
-        scripted_server(dialogue) as address,
-        serve_fake() as fake,
-        serve_telnyx(address, gateway_env(fake, key)) as client,
-    ):
-        leg = Leg(client, fake, key, "v3:call-assistant-hangup")
+    async with scripted_call("v3:call-assistant-hangup") as (dialogue, fake, leg):
         await leg.send("call.initiated", direction="incoming", state="parked")
         await leg.send("call.answered", state="answered")
         assert [c.command for c in leg.commands()] == ["answer", "ai_assistant_start"]
