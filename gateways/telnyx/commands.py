@@ -30,7 +30,7 @@ from urllib.parse import quote
 import httpx
 import telnyx
 
-from gateways.telnyx.mapping import Command
+from gateways.telnyx.values import Command
 
 __all__ = ["CALL_ENDED_CODE", "CallControl", "Result", "RetryPolicy"]
 
@@ -40,6 +40,7 @@ CALL_ENDED_CODE: Final = "90018"
 # Statuses worth another attempt: Telnyx or a proxy was busy or failed, not the request.
 _TRANSIENT_STATUSES: Final = frozenset({408, 429, 500, 502, 503, 504})
 _REMEMBERED_COMMANDS = 10_000
+_SEGMENT_SAFE = "!$&'()*+,;=:@"
 # Failure codes become metric labels: only short numeric codes, and only so many distinct ones.
 _CODE = re.compile(r"^[0-9]{1,8}$")
 _MAX_FAILURE_KINDS = 64
@@ -127,17 +128,23 @@ class CallControl:
         self._accepted: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._in_flight: dict[tuple[str, str], asyncio.Future[Result]] = {}
 
-    async def execute(self, call_control_id: str, commands: Sequence[Command]) -> list[Result]:
+    async def execute(
+        self,
+        call_control_id: str,
+        commands: Sequence[Command],
+        optional: frozenset[str] = frozenset(),
+    ) -> list[Result]:
         """Sends the commands in order; stops at the first that does not go through.
 
-        Later commands assume the earlier ones happened (the prompt before the gather, the
-        answer before anything), so they are not sent after a failure.
+        Later commands assume the earlier ones happened (the prompt before the gather), so they
+        are not sent after a failure; a refusal of an `optional` command (its refusal leaves
+        the plan valid) does not stop them.
         """
         results: list[Result] = []
         for name, body in commands:
             result = await self.send(call_control_id, name, body)
             results.append(result)
-            if not result.ok:
+            if not result.ok and not (result.status == "refused" and name in optional):
                 break
         return results
 
@@ -176,7 +183,9 @@ class CallControl:
         self, call_control_id: str, name: str, cid: str, body: dict[str, Any]
     ) -> Result:
         policy = self.policy
-        path = f"/calls/{quote(call_control_id, safe='')}/actions/{name}"
+        # Quoted as the official SDK quotes a path segment (telnyx._utils._path): `/` escaped,
+        # the `:` of a v3: call_control_id kept literal.
+        path = f"/calls/{quote(call_control_id, safe=_SEGMENT_SAFE)}/actions/{name}"
         started = self._clock()
         attempt = 0
         last = Result(name, cid, "failed", attempts=0, detail="not sent")

@@ -1,6 +1,6 @@
 """HTTP routes of the Telnyx Call Control gateway: a thin layer over `mapping` and `commands`.
 
-One route takes every webhook: check the signature, read it, `mapping.react`, ask the server
+One route takes every webhook: check the signature, read it, `inbound.react`, ask the server
 when the event needs a decision, send the planned commands, answer 200. See
 docs/gateways/telnyx.md for the settings, the acknowledgement timing and the degradations.
 """
@@ -20,23 +20,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
+from common.settings import read_all
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.decider import Decider
 from gateways.fallback import fallback_response
+from gateways.payloads import CallbackError
 from gateways.security import auth_failed
-from gateways.telnyx import mapping, signature
+from gateways.telnyx import client_state, inbound, outbound, settings, signature
 from gateways.telnyx.commands import CallControl, Result, RetryPolicy
+from gateways.telnyx.values import Command
 
 DEFAULT_LISTEN = "127.0.0.1:8084"
 WEBHOOK_PATH = "/telnyx/webhooks"
 METRICS_PATH = "/telnyx/metrics"
-DEFAULT_API_BASE = "https://api.telnyx.com/v2"
-# Telnyx's default webhook timeout is short (its messaging docs say 2 s; Call Control apps can
-# set up to 30 s): acknowledge within this even when commands are still being retried.
-DEFAULT_ACK_BUDGET_MS = 2000
 # On shutdown, commands still being sent get this long to finish.
 _DRAIN_S = 5.0
-_TRUE = frozenset({"1", "true", "yes", "on"})
+# Refusals in a row reported to the dialogue before the gateway hangs up instead.
+_MAX_REFUSAL_REPORTS = 2
 
 _log = logging.getLogger("dialogue.gateway.telnyx")
 
@@ -57,7 +57,7 @@ class GatewaySettings:
     public_key: Ed25519PublicKey | None
     api_key: str
     api_base: str
-    mapping: mapping.Settings
+    mapping: settings.Settings
     retry: RetryPolicy
     ack_budget_s: float
 
@@ -69,8 +69,9 @@ def settings_from_env(env: Mapping[str, str]) -> GatewaySettings:
         ValueError: no public key and no development switch, no API key, or a variable that
             does not parse.
     """
-    skip = env.get("TELNYX_SKIP_SIGNATURE", "").strip().lower() in _TRUE
-    key_text = env.get("TELNYX_PUBLIC_KEY", "").strip()
+    values = read_all(settings.SETTINGS, env)
+    skip = values["skip_signature"]
+    key_text = values["public_key"].strip()
     public_key = None
     if key_text:
         try:
@@ -85,31 +86,31 @@ def settings_from_env(env: Mapping[str, str]) -> GatewaySettings:
     if skip:
         # The switch wins over a configured key: it is explicit, and said loudly at start-up.
         public_key = None
-    api_key = env.get("TELNYX_API_KEY", "").strip()
+    api_key = values["api_key"].strip()
     if not api_key:
         raise ValueError("TELNYX_API_KEY is not set: commands cannot be sent")
-    record_format = env.get("TELNYX_RECORD_FORMAT", "mp3").strip().lower()
-    if record_format not in ("mp3", "wav"):
-        raise ValueError(f"TELNYX_RECORD_FORMAT must be mp3 or wav, not {record_format!r}")
-    settings = mapping.Settings(
-        default_voice=env.get("TELNYX_VOICE", "").strip() or mapping.DEFAULT_VOICE,
-        voices=mapping.parse_voices(env.get("TELNYX_VOICES", "")),
-        transfer_targets=mapping.parse_transfer_targets(env.get("TELNYX_TRANSFER_TARGETS", "")),
-        listen_timeout_ms=_positive(env, "TELNYX_LISTEN_TIMEOUT_MS", 5000),
-        record_format=record_format,
+    command_settings = settings.Settings(
+        default_voice=values["default_voice"],
+        voices=values["voices"],
+        transfer_targets=values["transfer_targets"],
+        listen_timeout_ms=values["listen_timeout_ms"],
+        record_format=values["record_format"],
+        speech=values["speech"],
+        transcription_engine=values["transcription_engine"],
+        assistant_id=values["assistant_id"].strip() or settings.PLACEHOLDER_ASSISTANT_ID,
     )
     retry = RetryPolicy(
-        attempts=_positive(env, "TELNYX_COMMAND_ATTEMPTS", 4),
-        attempt_timeout_s=_positive(env, "TELNYX_COMMAND_TIMEOUT_MS", 2000) / 1000,
-        budget_s=_positive(env, "TELNYX_COMMAND_BUDGET_MS", 10000) / 1000,
+        attempts=values["command_attempts"],
+        attempt_timeout_s=values["command_timeout_ms"] / 1000,
+        budget_s=values["command_budget_ms"] / 1000,
     )
     return GatewaySettings(
         public_key=public_key,
         api_key=api_key,
-        api_base=env.get("TELNYX_API_BASE", "").strip().rstrip("/") or DEFAULT_API_BASE,
-        mapping=settings,
+        api_base=values["api_base"].rstrip("/") or settings.DEFAULT_API_BASE,
+        mapping=command_settings,
         retry=retry,
-        ack_budget_s=_positive(env, "TELNYX_ACK_BUDGET_MS", DEFAULT_ACK_BUDGET_MS) / 1000,
+        ack_budget_s=values["ack_budget_ms"] / 1000,
     )
 
 
@@ -145,45 +146,65 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
     router = APIRouter(lifespan=lifespan)
 
     def plan(
-        response: pb.DecideNextActionResponse, context: mapping.CommandContext
-    ) -> list[mapping.Command]:
+        response: pb.DecideNextActionResponse, context: outbound.CommandContext
+    ) -> list[Command]:
         try:
-            return mapping.plan_commands(response, context)
+            return outbound.plan_commands(response, context)
         except Exception:
             # A rendering bug must not leave the caller in silence: send the fallback instead.
             _log.exception("cannot plan the decision for %s", context.call_control_id)
-            return mapping.plan_commands(
+            return outbound.plan_commands(
                 fallback_response(decider.fallback, "render error"), context
             )
 
-    async def carry_out(webhook: mapping.Webhook, reaction: mapping.Reaction) -> bool:
+    async def carry_out(webhook: inbound.Webhook, reaction: inbound.Reaction) -> bool:
         """Decides if needed and sends the commands; False when a command could not be sent."""
         ccid = reaction.call_control_id
-        context = reaction.context or mapping.CommandContext(
+        context = reaction.context or outbound.CommandContext(
             event_id=webhook.event_id,
             call_control_id=ccid,
-            outbound=mapping.is_outbound(webhook.state),
+            outbound=client_state.is_outbound(webhook.state),
             settings=config.mapping,
         )
         commands = list(reaction.commands)
         if reaction.request is not None:
             outcome = await decider.decide(reaction.request)
             commands += plan(outcome.response, context)
-        results = await control.execute(ccid, commands)
-        refused = next((r for r in results if r.status == "refused"), None)
-        if refused is not None:
-            # Tell the dialogue (once: what its answer plans is not reported back again).
-            results += await report_refusal(context, refused)
-        return not any(r.status == "failed" for r in results)
+        results = await control.execute(ccid, commands, outbound.OPTIONAL_COMMANDS)
+        return not any(r.status == "failed" for r in await report_refusals(context, results))
 
-    async def report_refusal(context: mapping.CommandContext, refused: Result) -> list[Result]:
-        request, answer_context = mapping.failure_request(
-            context, refused.name, refused.command_id, refused.code, refused.detail
-        )
-        outcome = await decider.decide(request)
-        return await control.execute(
-            context.call_control_id, plan(outcome.response, answer_context)
-        )
+    async def report_refusals(
+        context: outbound.CommandContext, results: list[Result]
+    ) -> list[Result]:
+        """Tells the dialogue of each refusal and carries out its answer; a refusal of that
+        answer is reported too, up to _MAX_REFUSAL_REPORTS in a row, then the call is hung up:
+        a caller never waits in silence for a command Telnyx will not take."""
+        every = list(results)
+        for _ in range(_MAX_REFUSAL_REPORTS):
+            refused = next(
+                (
+                    r
+                    for r in results
+                    if r.status == "refused" and r.name not in outbound.OPTIONAL_COMMANDS
+                ),
+                None,
+            )
+            if refused is None:
+                return every
+            request, context = inbound.failure_request(
+                context, refused.name, refused.command_id, refused.code, refused.detail
+            )
+            outcome = await decider.decide(request)
+            results = await control.execute(
+                context.call_control_id,
+                plan(outcome.response, context),
+                outbound.OPTIONAL_COMMANDS,
+            )
+            every += results
+        if any(r.status == "refused" and r.name not in outbound.OPTIONAL_COMMANDS for r in results):
+            _log.warning("%s: refused again after reporting: hanging up", context.call_control_id)
+            every += await control.execute(context.call_control_id, [outbound.give_up(context)])
+        return every
 
     @router.post(WEBHOOK_PATH)
     async def receive(request: Request) -> Response:
@@ -204,17 +225,17 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
                 _log.warning("webhook refused: %s", exc.reason)
                 return JSONResponse({"error": exc.reason}, status_code=401)
         try:
-            webhook = mapping.parse_webhook(json.loads(body))
+            webhook = inbound.parse_webhook(json.loads(body))
         except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
             # RecursionError: nested too deep for the parser, which is no webhook either.
             webhooks["unreadable"] += 1
             return JSONResponse({"error": "the body is not JSON"}, status_code=400)
-        except mapping.WebhookError as exc:
+        except CallbackError as exc:
             webhooks["unreadable"] += 1
             return JSONResponse({"error": exc.reason}, status_code=400)
-        reaction = mapping.react(webhook, config.mapping)
+        reaction = inbound.react(webhook, config.mapping)
         request.state.call_id = reaction.call_control_id or "-"
-        webhooks[webhook.event_type if webhook.event_type in mapping.EVENT_TYPES else "other"] += 1
+        webhooks[webhook.event_type if webhook.event_type in inbound.EVENT_TYPES else "other"] += 1
         _log.info(
             "%s %s (attempt %d) on %s: %s",
             webhook.event_type,
@@ -231,13 +252,16 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         try:
             sent = await asyncio.wait_for(asyncio.shield(work), config.ack_budget_s)
         except TimeoutError:
-            # Telnyx would give up on us: acknowledge now, the commands go on being sent (same
-            # command_ids, so a redelivery meanwhile cannot double them).
-            webhooks["acknowledged_early"] += 1
-            return JSONResponse({"status": "accepted"})
+            # Not delivered yet: leave the webhook unacknowledged, so Telnyx redelivers it (or
+            # tries the failover URL) while the commands go on being retried here. The
+            # redelivery has the same event id: the same decision, the same command_ids, and
+            # it joins what is still in flight, so nothing runs twice and nothing is lost.
+            webhooks["unacknowledged_in_flight"] += 1
+            return JSONResponse({"error": "commands still being sent"}, status_code=503)
         if not sent:
             # Not acknowledged, so Telnyx redelivers (or tries the failover URL): the same
             # event id gives the same decision and command ids, so nothing runs twice.
+            webhooks["unacknowledged_failed"] += 1
             return JSONResponse({"error": "commands could not be sent"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
@@ -247,16 +271,3 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         return {"webhooks": dict(webhooks), "commands": dict(control.counters)}
 
     return router
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {text!r}") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, not {value}")
-    return value

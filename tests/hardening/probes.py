@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from gateways.telnyx import mapping as telnyx
+from gateways.telnyx import client_state as telnyx_client_state
 from tests.gateways.telnyx.fake_api import FakeTelnyx, serve_fake
 from tests.gateways.telnyx.harness import signed_headers, webhook
 from tests.hardening.stack import VENDORS, vendor_env
@@ -89,7 +89,9 @@ class Gateways:
             assert int(body["ret"]) == 0, reply.text
             spoken = body["outparams"].get("prompt_text", "")
         else:
-            state = telnyx.encode_state(telnyx.ClientState(telnyx.KIND_INBOUND))
+            state = telnyx_client_state.encode_state(
+                telnyx_client_state.ClientState(telnyx_client_state.KIND_INBOUND)
+            )
             hook = webhook(
                 "call.answered",
                 call_id,

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.telnyx import mapping as telnyx
+from gateways.telnyx import client_state as telnyx_client_state
 from tests.gateways.telnyx.fake_api import serve_fake
 from tests.gateways.telnyx.harness import gateway_env, serve_telnyx, signed_headers, webhook
 from tests.hardening.probes import BUSY, WELCOME, Probe, gateways
@@ -180,7 +180,9 @@ _TIGHT_RETRIES = {
 
 
 def _answered(call_control_id: str, event_id: str) -> bytes:
-    state = telnyx.encode_state(telnyx.ClientState(telnyx.KIND_INBOUND))
+    state = telnyx_client_state.encode_state(
+        telnyx_client_state.ClientState(telnyx_client_state.KIND_INBOUND)
+    )
     hook = webhook(
         "call.answered",
         call_control_id,

@@ -21,7 +21,9 @@ from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
 from gateways.huawei_odfs import inbound as huawei_inbound
 from gateways.huawei_odfs import protocol as huawei_protocol
-from gateways.telnyx import mapping as telnyx
+from gateways.payloads import CallbackError
+from gateways.telnyx import client_state as telnyx_client_state
+from gateways.telnyx import inbound as telnyx_inbound
 from gateways.telnyx import signature
 from server.validation import MAX_REPORTED_ENTRIES, validate_decide
 from tests.hardening.stack import Stack, running_stack
@@ -61,8 +63,8 @@ def test_huawei_a_lone_surrogate_is_a_request_error() -> None:
 
 def test_telnyx_a_lone_surrogate_is_a_webhook_error() -> None:
     body = {"data": {"event_type": "call.answered", "payload": {"call_control_id": LONE_SURROGATE}}}
-    with pytest.raises(telnyx.WebhookError, match="not valid Unicode"):
-        telnyx.parse_webhook(body)
+    with pytest.raises(CallbackError, match="not valid Unicode"):
+        telnyx_inbound.parse_webhook(body)
 
 
 def test_ccc_a_lone_surrogate_is_an_invalid_parameter() -> None:
@@ -93,7 +95,7 @@ def test_telnyx_deep_client_state_is_ignored() -> None:
     # 3,000 nested arrays fit in the 4,096 characters a client_state may have.
     state = base64.b64encode(b"[" * 3000 + b"]" * 3000).decode()
     assert len(state) <= 8000
-    assert telnyx.decode_state(state[:4096]) is None
+    assert telnyx_client_state.decode_state(state[:4096]) is None
 
 
 # -- Telnyx: forged client_state members and out-of-range times -------------------------------
@@ -101,7 +103,7 @@ def test_telnyx_deep_client_state_is_ignored() -> None:
 
 def test_telnyx_a_client_state_kind_of_another_type_is_ignored() -> None:
     forged = base64.b64encode(json.dumps({"v": 1, "k": []}).encode()).decode()
-    assert telnyx.decode_state(forged) is None
+    assert telnyx_client_state.decode_state(forged) is None
 
 
 @pytest.mark.parametrize("when", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
@@ -114,7 +116,7 @@ def test_telnyx_a_time_outside_what_a_timestamp_holds_is_left_out(when: str) -> 
             "payload": {"call_control_id": "v3:c"},
         }
     }
-    reaction = telnyx.react(telnyx.parse_webhook(body))
+    reaction = telnyx_inbound.react(telnyx_inbound.parse_webhook(body))
     assert reaction.request is not None
     assert not reaction.request.HasField("occurred_at")
 

@@ -34,7 +34,8 @@ from gateways.aliyun_ccc import mapping as ccc
 from gateways.aliyun_ivr import mapping as ivr
 from gateways.huawei_odfs import inbound as huawei_inbound
 from gateways.huawei_odfs.settings import settings_from_env as huawei_settings
-from gateways.telnyx import mapping as telnyx
+from gateways.telnyx import client_state as telnyx_client_state
+from gateways.telnyx import inbound as telnyx_inbound
 from gateways.telnyx.routes import settings_from_env as telnyx_settings
 from server.config import DEMO_FLOWS
 from server.engine.catalog import load_catalog
@@ -88,8 +89,12 @@ def plan(index: int, vendor: str) -> list[Delivery]:
 
 # -- the scripted events, per vendor ----------------------------------------------------------
 
-_LISTEN_STATE = telnyx.encode_state(telnyx.ClientState(telnyx.KIND_LISTEN, terminator="#"))
-_INBOUND_STATE = telnyx.encode_state(telnyx.ClientState(telnyx.KIND_INBOUND))
+_LISTEN_STATE = telnyx_client_state.encode_state(
+    telnyx_client_state.ClientState(telnyx_client_state.KIND_LISTEN, terminator="#")
+)
+_INBOUND_STATE = telnyx_client_state.encode_state(
+    telnyx_client_state.ClientState(telnyx_client_state.KIND_INBOUND)
+)
 
 
 def ivr_fields(call_id: str, step: int) -> dict[str, str]:
@@ -223,8 +228,8 @@ def mapped(vendor: str, call_id: str, step: int, env: dict[str, str]) -> pb.Deci
     if vendor == "huawei-odfs":
         parsed = huawei_inbound.parse_request(huawei_body(call_id, step))
         return huawei_inbound.to_request(parsed, huawei_settings({}))
-    reaction = telnyx.react(
-        telnyx.parse_webhook(telnyx_body(call_id, step)), telnyx_settings(env).mapping
+    reaction = telnyx_inbound.react(
+        telnyx_inbound.parse_webhook(telnyx_body(call_id, step)), telnyx_settings(env).mapping
     )
     assert reaction.request is not None
     return reaction.request

@@ -15,7 +15,8 @@ from urllib.parse import quote
 
 from hypothesis import strategies as st
 
-from gateways.telnyx import mapping as telnyx
+from gateways.telnyx import client_state as telnyx_client_state
+from gateways.telnyx import inbound as telnyx_inbound
 from tests.hardening.strategies import (
     as_text,
     hostile_text,
@@ -207,9 +208,9 @@ huawei_body: st.SearchStrategy[Any] = weighted(
 
 # -- Telnyx Call Control webhooks -------------------------------------------------------------
 
-_states: st.SearchStrategy[telnyx.ClientState] = st.builds(
-    telnyx.ClientState,
-    kind=st.sampled_from(sorted(telnyx._KINDS)),
+_states: st.SearchStrategy[telnyx_client_state.ClientState] = st.builds(
+    telnyx_client_state.ClientState,
+    kind=st.sampled_from(sorted(telnyx_client_state.KINDS)),
     ref=st.text(max_size=8),
     outbound=st.booleans(),
     next_command=st.sampled_from(["", "hangup", "transfer", "record_start", "speak"]),
@@ -233,7 +234,7 @@ def _state_text(value: Any) -> str:
 
 
 client_states: st.SearchStrategy[Any] = weighted(
-    (6, _states.map(telnyx.encode_state)),
+    (6, _states.map(telnyx_client_state.encode_state)),
     (1, json_values.map(_state_text)),
     # Our envelope with forged members of any type.
     (
@@ -294,7 +295,9 @@ telnyx_body: st.SearchStrategy[Any] = weighted(
                 "data": maybe_fields(
                     {
                         "id": st.one_of(st.uuids().map(str), st.just("e" * 200)),
-                        "event_type": st.sampled_from([*telnyx.EVENT_TYPES, "call.unknown"]),
+                        "event_type": st.sampled_from(
+                            [*telnyx_inbound.EVENT_TYPES, "call.unknown"]
+                        ),
                         "occurred_at": _times,
                         "payload": telnyx_payload,
                         "record_type": st.just("event"),

@@ -40,6 +40,7 @@ class Received:
         body: The JSON body (None when it was not JSON).
         status: What the fake answered.
         executed: True when this request executed the command (first acceptance).
+        raw_path: The request path as sent (before any percent-decoding).
     """
 
     call_control_id: str
@@ -47,6 +48,7 @@ class Received:
     body: Any
     status: int
     executed: bool
+    raw_path: str = ""
 
     @property
     def command_id(self) -> str:
@@ -72,6 +74,8 @@ class FakeTelnyx:
     _delays: deque[float] = field(default_factory=deque)
     _ended: set[str] = field(default_factory=set)
     _executed_ids: set[tuple[str, str]] = field(default_factory=set)
+    _transcribing: set[str] = field(default_factory=set)
+    _assistants: set[str] = field(default_factory=set)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -92,6 +96,10 @@ class FakeTelnyx:
     def delay_next(self, seconds: float) -> None:
         """The next request is answered only after `seconds`."""
         self._delays.append(seconds)
+
+    def end_conversation(self, call_control_id: str) -> None:
+        """The assistant on the call ended its conversation (call.conversation.ended follows)."""
+        self._assistants.discard(call_control_id)
 
     def hang_up(self, call_control_id: str) -> None:
         """The call has ended: later commands on it are refused with 90018."""
@@ -119,7 +127,10 @@ class FakeTelnyx:
             except ValueError:
                 body = None
             status, answer, executed = self._answer(call_control_id, command, request, body)
-            self.received.append(Received(call_control_id, command, body, status, executed))
+            raw_path = bytes(request.scope.get("raw_path") or b"").decode("latin-1")
+            self.received.append(
+                Received(call_control_id, command, body, status, executed, raw_path)
+            )
             self.changed.set()
             return JSONResponse(answer, status_code=status)
 
@@ -149,6 +160,16 @@ class FakeTelnyx:
             return 200, {"data": {"result": "ok"}}, False
         if key[1]:
             self._executed_ids.add(key)
+        if command == "transcription_start":
+            if call_control_id in self._transcribing:
+                return 422, _errors("90054", "Transcription already started"), False
+            self._transcribing.add(call_control_id)
+        if command == "ai_assistant_start":
+            if call_control_id in self._assistants:
+                return 422, _errors("90061", "An assistant is already running"), False
+            self._assistants.add(call_control_id)
+        if command == "ai_assistant_stop":
+            self._assistants.discard(call_control_id)
         if command == "hangup":
             self._ended.add(call_control_id)
         return 200, {"data": {"result": "ok"}}, True

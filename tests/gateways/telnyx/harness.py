@@ -80,6 +80,9 @@ def gateway_env(fake: FakeTelnyx, key: Ed25519PrivateKey, **extra: str) -> dict[
         "TELNYX_API_BASE": fake.base_url,
         # Tests wait for the commands before the acknowledgement: nothing is left in flight.
         "TELNYX_ACK_BUDGET_MS": "30000",
+        # Key-only menus unless a test turns speech on (test_spoken_menus.py): one command per
+        # prompt keeps the key-driven calls readable.
+        "TELNYX_SPEECH": "false",
         "TELNYX_TRANSFER_TARGETS": json.dumps(
             {"skill_queue:18005550101": "+18005550101", "skill_queue:9999": "+18005559999"}
         ),

@@ -1,13 +1,15 @@
 """Telnyx's OpenAPI spec, as the tests use it: request schemas of commands, webhook schemas.
 
 `openapi-subset.json` beside this file is cut from Telnyx's public spec (the call-control cut
-`shared/vendor/telnyx/telnyx-call-control.openapi.json`): the commands this gateway sends, all
-call webhooks, and every schema they reference, unchanged. It is kept in the repository so the
-tests need nothing outside it; regenerate it with
+`shared/vendor/telnyx/telnyx-call-control.openapi.json`, plus the `call.transcription` webhook,
+which only the full `spec3.yml` has): the commands this gateway sends, all call webhooks, and
+every schema they reference, unchanged. It is kept in the repository so the tests need nothing
+outside it (they run on a fresh clone and in CI); regenerate it with
 
-    .venv/bin/python -m tests.gateways.telnyx.spec ../shared/vendor/telnyx/telnyx-call-control.openapi.json
+    .venv/bin/python -m tests.gateways.telnyx.spec ../shared/vendor/telnyx/telnyx-call-control.openapi.json ../shared/vendor/telnyx/spec3.yml
 
-and `test_spec.py` checks it still matches the shared copy when that is present.
+`test_spec.py` checks that the subset is complete on its own: cutting it again from itself gives
+it back, so every command, webhook and referenced schema is in it.
 
 Validation is JSON Schema Draft 2020-12 (what OpenAPI 3.1 schemas are), with `$ref`s resolved
 inside the spec. On top of the schema, a body may only use the properties the request schema
@@ -28,31 +30,15 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from gateways.telnyx import outbound
+
 SUBSET_PATH = Path(__file__).with_name("openapi-subset.json")
-SHARED_SPEC_PATH = (
-    Path(__file__).resolve().parents[3].parent
-    / "shared"
-    / "vendor"
-    / "telnyx"
-    / "telnyx-call-control.openapi.json"
-)
 _SPEC_URI = "urn:telnyx:call-control"
 _ACTIONS = "/calls/{call_control_id}/actions/"
-# The commands the gateway can send (gateways.telnyx.mapping.COMMANDS).
-COMMANDS = (
-    "answer",
-    "speak",
-    "playback_start",
-    "playback_stop",
-    "gather",
-    "gather_using_speak",
-    "gather_using_audio",
-    "gather_using_ai",
-    "transfer",
-    "hangup",
-    "record_start",
-    "record_stop",
-)
+# The commands the gateway can send: the subset keeps their request schemas.
+COMMANDS = outbound.COMMANDS
+# Webhooks only the full spec has (name in its `webhooks` → kept under that name).
+EXTRA_WEBHOOKS = ("transcription",)
 
 
 @functools.cache
@@ -135,9 +121,18 @@ def webhook_example(event_type: str) -> dict[str, Any]:
     return example
 
 
-def extract(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The subset of a Call Control spec the tests need, with every schema it references."""
-    schemas = spec["components"]["schemas"]
+def extract(spec: Mapping[str, Any], full: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The subset of a Call Control spec the tests need, with every schema it references.
+
+    `full` is the whole spec (spec3.yml), for the webhooks the cut lacks (EXTRA_WEBHOOKS); the
+    subset itself may stand for it, as it holds them already.
+    """
+    full = full or spec
+    schemas = {**full["components"]["schemas"], **spec["components"]["schemas"]}
+    webhooks = {
+        **spec["webhooks"],
+        **{name: full["webhooks"][name] for name in EXTRA_WEBHOOKS if name in full["webhooks"]},
+    }
     needed: set[str] = set()
 
     def walk(node: Any) -> Iterator[str]:
@@ -169,7 +164,7 @@ def extract(spec: Mapping[str, Any]) -> dict[str, Any]:
         for command in COMMANDS
     }
     need(paths)
-    need(spec["webhooks"])
+    need(webhooks)
     return {
         "openapi": spec["openapi"],
         "info": {
@@ -178,15 +173,18 @@ def extract(spec: Mapping[str, Any]) -> dict[str, Any]:
             "and the schemas they reference; cut by tests/gateways/telnyx/spec.py",
         },
         "paths": paths,
-        "webhooks": spec["webhooks"],
+        "webhooks": webhooks,
         "components": {"schemas": {name: schemas[name] for name in sorted(needed)}},
     }
 
 
 def main(argv: list[str]) -> None:
-    """Writes the subset of the spec at argv[0] (default: the shared copy) beside this file."""
-    source = Path(argv[0]) if argv else SHARED_SPEC_PATH
-    subset = extract(json.loads(source.read_text(encoding="utf-8")))
+    """Writes the subset of the cut at argv[0] and the full spec3.yml at argv[1] beside this file."""
+    import yaml  # noqa: PLC0415 (only here: regenerating is a maintainer step)
+
+    cut = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    full = yaml.load(Path(argv[1]).read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+    subset = extract(cut, full)
     SUBSET_PATH.write_text(
         json.dumps(subset, indent=1, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
     )
