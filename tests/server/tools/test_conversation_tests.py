@@ -189,7 +189,7 @@ _BROKEN = {
         "        expect:\n          action: listen\n",
         "7: case 'x' turn 1.expect.action: unknown action 'listen' (expected one of: "
         "play_and_listen, play_and_transfer, play_and_hang_up, play, record, keep_playing, "
-        "stop_playing, wait, ai_gather, end_dialogue)",
+        "stop_playing, wait, ai_gather, end_dialogue, query_queue, hand_to_assistant)",
     ),
     "a selector routed elsewhere": (
         'flow: carrier-zh\nselector: "10087"\ncases: []\n',
