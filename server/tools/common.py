@@ -42,9 +42,9 @@ from server.engine.flow import (
     Transfer,
     WaitNode,
 )
+from server.engine.flowfile import SUBFLOW_SEPARATOR, FlowError, load_flow_file
 from server.engine.hooks import HookCall, HookResult, Outcome
 from server.engine.interpreter import Decision, FlowRuntimeError, decide, resume
-from server.engine.loader import SUBFLOW_SEPARATOR, FlowError, load_flow_file
 from server.engine.state import CallState
 from server.hooks import HookClient
 

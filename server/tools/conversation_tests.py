@@ -20,9 +20,9 @@ from google.protobuf import json_format
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.catalog import Catalog, UnknownFlowError
 from server.engine.flow import Flow
+from server.engine.flowfile import FlowError, load_flow_file
 from server.engine.hooks import HookCall, HookResult, Outcome
 from server.engine.interpreter import Decision
-from server.engine.loader import FlowError, load_flow_file
 from server.tools.common import (
     ACTION_FIELDS,
     EVENT_FIELDS,

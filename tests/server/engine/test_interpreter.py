@@ -19,8 +19,8 @@ from google.protobuf.message import Message
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.flow import Flow
+from server.engine.flowfile import parse_flow
 from server.engine.interpreter import Decision, FlowRuntimeError, decide
-from server.engine.loader import parse_flow
 from server.engine.state import FAILURES, NO_INPUT, NO_MATCH, CallState, decode, encode
 
 CALL_ID = "call-1"

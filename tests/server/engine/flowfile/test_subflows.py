@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.engine.flow import Branch, Collect
-from server.engine.loader import (
+from server.engine.flowfile import (
     FlowError,
     Problem,
     Subflow,

@@ -23,7 +23,7 @@ from server.engine.flow import (
     Transfer,
     TransferTarget,
 )
-from server.engine.loader import (
+from server.engine.flowfile import (
     MAX_FLOW_FILE_BYTES,
     FlowError,
     Problem,
@@ -32,7 +32,7 @@ from server.engine.loader import (
     parse_flow,
 )
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[3]
+_PROJECT_ROOT = Path(__file__).resolve().parents[4]
 _DEMO_FLOWS = _PROJECT_ROOT / "flows"
 _FILE = "demo.yaml"
 

@@ -21,8 +21,8 @@ from server.engine.flow import (
     SetNode,
     SlotType,
 )
+from server.engine.flowfile import FlowError, Problem, parse_flow
 from server.engine.hours import Span
-from server.engine.loader import FlowError, Problem, parse_flow
 
 # A valid flow; each case adds top-level fields or nodes after line 8.
 _BASE = """\
