@@ -18,7 +18,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf import json_format
 
 from dialogue.v1 import dialogue_pb2 as pb
@@ -42,7 +41,8 @@ from server.engine.flow import (
     Transfer,
     WaitNode,
 )
-from server.engine.flowfile import SUBFLOW_SEPARATOR, FlowError, load_flow_file
+from server.engine.flowfile import SUBFLOW_SEPARATOR, FlowError, LineList, LineMap, load_flow_file
+from server.engine.flowfile.yaml_lines import parse_yaml_value
 from server.engine.hooks import HookCall, HookResult, Outcome
 from server.engine.interpreter import Decision, FlowRuntimeError, decide, resume
 from server.engine.state import CallState
@@ -696,92 +696,41 @@ class SourceMap:
         return self.nodes.get(node_id, 1)
 
 
-def source_map(text: str) -> SourceMap:
-    """Reads line numbers from YAML text that the loader already accepted."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    data = yaml.safe_load(text)
-    top: dict[str, int] = {}
-    nodes: dict[str, int] = {}
+def source_map(text: str, name: str = "<flow>") -> SourceMap:
+    """Line numbers of YAML text the loader accepted, read by the loader's own YAML reader
+    (so any file the server loads can be mapped)."""
+    data = load_yaml_lines(text, name)
+    root = data if isinstance(data, LineMap) else LineMap()
+    nodes_raw = root.get("nodes")
+    nodes = nodes_raw if isinstance(nodes_raw, LineMap) else LineMap()
     node_fields: dict[str, dict[str, int]] = {}
     node_items: dict[str, dict[str, list[int]]] = {}
-    defaults: dict[str, int] = {}
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            top[str(key.value)] = key.start_mark.line + 1
-            if key.value == "nodes" and isinstance(value, yaml.MappingNode):
-                for node_key, body in value.value:
-                    nodes[str(node_key.value)] = node_key.start_mark.line + 1
-                    if isinstance(body, yaml.MappingNode):
-                        node_fields[str(node_key.value)] = {
-                            str(k.value): k.start_mark.line + 1 for k, _ in body.value
-                        }
-                        node_items[str(node_key.value)] = {
-                            str(k.value): [item.start_mark.line + 1 for item in v.value]
-                            for k, v in body.value
-                            if isinstance(v, yaml.SequenceNode)
-                        }
-            if key.value == "defaults" and isinstance(value, yaml.MappingNode):
-                defaults = {str(k.value): k.start_mark.line + 1 for k, _ in value.value}
+    for node_id, body in nodes.items():
+        if isinstance(body, LineMap):
+            node_fields[node_id] = dict(body.key_lines)
+            node_items[node_id] = {
+                key: list(value.item_lines)
+                for key, value in body.items()
+                if isinstance(value, LineList)
+            }
+    defaults = root.get("defaults")
     return SourceMap(
-        top, nodes, node_fields, node_items, defaults, data if isinstance(data, dict) else {}
+        dict(root.key_lines),
+        dict(nodes.key_lines),
+        node_fields,
+        node_items,
+        dict(defaults.key_lines) if isinstance(defaults, LineMap) else {},
+        root,
     )
 
 
-class LineDict(dict[str, Any]):
-    """A YAML mapping that remembers its line and its keys' lines."""
-
-    line = 0
-    key_lines: dict[str, int]
-
-
-class LineList(list[Any]):
-    """A YAML sequence that remembers its line and its items' lines."""
-
-    line = 0
-    item_lines: list[int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader building LineDict/LineList, rejecting duplicate keys."""
-
-
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = str(loader.construct_object(key_node, deep=True))
-        line = key_node.start_mark.line + 1
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = line
-    return result
-
-
-def _construct_list(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_object(item, deep=True) for item in node.value)
-    result.line = node.start_mark.line + 1
-    result.item_lines = [item.start_mark.line + 1 for item in node.value]
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_list)
-
-
 def load_yaml_lines(text: str, name: str) -> Any:
-    """Parses YAML into LineDict/LineList/scalars.
+    """Parses YAML into LineMap/LineList/scalars with the loader's reader.
 
     Raises:
         ToolError: a syntax error or a duplicate key, as `name:line: message`.
     """
     try:
-        return yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ToolError(f"{name}:{line}: {str(problem).strip()}") from exc
+        return parse_yaml_value(text, name)
+    except FlowError as exc:
+        raise ToolError(flow_problems(exc)) from exc

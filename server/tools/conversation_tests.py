@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.catalog import Catalog, UnknownFlowError
 from server.engine.flow import Flow
-from server.engine.flowfile import FlowError, load_flow_file
+from server.engine.flowfile import FlowError, LineList, LineMap, load_flow_file
 from server.engine.hooks import HookCall, HookResult, Outcome
 from server.engine.interpreter import Decision
 from server.tools.common import (
@@ -29,8 +29,6 @@ from server.tools.common import (
     CallInfo,
     Conversation,
     HookHandler,
-    LineDict,
-    LineList,
     ToolError,
     action_name,
     default_flows_dir,
@@ -159,8 +157,8 @@ class _Reader:
     def fail(self, line: int, message: str) -> SchemaError:
         return SchemaError(f"{self.path}:{line}: {message}")
 
-    def mapping(self, value: Any, line: int, where: str, allowed: tuple[str, ...]) -> LineDict:
-        if not isinstance(value, LineDict):
+    def mapping(self, value: Any, line: int, where: str, allowed: tuple[str, ...]) -> LineMap:
+        if not isinstance(value, LineMap):
             raise self.fail(line, f"{where}: expected a mapping, got {type(value).__name__}")
         for key in value:
             if key not in allowed:
@@ -198,7 +196,7 @@ class _Reader:
             suite.cases.append(case)
         return suite
 
-    def _flow(self, data: LineDict) -> Flow:
+    def _flow(self, data: LineMap) -> Flow:
         line = data.line
         flow_id, flow_file = data.get("flow"), data.get("flow_file")
         selector = data.get("selector")
@@ -269,7 +267,7 @@ class _Reader:
         time = self._time(raw, where) if "time" in raw else base.time
         return CallSetup(call, params, time)
 
-    def _time(self, raw: LineDict, where: str) -> datetime:
+    def _time(self, raw: LineMap, where: str) -> datetime:
         value, line = raw["time"], raw.key_lines["time"]
         # Unquoted, YAML reads an ISO date-time as a datetime already.
         text = value.isoformat() if isinstance(value, datetime) else str(value)
@@ -284,7 +282,7 @@ class _Reader:
             raise self.fail(line, f"{where}.hooks: expected a list of results")
         results = []
         for index, (entry, entry_line) in enumerate(zip(raw, raw.item_lines, strict=True)):
-            if not isinstance(entry, LineDict) or len(entry) != 1:
+            if not isinstance(entry, LineMap) or len(entry) != 1:
                 raise self.fail(
                     entry_line,
                     f"{where}.hooks[{index}]: expected one of {{ok: ANSWER}}, {{error: DETAIL}}, "
@@ -308,7 +306,7 @@ class _Reader:
     def _params(self, raw: Any, line: int, where: str) -> dict[str, str]:
         if raw is None:
             return {}
-        if not isinstance(raw, LineDict):
+        if not isinstance(raw, LineMap):
             raise self.fail(line, f"{where}: expected a mapping of NAME: VALUE")
         return {str(k): str(v) for k, v in raw.items()}
 
@@ -342,7 +340,7 @@ class _Reader:
             )
         key = inputs[0]
         event, payload = self._event(key, raw[key], raw.key_lines[key], where)
-        expect = raw.get("expect") or LineDict()
+        expect = raw.get("expect") or LineMap()
         expect = self.mapping(
             expect, raw.key_lines.get("expect", line), f"{where}.expect", _EXPECT_KEYS
         )
@@ -383,7 +381,7 @@ class _Reader:
                 )
             return "barged_in", {"speech_duration_ms": value}
         # event: {NAME: PAYLOAD} in the contract's proto JSON.
-        if not isinstance(value, LineDict) or len(value) != 1:
+        if not isinstance(value, LineMap) or len(value) != 1:
             raise self.fail(
                 line, f"{where}: event: expected one NAME: PAYLOAD, e.g. {{call_started: {{}}}}"
             )
@@ -397,7 +395,7 @@ class _Reader:
             raise self.fail(line, f"{where}: event {name}: the payload must be a mapping")
         return name, _plain(payload or {})
 
-    def _check_expect(self, expect: LineDict, where: str) -> None:
+    def _check_expect(self, expect: LineMap, where: str) -> None:
         action = expect.get("action")
         if action is not None and action not in ACTION_FIELDS:
             raise self.fail(

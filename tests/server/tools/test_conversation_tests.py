@@ -206,7 +206,7 @@ _BROKEN = {
     ),
     "a YAML error": (
         "flow: survey\ncases: [\n",
-        "3: expected the node content",
+        "3: yaml: while parsing a flow node expected the node content",
     ),
 }
 
