@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -144,6 +144,43 @@ def resume(
     """Runs a turn again with the results of the hooks it reached (the same flow, state and
     request as the `decide` that returned the pending hook, and every result so far)."""
     return decide(flow, state, request, hook_results=hook_results, now=now)
+
+
+# A turn reaches each hook at most once; this only stops a runaway flow from looping here.
+MAX_HOOKS_PER_TURN = 32
+HookAnswerer = Callable[[HookCall], Awaitable[HookResult]]
+
+
+class TooManyHooksError(FlowRuntimeError):
+    """A turn reached more hooks than any flow can (MAX_HOOKS_PER_TURN)."""
+
+
+async def run_turn(
+    flow: Flow | None,
+    state: CallState | None,
+    request: pb.DecideNextActionRequest,
+    answer: HookAnswerer,
+    *,
+    now: datetime | None = None,
+) -> Decision:
+    """Decides a turn to its end, asking `answer` for each hook it reaches, one after another:
+    the one hook driver, used by the service (HTTP) and the tools (given answers alike).
+
+    Args:
+        flow, state, request, now: As for `decide`.
+        answer: Performs one hook; it never raises, a failure is a result.
+
+    Raises:
+        TooManyHooksError: the turn reached more than MAX_HOOKS_PER_TURN hooks.
+    """
+    results: list[HookResult] = []
+    decision = decide(flow, state, request, now=now)
+    while decision.pending_hook is not None:
+        if len(results) >= MAX_HOOKS_PER_TURN:
+            raise TooManyHooksError(f"the turn reached more than {MAX_HOOKS_PER_TURN} hooks")
+        results.append(await answer(decision.pending_hook))
+        decision = resume(flow, state, request, results, now=now)
+    return decision
 
 
 def _decide(

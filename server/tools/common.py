@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -44,17 +45,16 @@ from server.engine.flow import (
 from server.engine.flowfile import SUBFLOW_SEPARATOR, FlowError, LineList, LineMap, load_flow_file
 from server.engine.flowfile.yaml_lines import parse_yaml_value
 from server.engine.hooks import HookCall, HookResult, Outcome
-from server.engine.interpreter import Decision, FlowRuntimeError, decide, resume
+from server.engine.interpreter import Decision, FlowRuntimeError, run_turn
 from server.engine.state import CallState
 from server.hooks import HookClient
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Slots an edge may fill without saying which (a hook's answer can fill any).
 ANY_SLOT = "*"
-# A turn reaches each hook at most once; this only stops a runaway engine from looping here.
-_MAX_HOOKS_PER_TURN = 32
 
-HookHandler = Callable[[HookCall], HookResult]
+# Answers a hook: at once (given answers), or by performing it (`call_hook`).
+HookHandler = Callable[[HookCall], HookResult | Awaitable[HookResult]]
 
 
 class ToolError(Exception):
@@ -240,40 +240,34 @@ class Conversation:
         """Applies one request as it is; `now` is the time for a request without `occurred_at`."""
         self.last_request = request
         self.hook_log = []
-        answer = hooks or self.hooks
+        handler = hooks or self.hooks
+
+        async def answer(call: HookCall) -> HookResult:
+            if handler is None:
+                raise ToolError(
+                    f"the turn reached the {call.kind} hook of node '{call.node}' "
+                    f"(POST {call.url}), and no result is given for it"
+                )
+            given = handler(call)
+            result = await given if inspect.isawaitable(given) else given
+            self.hook_log.append((call, result))
+            return result
+
         try:
-            decision = decide(self.flow, self.state, request, now=now)
-            results: list[HookResult] = []
-            while decision.pending_hook is not None:
-                call = decision.pending_hook
-                if answer is None:
-                    raise ToolError(
-                        f"the turn reached the {call.kind} hook of node '{call.node}' "
-                        f"(POST {call.url}), and no result is given for it"
-                    )
-                if len(results) >= _MAX_HOOKS_PER_TURN:
-                    raise ToolError(f"the turn reached more than {_MAX_HOOKS_PER_TURN} hooks")
-                result = answer(call)
-                self.hook_log.append((call, result))
-                results.append(result)
-                decision = resume(self.flow, self.state, request, results, now=now)
+            decision = asyncio.run(run_turn(self.flow, self.state, request, answer, now=now))
         except FlowRuntimeError as exc:
             raise ToolError(f"the flow cannot run: {exc}") from exc
         self.state = decision.state
         return decision
 
 
-def call_hook(call: HookCall) -> HookResult:
+async def call_hook(call: HookCall) -> HookResult:
     """Performs a hook as the server does (`server.hooks.HookClient`), within its deadline."""
-
-    async def once() -> HookResult:
-        client = HookClient()
-        try:
-            return await client.call(call, call.timeout_ms / 1000)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(once())
+    client = HookClient()
+    try:
+        return await client.call(call, call.timeout_ms / 1000)
+    finally:
+        await client.aclose()
 
 
 def fixed_hook(outcome: Outcome, detail: str) -> HookHandler:
