@@ -50,11 +50,6 @@ from server.engine.flow import (
 from server.engine.hooks import HookCall, HookResult, NluAnswer
 from server.engine.state import FAILURES, NO_INPUT, NO_MATCH, CallState
 
-# Set while a node that cannot carry prompts (wait, AI gather) waits for the prompts spoken
-# on the way to it to finish playing.
-_DEFERRED = "deferred"
-# Set while a collect node with `confirm` waits for the caller to confirm the value it holds.
-CONFIRMING = "confirming"
 _KEY_ANSWERS = {"1": True, "2": False}
 _MAX_TOKEN = 64
 # Keys the platform collects per slot type (digits: the node's own min/max_length).
@@ -385,10 +380,10 @@ class _Turn:
         return self._keep_playing(f"{event} during an announcement")
 
     def _at_deferred(self, node: WaitNode | AiGatherNode, event: str | None) -> Decision:
-        if self.state.count(_DEFERRED):
+        if self.state.deferred:
             # A platform error means nothing is playing any more: waiting on would be dead air.
             if event in ("playback_finished", "no_input", "platform_error"):
-                self.state = self.state.with_counter(_DEFERRED, 0)
+                self.state = replace(self.state, deferred=False)
                 return self._act_without_prompts(node)
             return self._keep_playing(f"{event} before {node.id}")
         if isinstance(node, WaitNode):
@@ -414,11 +409,10 @@ class _Turn:
 
     def _barge_in(self) -> Decision:
         """Judges an interruption by the policy of the prompts actually sent last."""
-        mode_name, _, min_speech = (self.state.barge_in or "BARGE_IN_MODE_ANY:0").partition(":")
-        mode = pb.BargeInMode.Value(mode_name)
+        mode = self.state.barge_in_mode or pb.BARGE_IN_MODE_ANY
         heard = self.request.barged_in.speech_duration_ms
-        if mode in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY) and heard >= int(
-            min_speech or 0
+        if mode in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY) and (
+            heard >= self.state.min_speech_ms
         ):
             self.note = f"caller spoke {heard} ms over the prompt: stop it"
             return self._respond(stop_playing=pb.StopPlaying())
@@ -588,8 +582,7 @@ class _Turn:
         suffix = f" ({how})" if how else ""
         if node.confirm is not None:
             # A fresh start for the confirmation question: its own no-input/no-match counts.
-            counters = {**_fresh(self.state.counters), CONFIRMING: 1}
-            self.state = replace(self.state, counters=counters)
+            self.state = replace(self.state, counters=_fresh(self.state.counters), confirming=True)
             self.note = f"{node.slot} collected{suffix}; confirming"
             return self._listen(node, [])
         self.note = f"{node.slot} collected{suffix}"
@@ -612,11 +605,10 @@ class _Turn:
     def _unconfirm(self, node: Collect) -> None:
         """Forgets the value awaiting confirmation and the confirmation itself."""
         slots_left = {k: v for k, v in self.state.slots.items() if k != node.slot}
-        counters = {k: v for k, v in self.state.counters.items() if k != CONFIRMING}
-        self.state = replace(self.state, slots=slots_left, counters=counters)
+        self.state = replace(self.state, slots=slots_left, confirming=False)
 
     def _confirming(self) -> bool:
-        return bool(self.state.count(CONFIRMING))
+        return self.state.confirming
 
     def _merge(self, values: dict[str, str]) -> None:
         if values:
@@ -674,9 +666,14 @@ class _Turn:
         node = self.f.nodes.get(self.state.node)
         if isinstance(node, Collect) and self._confirming():
             return self._listen(node, [])  # the confirmation question, not the question before
-        counters = self.state.counters
+        before = self.state
         decision = self.run(self.state.entry or self.state.node)
-        self.state = replace(self.state, counters=counters)
+        self.state = replace(
+            self.state,
+            counters=before.counters,
+            deferred=before.deferred,
+            confirming=before.confirming,
+        )
         return Decision(self.state, decision.response)
 
     def run(self, node_id: str) -> Decision:
@@ -706,7 +703,12 @@ class _Turn:
                     node_id = node.next
                     continue
             self.state = replace(
-                self.state, node=node.id, entry=entry, counters=_fresh(self.state.counters)
+                self.state,
+                node=node.id,
+                entry=entry,
+                counters=_fresh(self.state.counters),
+                deferred=False,
+                confirming=False,
             )
             return self._act(node, pending)
         raise FlowRuntimeError(
@@ -744,7 +746,7 @@ class _Turn:
             return self._respond(record=record)
         if pending:
             # Wait and AI gather carry no prompts of their own: play these first.
-            self.state = self.state.with_counter(_DEFERRED, 1)
+            self.state = replace(self.state, deferred=True)
             return self._respond(play=pb.Play(prompts=self._prompts(pending)))
         assert isinstance(node, WaitNode | AiGatherNode)
         return self._act_without_prompts(node)
@@ -960,8 +962,9 @@ class _Turn:
     def _prompts(self, specs: list[PromptSpec]) -> pb.Prompts:
         policy = self._barge_in_of(specs)
         prompts = pb.Prompts(barge_in=policy)
-        policy_text = f"{pb.BargeInMode.Name(policy.mode)}:{policy.min_speech_ms}"
-        self.state = replace(self.state, barge_in=policy_text)
+        self.state = replace(
+            self.state, barge_in_mode=policy.mode, min_speech_ms=policy.min_speech_ms
+        )
         for spec in specs:
             for item in spec.items:
                 if item.media_name:
