@@ -469,6 +469,75 @@ class HoursNode(NodeKind):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class QueueStatusNode(NodeKind):
+    """Asks the platform how a queue is doing (before a transfer), then goes on at `next`.
+
+    The figures become `{queue.position}`, `{queue.wait_minutes}`, `{queue.agents_online}` and
+    `{queue.agents_idle}`; a figure the platform could not tell has no value. A platform
+    without CAPABILITY_QUEUE_STATUS is never asked: the call goes straight to `on_unavailable`.
+
+    Attributes:
+        queue: Which queue: kind current_queue (value ""), skill_queue or agent_id.
+    """
+
+    id: str
+    queue: TransferTarget
+    next: str
+    on_unavailable: str
+    kind: ClassVar[str] = "queue_status"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next, self.on_unavailable)
+
+    def hears_commands(self) -> bool:
+        return True
+
+    def retarget(self, rename: Rename) -> QueueStatusNode:
+        return replace(
+            self,
+            id=rename(self.id),
+            next=rename(self.next),
+            on_unavailable=rename(self.on_unavailable),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantNode(NodeKind):
+    """Hands the call to the platform's own voice assistant; when it finishes, goes to `next`.
+
+    How it ended becomes `{assistant.reason}`, `{assistant.duration_ms}` and
+    `{assistant.transcript}`. A platform without CAPABILITY_VOICE_ASSISTANT goes straight to
+    `on_unavailable`.
+
+    Attributes:
+        assistant_id: The platform's assistant id, a template (e.g. "{params.assistant_id}").
+        greeting: What the assistant says first (a template; "" leaves it to the assistant).
+        instructions: Instructions for this call (a template).
+        context: The slots handed to the assistant, by name (those without a value are left out).
+    """
+
+    id: str
+    assistant_id: str
+    next: str
+    on_unavailable: str
+    greeting: str = ""
+    instructions: str = ""
+    context: tuple[str, ...] = ()
+    kind: ClassVar[str] = "assistant"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next, self.on_unavailable)
+
+    def retarget(self, rename: Rename) -> AssistantNode:
+        return replace(
+            self,
+            id=rename(self.id),
+            next=rename(self.next),
+            on_unavailable=rename(self.on_unavailable),
+        )
+
+
 Node = (
     Say
     | Menu
@@ -482,6 +551,8 @@ Node = (
     | SetNode
     | Fulfillment
     | HoursNode
+    | QueueStatusNode
+    | AssistantNode
 )
 ListeningNode = Menu | Collect
 

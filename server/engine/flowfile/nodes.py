@@ -18,6 +18,7 @@ from server.engine import conditions as condition_ops
 from server.engine import hours
 from server.engine.flow import (
     AiGatherNode,
+    AssistantNode,
     Branch,
     Case,
     Choice,
@@ -30,6 +31,7 @@ from server.engine.flow import (
     Node,
     Option,
     PromptSpec,
+    QueueStatusNode,
     RecordNode,
     Say,
     SetNode,
@@ -612,6 +614,61 @@ def plain(value: Any) -> Any:
     return value
 
 
+_QUEUE_KINDS = ("current_queue", "skill_queue", "agent_id")
+
+
+def read_queue_status(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node | None:
+    queue = r.c.get(data, "queue", LineMap, where, required=True)
+    next_node = r.ref(data, "next", where)
+    on_unavailable = r.ref(data, "on_unavailable", where, required=False) or next_node
+    if queue is None:
+        return None
+    qw = f"{where}.queue"
+    r.c.known_keys(queue, _QUEUE_KINDS, qw)
+    kinds = [kind for kind in _QUEUE_KINDS if kind in queue]
+    if len(kinds) != 1:
+        r.c.problem(
+            queue.line,
+            qw,
+            f"has {len(kinds)} queues, expected exactly one of: {', '.join(_QUEUE_KINDS)}",
+        )
+        return None
+    if kinds[0] == "current_queue":
+        if r.c.get(queue, "current_queue", bool, qw) is not True:
+            r.c.problem(r.c.line_of(queue, "current_queue"), qw, "expected current_queue: true")
+        value = ""
+    else:
+        value = r.c.get(queue, kinds[0], str, qw, required=True) or ""
+        if not value:
+            r.c.problem(r.c.line_of(queue, kinds[0]), f"{qw}.{kinds[0]}", "expected an id")
+    return QueueStatusNode(node_id, TransferTarget(kinds[0], value), next_node, on_unavailable)
+
+
+def read_assistant(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node:
+    texts: dict[str, str] = {}
+    for key in ("assistant_id", "greeting", "instructions"):
+        text = r.c.get(data, key, str, where, default="", required=key == "assistant_id") or ""
+        if text:
+            r.templates.append((r.c.line_of(data, key), f"{where}.{key}", text))
+        texts[key] = text
+    raw_context = r.c.get(data, "context", LineList, where, default=LineList()) or LineList()
+    context: list[str] = []
+    for name, line in zip(raw_context, raw_context.item_lines, strict=True):
+        # Checked as a placeholder would be: a slot the flow fills or declares.
+        r.templates.append((line, f"{where}.context", "{" + str(name) + "}"))
+        context.append(str(name))
+    next_node = r.ref(data, "next", where)
+    return AssistantNode(
+        node_id,
+        texts["assistant_id"],
+        next_node,
+        r.ref(data, "on_unavailable", where, required=False) or next_node,
+        texts["greeting"],
+        texts["instructions"],
+        tuple(context),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class NodeReader:
     """How one node kind is read: the fields it allows besides `type`, and its reader."""
@@ -661,6 +718,11 @@ READERS: dict[str, NodeReader] = {
     "hours": NodeReader(
         ("timezone", "schedule", "holidays", "special_days", "open", "closed", "holiday"),
         read_hours,
+    ),
+    "queue_status": NodeReader(("queue", "next", "on_unavailable"), read_queue_status),
+    "assistant": NodeReader(
+        ("assistant_id", "greeting", "instructions", "context", "next", "on_unavailable"),
+        read_assistant,
     ),
     "subflow": NodeReader(("flow", "next", "outcomes"), read_subflow),
     "return": NodeReader(("outcome",), read_return),

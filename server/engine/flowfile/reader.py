@@ -25,14 +25,17 @@ from server.engine.flow import (
 )
 from server.engine.flowfile.checker import Checker
 from server.engine.flowfile.names import (
+    ASSISTANT_FIELDS,
     CALL_FIELDS,
     DEFAULT_HOOK_TIMEOUT_MS,
     FLOW_ID,
     KEYS,
     MAX_HOOK_TIMEOUT_MS,
     NAME,
+    NAMED_FAMILIES,
     PARAM_NAME,
     PLACEHOLDER,
+    QUEUE_FIELDS,
     URL,
 )
 from server.engine.flowfile.nodes import READERS
@@ -41,6 +44,8 @@ from server.engine.flowfile.yaml_lines import LineList, LineMap, describe
 from server.engine.matching import normalize
 
 T = TypeVar("T")
+# Values the call has beside its slots, readable in any template.
+_RUNTIME_FIELDS = frozenset((*CALL_FIELDS, *QUEUE_FIELDS, *ASSISTANT_FIELDS))
 # Each setting's default, from the flow model: a file that leaves one out gets exactly that.
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Defaults)}
 
@@ -586,9 +591,9 @@ class FlowReader:
     def _check_templates(self) -> None:
         for line, where, text in self.templates:
             for name in PLACEHOLDER.findall(text):
-                if name in self.slots or name in CALL_FIELDS or name.startswith("params."):
+                if name in self.slots or name in _RUNTIME_FIELDS or name.startswith("params."):
                     continue
-                known = ", ".join(sorted(self.slots | set(CALL_FIELDS))) + ", params.NAME"
+                known = ", ".join(sorted(self.slots | set(CALL_FIELDS))) + ", " + NAMED_FAMILIES
                 self.c.problem(
                     line, where, f"unknown placeholder '{{{name}}}' (expected one of: {known})"
                 )

@@ -531,7 +531,8 @@ _BROKEN = {
         "node 'x'.prompt",
         (
             "unknown placeholder '{nope}'",
-            "expected one of: call.callee, call.caller, call.date, call.time, params.NAME",
+            "expected one of: call.callee, call.caller, call.date, call.time, params.NAME, "
+            "queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
         ),
     ),
     "unknown-placeholder-in-a-list-item": _Broken(
@@ -1209,7 +1210,7 @@ def test_load_flow_file_names_the_file_and_its_lines(tmp_path: Path) -> None:
             str(path),
             12,
             "node 'x'.prompt",
-            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, params.NAME)",
+            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
         )
     ]
 
