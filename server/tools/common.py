@@ -144,6 +144,7 @@ class CallInfo:
     callee: str = DEFAULT_CALLEE
     selector: str = ""
     direction: pb.CallDirection.ValueType = pb.CALL_DIRECTION_INBOUND
+    capabilities: tuple[pb.Capability.ValueType, ...] = ()
 
 
 def make_request(
@@ -154,10 +155,12 @@ def make_request(
     parameters: dict[str, str] | None = None,
     *,
     occurred_at: datetime | None = None,
+    queue_status: dict[str, int] | None = None,
 ) -> pb.DecideNextActionRequest:
     """A request for one event, e.g. `make_request(call, "t1", "digits_entered", {"digits": "1"})`.
 
-    `occurred_at` (timezone-aware) is the call's time for business hours and relative dates.
+    `occurred_at` (timezone-aware) is the call's time for business hours and relative dates;
+    `queue_status` the queue figures the request reports (QueueStatus field → number).
 
     Raises:
         ToolError: the event name or its payload is not valid proto JSON for that event.
@@ -171,9 +174,15 @@ def make_request(
     request.call.flow_selector = call.selector
     request.call.platform = pb.PLATFORM_OTHER
     request.call.direction = call.direction
+    request.call.capabilities.extend(call.capabilities)
     request.call_data.parameters.update(parameters or {})
     if occurred_at is not None:
         request.occurred_at.FromDatetime(occurred_at)
+    if queue_status is not None:
+        try:
+            json_format.ParseDict(queue_status, request.queue_status)
+        except json_format.ParseError as exc:
+            raise ToolError(f"invalid queue status {queue_status!r}: {exc}") from exc
     try:
         json_format.ParseDict(payload or {}, getattr(request, event))
     except json_format.ParseError as exc:
@@ -217,6 +226,7 @@ class Conversation:
         *,
         occurred_at: datetime | None = None,
         hooks: HookHandler | None = None,
+        queue_status: dict[str, int] | None = None,
     ) -> Decision:
         """Applies one event and returns the decision.
 
@@ -227,7 +237,13 @@ class Conversation:
         self.sent += 1
         when = occurred_at or (self.now() if self.now is not None else None)
         request = make_request(
-            self.call, f"t{self.sent}", event, payload, parameters, occurred_at=when
+            self.call,
+            f"t{self.sent}",
+            event,
+            payload,
+            parameters,
+            occurred_at=when,
+            queue_status=queue_status,
         )
         return self.apply(request, hooks)
 

@@ -9,6 +9,7 @@ case failed or any test file is broken. The YAML schema is documented in docs/to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -42,7 +43,13 @@ from server.tools.common import (
 )
 
 _FILE_KEYS = ("flow", "flow_file", "selector", "description", "call", "cases")
-_CALL_KEYS = ("caller", "callee", "direction", "params", "time")
+_CALL_KEYS = ("caller", "callee", "direction", "params", "time", "capabilities")
+# `capabilities: [queue_status, voice_assistant]` names pb.Capability members.
+_CAPABILITIES = {
+    "queue_status": pb.CAPABILITY_QUEUE_STATUS,
+    "voice_assistant": pb.CAPABILITY_VOICE_ASSISTANT,
+}
+_QUEUE_FIGURES = ("position", "agents_online", "agents_idle", "estimated_wait_ms")
 _CASE_KEYS = ("name", "description", "call", "turns")
 _FLAG_INPUTS = {
     "start": "call_started",
@@ -51,7 +58,7 @@ _FLAG_INPUTS = {
     "played": "playback_finished",
     "hangup": "call_ended",
 }
-_INPUTS = (*_FLAG_INPUTS, "say", "keys", "recorded", "transfer", "barge_in", "event")
+_INPUTS = (*_FLAG_INPUTS, "say", "keys", "recorded", "transfer", "barge_in", "queue", "event")
 _TURN_KEYS = (*_INPUTS, "params", "time", "hooks", "expect")
 _EXPECT_KEYS = (
     "action",
@@ -115,6 +122,7 @@ class Turn:
     expect: dict[str, Any]
     time: datetime | None = None
     hooks: tuple[HookResult, ...] | None = None
+    queue_status: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +273,22 @@ class _Reader:
             ),
         )
         time = self._time(raw, where) if "time" in raw else base.time
+        if "capabilities" in raw:
+            call = dataclasses.replace(
+                call, capabilities=self._capabilities(raw["capabilities"], raw, where)
+            )
         return CallSetup(call, params, time)
+
+    def _capabilities(
+        self, value: Any, raw: LineMap, where: str
+    ) -> tuple[pb.Capability.ValueType, ...]:
+        names = value if isinstance(value, list) else None
+        if names is None or any(name not in _CAPABILITIES for name in names):
+            raise self.fail(
+                raw.key_lines["capabilities"],
+                f"{where}.capabilities: expected a list of: {', '.join(_CAPABILITIES)}",
+            )
+        return tuple(_CAPABILITIES[name] for name in names)
 
     def _time(self, raw: LineMap, where: str) -> datetime:
         value, line = raw["time"], raw.key_lines["time"]
@@ -350,7 +373,16 @@ class _Reader:
         )
         time = self._time(raw, where) if "time" in raw else None
         hooks = self._hooks(raw["hooks"], raw.key_lines["hooks"], where) if "hooks" in raw else None
-        return Turn(number, line, event, payload, params, dict(expect), time, hooks)
+        queue = self._queue(raw["queue"], raw.key_lines["queue"], where) if key == "queue" else None
+        return Turn(number, line, event, payload, params, dict(expect), time, hooks, queue)
+
+    def _queue(self, value: Any, line: int, where: str) -> dict[str, int]:
+        """`queue: {position: 3, agents_online: 0}`: the figures the platform reports."""
+        figures = self.mapping(value, line, f"{where}.queue", _QUEUE_FIGURES)
+        for name, figure in figures.items():
+            if not isinstance(figure, int) or isinstance(figure, bool) or figure < 0:
+                raise self.fail(line, f"{where}.queue.{name}: expected a whole number")
+        return dict(figures)
 
     def _event(self, key: str, value: Any, line: int, where: str) -> tuple[str, dict[str, Any]]:
         if key in _FLAG_INPUTS:
@@ -374,6 +406,8 @@ class _Reader:
             return "transfer_finished", {
                 "outcome": pb.TransferOutcome.Name(_TRANSFER_OUTCOMES[value])
             }
+        if key == "queue":
+            return "queue_status_reported", {}
         if key == "barge_in":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise self.fail(
@@ -561,6 +595,7 @@ def run_case(flow: Flow, case: Case, out: TextIO, *, verbose: bool, path: Path) 
                 params,
                 occurred_at=turn.time or case.setup.time,
                 hooks=_answers_from(scripted) if scripted else None,
+                queue_status=turn.queue_status,
             )
         except ToolError as exc:
             return fail(turn, str(exc))
