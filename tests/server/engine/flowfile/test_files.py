@@ -107,7 +107,7 @@ def test_carrier_zh_is_read_into_the_model() -> None:
     assert flow.defaults.on_failure_budget == "agent_after_failures"
     assert len(flow.defaults.no_match) == 2
     assert [(c.intent, c.key, c.goto, c.repeat) for c in flow.commands] == [
-        ("agent", "0", "agent", False),
+        ("agent", "0", "agent_queue", False),
         ("repeat", "*", "", True),
     ]
     menu = flow.nodes["main_menu"]
