@@ -298,10 +298,9 @@ class _Turn(TurnBase):
     def _at_playback(self, node: Say, event: str | None) -> Decision:
         if event in ("playback_finished", "no_input", "platform_error"):
             return self.run(node.next)
-        if event == "speech_recognized":
-            command = self._command(text=self.request.speech_recognized.text)
-            if command is not None:
-                return command
+        command = self._spoken_command(event)
+        if command is not None:
+            return command
         return self._keep_playing(f"{event} during an announcement")
 
     def _deferred(self, node: PromptlessNode, event: str | None) -> Decision | None:
@@ -314,14 +313,19 @@ class _Turn(TurnBase):
             return self._act_without_prompts(node)
         return self._keep_playing(f"{event} before {node.id}")
 
+    def _spoken_command(self, event: str | None) -> Decision | None:
+        """A global command said while the call waits at a node that does not listen."""
+        if event != "speech_recognized":
+            return None
+        return self._command(text=self.request.speech_recognized.text)
+
     def _at_wait(self, node: WaitNode, event: str | None) -> Decision:
         deferred = self._deferred(node, event)
         if deferred is not None:
             return deferred
-        if event == "speech_recognized":
-            command = self._command(text=self.request.speech_recognized.text)
-            if command is not None:
-                return command
+        command = self._spoken_command(event)
+        if command is not None:
+            return command
         return self.run(node.next)
 
     def _at_queue_status(self, node: QueueStatusNode, event: str | None) -> Decision:
@@ -335,10 +339,9 @@ class _Turn(TurnBase):
         if event in ("no_input", "no_match", "platform_error"):
             self.note = f"queue status unavailable ({event})"
             return self.run(node.on_unavailable)
-        if event == "speech_recognized":
-            command = self._command(text=self.request.speech_recognized.text)
-            if command is not None:
-                return command
+        command = self._spoken_command(event)
+        if command is not None:
+            return command
         return self._keep_playing(f"{event} while asking for the queue status")
 
     def _at_assistant(self, node: AssistantNode, event: str | None) -> Decision:

@@ -35,6 +35,7 @@ from server.engine.flow import (
     HoursNode,
     Menu,
     Node,
+    NodeKind,
     PromptSpec,
     RecordNode,
     Say,
@@ -413,43 +414,28 @@ def describe_state(state: CallState | None) -> str:
 
 # -- the flow as a graph ----------------------------------------------------------------------
 
-_KIND_NAMES = {
-    Say: "say",
-    Menu: "menu",
-    Collect: "collect",
-    Branch: "branch",
-    Transfer: "transfer",
-    HangUp: "hangup",
-    RecordNode: "record",
-    WaitNode: "wait",
-    AiGatherNode: "ai_gather",
-    SetNode: "set",
-    Fulfillment: "fulfillment",
-    HoursNode: "hours",
-}
-
 
 def kind_of(node: object) -> str:
-    """The node's `type:` as written in YAML; a kind added later gets its snake-cased class name."""
-    known = _KIND_NAMES.get(type(node))
-    if known is not None:
-        return known
+    """The node's `type:` as written in YAML; a kind unknown to the model gets its snake-cased
+    class name."""
+    if isinstance(node, NodeKind):
+        return node.kind
     name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(node).__name__).lower()
     return name.removesuffix("_node")
 
 
 def is_known_kind(node: object) -> bool:
-    return type(node) in _KIND_NAMES
+    return isinstance(node, NodeKind)
 
 
 def is_listening(node: object) -> bool:
-    return isinstance(node, Menu | Collect)
+    return isinstance(node, NodeKind) and node.listens
 
 
 def may_end(node: object) -> bool:
     """Whether the dialogue can end at this node: hang-up, a successful transfer, or a kind we
     do not know (assumed able to, so that checks never fail a flow for a kind they cannot read)."""
-    return isinstance(node, HangUp | Transfer) or not is_known_kind(node)
+    return not isinstance(node, NodeKind) or node.may_end
 
 
 def parse_time(text: str) -> datetime:
@@ -469,11 +455,7 @@ def parse_time(text: str) -> datetime:
 
 def hears_commands(node: object) -> bool:
     """Nodes where the call waits and global commands are checked (docs/flows.md, section 9)."""
-    return (
-        is_listening(node)
-        or isinstance(node, WaitNode)
-        or (isinstance(node, Say) and node.wait_for_playback)
-    )
+    return isinstance(node, NodeKind) and node.hears_commands()
 
 
 @dataclass(frozen=True, slots=True)

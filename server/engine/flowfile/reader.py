@@ -559,13 +559,7 @@ class FlowReader:
                 self.c.problem(
                     entry.line, where, "expected exactly one of 'goto: NODE' or 'repeat: true'"
                 )
-            key = self.c.get(entry, "key", str, where, default="") or ""
-            if key and (len(key) != 1 or key not in KEYS):
-                self.c.problem(
-                    self.c.line_of(entry, "key"),
-                    f"{where}.key",
-                    f"got '{key}', expected one key of {KEYS}",
-                )
+            key = self.key(entry, where)
             commands.append(
                 Command(
                     self.c.get(entry, "intent", str, where, required=True) or "",
