@@ -24,9 +24,10 @@ from urllib.parse import quote
 import httpx
 
 from dialogue.v1 import dialogue_pb2 as pb
+from server.engine import interpreter
 from server.engine.flow import Flow
 from server.engine.hooks import HookCall, HookResult, Outcome
-from server.engine.interpreter import Decision, decide, resume
+from server.engine.interpreter import Decision
 from server.engine.state import CallState
 
 _log = logging.getLogger("dialogue.hooks")
@@ -144,10 +145,8 @@ async def run_turn(
     """
     loop = asyncio.get_running_loop()
     ends = loop.time() + client.turn_budget_s
-    results: list[HookResult] = []
-    decision = decide(flow, state, request, now=now)
-    while decision.pending_hook is not None:
-        hook = decision.pending_hook
+
+    async def answer(hook: HookCall) -> HookResult:
         result = await client.call(hook, ends - loop.time())
         if result.outcome is not Outcome.OK:
             _log.warning(
@@ -159,6 +158,6 @@ async def run_turn(
                 result.outcome.value,
                 result.detail,
             )
-        results.append(result)
-        decision = resume(flow, state, request, results, now=now)
-    return decision
+        return result
+
+    return await interpreter.run_turn(flow, state, request, answer, now=now)

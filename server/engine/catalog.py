@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from server.engine.flow import Flow
-from server.engine.loader import FlowError, Problem, load_flows
+from server.engine.flowfile import FlowError, Problem, load_flows
 
 ROUTING_FILE = "routing.yaml"
 # Either spelling is the routing table; `load_flows` skips both as flows.

@@ -11,10 +11,11 @@ call's state stays one node id and a flow version pins its subflows too.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from server.engine.hours import Schedule
 
@@ -66,6 +67,44 @@ class PromptSpec:
     min_speech_ms: int | None = None
 
 
+Rename = Callable[[str], str]
+
+
+class NodeKind:
+    """What every node kind tells the loader, the interpreter and the tools about itself.
+
+    A node kind is a frozen dataclass deriving from this; the class attributes and methods are
+    the one place its graph shape is known, so the tools never test for node classes.
+
+    Attributes:
+        kind: Its `type:` in YAML.
+        listens: The call waits here for the caller's keys or speech (menu, collect).
+        may_end: The dialogue can end here (hang-up, a successful transfer).
+    """
+
+    __slots__ = ()
+    id: str  # every node's first field
+    kind: ClassVar[str]
+    listens: ClassVar[bool] = False
+    may_end: ClassVar[bool] = False
+
+    def targets(self) -> tuple[str, ...]:
+        """Every node this one may go to (global commands and flow defaults aside)."""
+        return ()
+
+    def through(self) -> tuple[str, ...]:
+        """The nodes reached in the same turn, without the platform (straight-through nodes)."""
+        return ()
+
+    def hears_commands(self) -> bool:
+        """Whether global commands are recognised while the call waits here."""
+        return self.listens
+
+    def retarget(self, rename: Rename) -> Self:
+        """A copy with its id and every node id it names passed through `rename` (inlining)."""
+        raise NotImplementedError
+
+
 @dataclass(frozen=True, slots=True)
 class Escalation:
     """No-input / no-match handling of a listening node (None: the flow defaults apply)."""
@@ -76,15 +115,33 @@ class Escalation:
     max_no_match: int | None = None
     on_max: str | None = None
 
+    def retarget(self, rename: Rename) -> Escalation:
+        """A copy whose `on_max` is renamed."""
+        return replace(self, on_max=rename(self.on_max)) if self.on_max else self
+
 
 @dataclass(frozen=True, slots=True)
-class Say:
+class Say(NodeKind):
     """Speaks its prompt, then goes on; waits for playback to finish if asked to."""
 
     id: str
     prompt: PromptSpec
     next: str
     wait_for_playback: bool = False
+
+    kind: ClassVar[str] = "say"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,)
+
+    def through(self) -> tuple[str, ...]:
+        return () if self.wait_for_playback else (self.next,)
+
+    def hears_commands(self) -> bool:
+        return self.wait_for_playback
+
+    def retarget(self, rename: Rename) -> Say:
+        return replace(self, id=rename(self.id), next=rename(self.next))
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +156,7 @@ class Choice:
 
 
 @dataclass(frozen=True, slots=True)
-class Menu:
+class Menu(NodeKind):
     """Plays a prompt and waits for the caller to pick one of its choices.
 
     `nlu` False keeps the flow's external understanding hook out of this node;
@@ -114,6 +171,18 @@ class Menu:
     nlu: bool = True
     fuzzy_threshold: float | None = None
 
+    kind: ClassVar[str] = "menu"
+    listens: ClassVar[bool] = True
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(c.next for c in self.choices) + _on_max(self.escalation)
+
+    def retarget(self, rename: Rename) -> Menu:
+        choices = tuple(replace(c, next=rename(c.next)) for c in self.choices)
+        return replace(
+            self, id=rename(self.id), choices=choices, escalation=self.escalation.retarget(rename)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Option:
@@ -126,7 +195,7 @@ class Option:
 
 
 @dataclass(frozen=True, slots=True)
-class Collect:
+class Collect(NodeKind):
     """Plays a prompt and collects one value into a slot, validating it."""
 
     id: str
@@ -150,6 +219,20 @@ class Collect:
     nlu: bool = True
     fuzzy_threshold: float | None = None
 
+    kind: ClassVar[str] = "collect"
+    listens: ClassVar[bool] = True
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next, *_on_max(self.escalation))
+
+    def retarget(self, rename: Rename) -> Collect:
+        return replace(
+            self,
+            id=rename(self.id),
+            next=rename(self.next),
+            escalation=self.escalation.retarget(rename),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Condition:
@@ -172,12 +255,24 @@ class Case:
 
 
 @dataclass(frozen=True, slots=True)
-class Branch:
+class Branch(NodeKind):
     """Goes to the first case whose conditions hold, else to the default."""
 
     id: str
     cases: tuple[Case, ...]
     default: str
+
+    kind: ClassVar[str] = "branch"
+
+    def targets(self) -> tuple[str, ...]:
+        return (*(case.next for case in self.cases), self.default)
+
+    def through(self) -> tuple[str, ...]:
+        return self.targets()
+
+    def retarget(self, rename: Rename) -> Branch:
+        cases = tuple(replace(c, next=rename(c.next)) for c in self.cases)
+        return replace(self, id=rename(self.id), cases=cases, default=rename(self.default))
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +284,7 @@ class TransferTarget:
 
 
 @dataclass(frozen=True, slots=True)
-class Transfer:
+class Transfer(NodeKind):
     """Plays a prompt, then transfers; on failure goes to on_failure."""
 
     id: str
@@ -201,18 +296,33 @@ class Transfer:
     caller_id: str = ""
     timeout_ms: int = 0
 
+    kind: ClassVar[str] = "transfer"
+    may_end: ClassVar[bool] = True
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.on_failure,)
+
+    def retarget(self, rename: Rename) -> Transfer:
+        return replace(self, id=rename(self.id), on_failure=rename(self.on_failure))
+
 
 @dataclass(frozen=True, slots=True)
-class HangUp:
+class HangUp(NodeKind):
     """Plays a prompt, then hangs up; the dialogue is over."""
 
     id: str
     prompt: PromptSpec
     failed: bool = False
 
+    kind: ClassVar[str] = "hangup"
+    may_end: ClassVar[bool] = True
+
+    def retarget(self, rename: Rename) -> HangUp:
+        return replace(self, id=rename(self.id))
+
 
 @dataclass(frozen=True, slots=True)
-class RecordNode:
+class RecordNode(NodeKind):
     """Plays a prompt, records the caller, keeps the recording's location in a slot."""
 
     id: str
@@ -224,18 +334,37 @@ class RecordNode:
     beep: bool = True
     stop_key: str = "#"
 
+    kind: ClassVar[str] = "record"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,)
+
+    def retarget(self, rename: Rename) -> RecordNode:
+        return replace(self, id=rename(self.id), next=rename(self.next))
+
 
 @dataclass(frozen=True, slots=True)
-class WaitNode:
+class WaitNode(NodeKind):
     """Waits a while (e.g. while a back-end works), then goes on."""
 
     id: str
     duration_ms: int
     next: str
 
+    kind: ClassVar[str] = "wait"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,)
+
+    def hears_commands(self) -> bool:
+        return True
+
+    def retarget(self, rename: Rename) -> WaitNode:
+        return replace(self, id=rename(self.id), next=rename(self.next))
+
 
 @dataclass(frozen=True, slots=True)
-class AiGatherNode:
+class AiGatherNode(NodeKind):
     """Hands the caller to the platform's voice assistant to fill a parameter schema."""
 
     id: str
@@ -246,9 +375,19 @@ class AiGatherNode:
     voice: str = ""
     user_response_timeout_ms: int = 0
 
+    kind: ClassVar[str] = "ai_gather"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next, self.on_failure)
+
+    def retarget(self, rename: Rename) -> AiGatherNode:
+        return replace(
+            self, id=rename(self.id), next=rename(self.next), on_failure=rename(self.on_failure)
+        )
+
 
 @dataclass(frozen=True, slots=True)
-class SetNode:
+class SetNode(NodeKind):
     """Sets slots or call parameters (`params.NAME`) to rendered templates, clears others."""
 
     id: str
@@ -256,9 +395,20 @@ class SetNode:
     clear: tuple[str, ...]
     next: str
 
+    kind: ClassVar[str] = "set"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next,)
+
+    def through(self) -> tuple[str, ...]:
+        return self.targets()
+
+    def retarget(self, rename: Rename) -> SetNode:
+        return replace(self, id=rename(self.id), next=rename(self.next))
+
 
 @dataclass(frozen=True, slots=True)
-class Fulfillment:
+class Fulfillment(NodeKind):
     """Calls an external HTTP service with the call's data; branches on how that went.
 
     The pure engine only describes the call (a pending hook); the service performs it.
@@ -272,9 +422,26 @@ class Fulfillment:
     timeout_ms: int = 300
     args: tuple[tuple[str, str], ...] = ()
 
+    kind: ClassVar[str] = "fulfillment"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.on_success, self.on_error, self.on_timeout)
+
+    def through(self) -> tuple[str, ...]:
+        return self.targets()
+
+    def retarget(self, rename: Rename) -> Fulfillment:
+        return replace(
+            self,
+            id=rename(self.id),
+            on_success=rename(self.on_success),
+            on_error=rename(self.on_error),
+            on_timeout=rename(self.on_timeout),
+        )
+
 
 @dataclass(frozen=True, slots=True)
-class HoursNode:
+class HoursNode(NodeKind):
     """Goes to `open`, `closed` or `holiday` by the call's time against a schedule."""
 
     id: str
@@ -283,6 +450,92 @@ class HoursNode:
     closed: str
     holiday: str
     timezone: str = ""
+
+    kind: ClassVar[str] = "hours"
+
+    def targets(self) -> tuple[str, ...]:
+        return tuple(target for target in (self.open, self.closed, self.holiday) if target)
+
+    def through(self) -> tuple[str, ...]:
+        return self.targets()
+
+    def retarget(self, rename: Rename) -> HoursNode:
+        return replace(
+            self,
+            id=rename(self.id),
+            open=rename(self.open),
+            closed=rename(self.closed),
+            holiday=rename(self.holiday) if self.holiday else "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStatusNode(NodeKind):
+    """Asks the platform how a queue is doing (before a transfer), then goes on at `next`.
+
+    The figures become `{queue.position}`, `{queue.wait_minutes}`, `{queue.agents_online}` and
+    `{queue.agents_idle}`; a figure the platform could not tell has no value. A platform
+    without CAPABILITY_QUEUE_STATUS is never asked: the call goes straight to `on_unavailable`.
+
+    Attributes:
+        queue: Which queue: kind current_queue (value ""), skill_queue or agent_id.
+    """
+
+    id: str
+    queue: TransferTarget
+    next: str
+    on_unavailable: str
+    kind: ClassVar[str] = "queue_status"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next, self.on_unavailable)
+
+    def hears_commands(self) -> bool:
+        return True
+
+    def retarget(self, rename: Rename) -> QueueStatusNode:
+        return replace(
+            self,
+            id=rename(self.id),
+            next=rename(self.next),
+            on_unavailable=rename(self.on_unavailable),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssistantNode(NodeKind):
+    """Hands the call to the platform's own voice assistant; when it finishes, goes to `next`.
+
+    How it ended becomes `{assistant.reason}`, `{assistant.duration_ms}` and
+    `{assistant.transcript}`. A platform without CAPABILITY_VOICE_ASSISTANT goes straight to
+    `on_unavailable`.
+
+    Attributes:
+        assistant_id: The platform's assistant id, a template (e.g. "{params.assistant_id}").
+        greeting: What the assistant says first (a template; "" leaves it to the assistant).
+        instructions: Instructions for this call (a template).
+        context: The slots handed to the assistant, by name (those without a value are left out).
+    """
+
+    id: str
+    assistant_id: str
+    next: str
+    on_unavailable: str
+    greeting: str = ""
+    instructions: str = ""
+    context: tuple[str, ...] = ()
+    kind: ClassVar[str] = "assistant"
+
+    def targets(self) -> tuple[str, ...]:
+        return (self.next, self.on_unavailable)
+
+    def retarget(self, rename: Rename) -> AssistantNode:
+        return replace(
+            self,
+            id=rename(self.id),
+            next=rename(self.next),
+            on_unavailable=rename(self.on_unavailable),
+        )
 
 
 Node = (
@@ -298,8 +551,14 @@ Node = (
     | SetNode
     | Fulfillment
     | HoursNode
+    | QueueStatusNode
+    | AssistantNode
 )
 ListeningNode = Menu | Collect
+
+
+def _on_max(escalation: Escalation) -> tuple[str, ...]:
+    return (escalation.on_max,) if escalation.on_max else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -329,7 +588,9 @@ class Defaults:
     on_failure_budget: str = ""
     no_input: tuple[PromptSpec, ...] = ()
     no_match: tuple[PromptSpec, ...] = ()
-    fuzzy_threshold: float = 87
+    # 87: "billion" is only 85.7 similar to "billing" and must not match it, while "operater" →
+    # "operator" (87.5) and "bills" → "bill" (88.9) should.
+    fuzzy_threshold: float = 87.0
 
 
 @dataclass(frozen=True, slots=True)

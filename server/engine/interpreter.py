@@ -13,25 +13,21 @@ so far, which runs the same turn again from the same state (see `server.engine.h
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
 
 from google.protobuf import json_format
 
 from dialogue.v1 import dialogue_pb2 as pb
-from server.engine import conditions, hooks, hours, matching, slots
+from server.engine import hooks, matching, responses, slots
 from server.engine.flow import (
     AiGatherNode,
-    BargeIn,
+    AssistantNode,
     Branch,
     Collect,
     Command,
-    Condition,
     Flow,
     Fulfillment,
     HangUp,
@@ -40,69 +36,18 @@ from server.engine.flow import (
     Menu,
     Node,
     PromptSpec,
+    QueueStatusNode,
     RecordNode,
     Say,
     SetNode,
-    SlotType,
     Transfer,
     WaitNode,
 )
 from server.engine.hooks import HookCall, HookResult, NluAnswer
 from server.engine.state import FAILURES, NO_INPUT, NO_MATCH, CallState
+from server.engine.turn import Decision, FlowRuntimeError, NeedHook, TurnBase
 
-# Set while a node that cannot carry prompts (wait, AI gather) waits for the prompts spoken
-# on the way to it to finish playing.
-_DEFERRED = "deferred"
-# Set while a collect node with `confirm` waits for the caller to confirm the value it holds.
-CONFIRMING = "confirming"
 _KEY_ANSWERS = {"1": True, "2": False}
-_MAX_TOKEN = 64
-# Keys the platform collects per slot type (digits: the node's own min/max_length).
-_KEY_LENGTHS = {
-    SlotType.MOBILE_CN: (11, 11),
-    SlotType.E164: (8, 17),  # with 00 in front of the country code
-    SlotType.DATE: (4, 8),  # MMDD or YYYYMMDD
-    SlotType.TIME: (3, 4),  # HMM or HHMM
-}
-_PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
-_BARGE_IN_INPUTS = {
-    BargeIn.NONE: frozenset(),
-    BargeIn.SPEECH: frozenset({"speech"}),
-    BargeIn.KEYS: frozenset({"keys"}),
-    BargeIn.ANY: frozenset({"speech", "keys"}),
-}
-_BARGE_IN_MODES = {
-    frozenset(): pb.BARGE_IN_MODE_NONE,
-    frozenset({"speech"}): pb.BARGE_IN_MODE_SPEECH,
-    frozenset({"keys"}): pb.BARGE_IN_MODE_KEYS,
-    frozenset({"speech", "keys"}): pb.BARGE_IN_MODE_ANY,
-}
-
-
-class FlowRuntimeError(Exception):
-    """The flow cannot continue (e.g. its graph loops without reaching the platform)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """The state after a turn and the response to send — or the hook the turn waits for.
-
-    When `pending_hook` is set the turn is not finished: `state` and `response` mean nothing
-    and must not be stored or sent; perform the hook and `resume`.
-    """
-
-    state: CallState
-    response: pb.DecideNextActionResponse
-    pending_hook: HookCall | None = None
-
-
-class _NeedHook(Exception):  # noqa: N818 - control flow, not an error
-    """Raised inside a turn that reaches a hook it has no result for yet."""
-
-    def __init__(self, call: HookCall, state: CallState) -> None:
-        super().__init__(call.node)
-        self.call = call
-        self.state = state
 
 
 def decide(
@@ -129,7 +74,7 @@ def decide(
     """
     try:
         return _decide(flow, state, request, hook_results, now)
-    except _NeedHook as need:
+    except NeedHook as need:
         return Decision(need.state, pb.DecideNextActionResponse(), need.call)
 
 
@@ -144,6 +89,54 @@ def resume(
     """Runs a turn again with the results of the hooks it reached (the same flow, state and
     request as the `decide` that returned the pending hook, and every result so far)."""
     return decide(flow, state, request, hook_results=hook_results, now=now)
+
+
+__all__ = [
+    "MAX_HOOKS_PER_TURN",
+    "Decision",
+    "FlowRuntimeError",
+    "HookAnswerer",
+    "TooManyHooksError",
+    "decide",
+    "resume",
+    "run_turn",
+]
+
+# A turn reaches each hook at most once; this only stops a runaway flow from looping here.
+MAX_HOOKS_PER_TURN = 32
+HookAnswerer = Callable[[HookCall], Awaitable[HookResult]]
+
+
+class TooManyHooksError(FlowRuntimeError):
+    """A turn reached more hooks than any flow can (MAX_HOOKS_PER_TURN)."""
+
+
+async def run_turn(
+    flow: Flow | None,
+    state: CallState | None,
+    request: pb.DecideNextActionRequest,
+    answer: HookAnswerer,
+    *,
+    now: datetime | None = None,
+) -> Decision:
+    """Decides a turn to its end, asking `answer` for each hook it reaches, one after another:
+    the one hook driver, used by the service (HTTP) and the tools (given answers alike).
+
+    Args:
+        flow, state, request, now: As for `decide`.
+        answer: Performs one hook; it never raises, a failure is a result.
+
+    Raises:
+        TooManyHooksError: the turn reached more than MAX_HOOKS_PER_TURN hooks.
+    """
+    results: list[HookResult] = []
+    decision = decide(flow, state, request, now=now)
+    while decision.pending_hook is not None:
+        if len(results) >= MAX_HOOKS_PER_TURN:
+            raise TooManyHooksError(f"the turn reached more than {MAX_HOOKS_PER_TURN} hooks")
+        results.append(await answer(decision.pending_hook))
+        decision = resume(flow, state, request, results, now=now)
+    return decision
 
 
 def _decide(
@@ -179,41 +172,8 @@ def _new_state(flow: Flow, request: pb.DecideNextActionRequest) -> CallState:
     )
 
 
-class _Turn:
-    """One turn's working set: the flow, the evolving state, and what to explain."""
-
-    def __init__(
-        self,
-        flow: Flow | None,
-        state: CallState,
-        request: pb.DecideNextActionRequest,
-        hook_results: Sequence[HookResult] = (),
-        now: datetime | None = None,
-    ) -> None:
-        self.flow = flow
-        self.request = request
-        self.intent = ""
-        self.note = ""
-        # Said after the note: what hooks, hours and fulfillment did on the way.
-        self.remarks: list[str] = []
-        self.hook_results = hook_results
-        self.hooks_used = 0
-        self.now = (
-            request.occurred_at.ToDatetime(tzinfo=UTC) if request.HasField("occurred_at") else now
-        )
-        params = dict(state.params)
-        params.update(request.call_data.parameters)
-        self.state = replace(
-            state,
-            turn=state.turn + 1,
-            params=params,
-            passthrough=request.call_data.passthrough or state.passthrough,
-        )
-
-    @property
-    def f(self) -> Flow:
-        assert self.flow is not None
-        return self.flow
+class _Turn(TurnBase):
+    """One turn: the events per node kind, understanding, and running nodes."""
 
     # -- entry points ---------------------------------------------------------------------
 
@@ -241,18 +201,11 @@ class _Turn:
             return self._replay()
         if event == "barged_in":
             return self._barge_in()
-        if isinstance(node, Menu | Collect):
-            return self._at_listening(node, event)
-        if isinstance(node, Transfer):
-            return self._at_transfer(node, event)
-        if isinstance(node, RecordNode):
-            return self._at_record(node, event)
-        if isinstance(node, WaitNode | AiGatherNode):
-            return self._at_deferred(node, event)
-        if isinstance(node, Say):
-            return self._at_playback(node, event)
-        # Hang-up ends the dialogue and branches never wait, so the call cannot rest there.
-        raise FlowRuntimeError(f"call rests at {type(node).__name__} node '{node.id}'")
+        at = _AT.get(type(node))
+        if at is None:
+            # Hang-up ends the dialogue and branches never wait, so the call cannot rest there.
+            raise FlowRuntimeError(f"call rests at {type(node).__name__} node '{node.id}'")
+        return at(self, node, event)
 
     # -- events per kind of node ----------------------------------------------------------
 
@@ -298,9 +251,11 @@ class _Turn:
             self.note = "prompts finished; still listening"
             return self._respond(
                 play_and_listen=pb.PlayAndListen(
-                    prompts=pb.Prompts(barge_in=self._barge_in_of([self._prompt_of(node)])),
-                    digits=self._digits(node),
-                    speech=self._speech(node),
+                    prompts=pb.Prompts(
+                        barge_in=responses.barge_in_of(self.f.defaults, [self._prompt_of(node)])
+                    ),
+                    digits=responses.digits(self.f, node, confirming=self._confirming()),
+                    speech=responses.speech(self.f, node, confirming=self._confirming()),
                 )
             )
         self.note = f"{event} does not apply at {node.id}; prompting again"
@@ -317,9 +272,11 @@ class _Turn:
             # The platform played the prompts but did not transfer (Aliyun's first answer of an
             # inbound call cannot): ask for the transfer again rather than leave the caller.
             self.note = "transfer not started yet: asking again"
-            prompts = pb.Prompts(barge_in=self._barge_in_of([node.prompt]))
+            prompts = pb.Prompts(barge_in=responses.barge_in_of(self.f.defaults, [node.prompt]))
             return self._respond(
-                play_and_transfer=pb.PlayAndTransfer(prompts=prompts, transfer=self._transfer(node))
+                play_and_transfer=pb.PlayAndTransfer(
+                    prompts=prompts, transfer=responses.transfer(node, self.state.slots)
+                )
             )
         return self._keep_playing(f"{event} while transferring")
 
@@ -341,31 +298,80 @@ class _Turn:
     def _at_playback(self, node: Say, event: str | None) -> Decision:
         if event in ("playback_finished", "no_input", "platform_error"):
             return self.run(node.next)
-        if event == "speech_recognized":
-            command = self._command(text=self.request.speech_recognized.text)
-            if command is not None:
-                return command
+        command = self._spoken_command(event)
+        if command is not None:
+            return command
         return self._keep_playing(f"{event} during an announcement")
 
-    def _at_deferred(self, node: WaitNode | AiGatherNode, event: str | None) -> Decision:
-        if self.state.count(_DEFERRED):
-            # A platform error means nothing is playing any more: waiting on would be dead air.
-            if event in ("playback_finished", "no_input", "platform_error"):
-                self.state = self.state.with_counter(_DEFERRED, 0)
-                return self._act_without_prompts(node)
-            return self._keep_playing(f"{event} before {node.id}")
-        if isinstance(node, WaitNode):
-            if event == "speech_recognized":
-                command = self._command(text=self.request.speech_recognized.text)
-                if command is not None:
-                    return command
+    def _deferred(self, node: PromptlessNode, event: str | None) -> Decision | None:
+        """While the prompts before a node without prompts play: the decision, else None."""
+        if not self.state.deferred:
+            return None
+        # A platform error means nothing is playing any more: waiting on would be dead air.
+        if event in ("playback_finished", "no_input", "platform_error"):
+            self.state = replace(self.state, deferred=False)
+            return self._act_without_prompts(node)
+        return self._keep_playing(f"{event} before {node.id}")
+
+    def _spoken_command(self, event: str | None) -> Decision | None:
+        """A global command said while the call waits at a node that does not listen."""
+        if event != "speech_recognized":
+            return None
+        return self._command(text=self.request.speech_recognized.text)
+
+    def _at_wait(self, node: WaitNode, event: str | None) -> Decision:
+        deferred = self._deferred(node, event)
+        if deferred is not None:
+            return deferred
+        command = self._spoken_command(event)
+        if command is not None:
+            return command
+        return self.run(node.next)
+
+    def _at_queue_status(self, node: QueueStatusNode, event: str | None) -> Decision:
+        deferred = self._deferred(node, event)
+        if deferred is not None:
+            return deferred
+        if event == "queue_status_reported":
+            # The figures themselves came with the request (see __init__).
+            self.note = "queue status reported"
             return self.run(node.next)
+        if event in ("no_input", "no_match", "platform_error"):
+            self.note = f"queue status unavailable ({event})"
+            return self.run(node.on_unavailable)
+        command = self._spoken_command(event)
+        if command is not None:
+            return command
+        return self._keep_playing(f"{event} while asking for the queue status")
+
+    def _at_assistant(self, node: AssistantNode, event: str | None) -> Decision:
+        deferred = self._deferred(node, event)
+        if deferred is not None:
+            return deferred
+        if event == "assistant_finished":
+            finished = self.request.assistant_finished
+            transcript = "\n".join(f"{m.role}: {m.content}" for m in finished.transcript)
+            ended = {"reason": finished.reason, "transcript": transcript}
+            if finished.duration_ms:
+                ended["duration_ms"] = str(finished.duration_ms)
+            self.state = replace(self.state, assistant={k: v for k, v in ended.items() if v})
+            self.note = f"assistant finished ({finished.reason or 'no reason given'})"
+            return self.run(node.next)
+        if event == "platform_error":
+            self.note = "assistant failed (platform error)"
+            return self.run(node.on_unavailable)
+        return self._keep_playing(f"{event} while the assistant has the call")
+
+    def _at_ai_gather(self, node: AiGatherNode, event: str | None) -> Decision:
+        deferred = self._deferred(node, event)
+        if deferred is not None:
+            return deferred
         if event == "ai_gather_finished":
             gathered = self.request.ai_gather_finished
             values = json_format.MessageToDict(gathered.parameters)
             slots = {
                 **self.state.slots,
-                **{name: _slot_text(value) for name, value in values.items()},
+                **{name: hooks.slot_text(value) for name, value in values.items()},
             }
             self.state = replace(self.state, slots=slots)
             self.note = "AI gather complete" if gathered.complete else "AI gather incomplete"
@@ -377,11 +383,10 @@ class _Turn:
 
     def _barge_in(self) -> Decision:
         """Judges an interruption by the policy of the prompts actually sent last."""
-        mode_name, _, min_speech = (self.state.barge_in or "BARGE_IN_MODE_ANY:0").partition(":")
-        mode = pb.BargeInMode.Value(mode_name)
+        mode = self.state.barge_in_mode or pb.BARGE_IN_MODE_ANY
         heard = self.request.barged_in.speech_duration_ms
-        if mode in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY) and heard >= int(
-            min_speech or 0
+        if mode in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY) and (
+            heard >= self.state.min_speech_ms
         ):
             self.note = f"caller spoke {heard} ms over the prompt: stop it"
             return self._respond(stop_playing=pb.StopPlaying())
@@ -410,16 +415,6 @@ class _Turn:
             return self._replay()
         self.note = f"global command '{command.intent}'" + (f" ({how})" if how else "")
         return self.run(command.goto)
-
-    def _threshold(self, node: ListeningNode) -> float:
-        return (
-            node.fuzzy_threshold
-            if node.fuzzy_threshold is not None
-            else self.f.defaults.fuzzy_threshold
-        )
-
-    def _expand(self, keywords: tuple[str, ...]) -> tuple[str, ...]:
-        return matching.expand(keywords, self.f.synonyms) if self.f.synonyms else keywords
 
     def _nlu(self, node: ListeningNode, text: str) -> NluAnswer | None:
         """Asks the flow's external understanding, if any; None means: use the built-ins."""
@@ -551,8 +546,7 @@ class _Turn:
         suffix = f" ({how})" if how else ""
         if node.confirm is not None:
             # A fresh start for the confirmation question: its own no-input/no-match counts.
-            counters = {**_fresh(self.state.counters), CONFIRMING: 1}
-            self.state = replace(self.state, counters=counters)
+            self.state = replace(self.state, counters=_fresh(self.state.counters), confirming=True)
             self.note = f"{node.slot} collected{suffix}; confirming"
             return self._listen(node, [])
         self.note = f"{node.slot} collected{suffix}"
@@ -575,15 +569,10 @@ class _Turn:
     def _unconfirm(self, node: Collect) -> None:
         """Forgets the value awaiting confirmation and the confirmation itself."""
         slots_left = {k: v for k, v in self.state.slots.items() if k != node.slot}
-        counters = {k: v for k, v in self.state.counters.items() if k != CONFIRMING}
-        self.state = replace(self.state, slots=slots_left, counters=counters)
+        self.state = replace(self.state, slots=slots_left, confirming=False)
 
     def _confirming(self) -> bool:
-        return bool(self.state.count(CONFIRMING))
-
-    def _merge(self, values: dict[str, str]) -> None:
-        if values:
-            self.state = replace(self.state, slots={**self.state.slots, **values})
+        return self.state.confirming
 
     def _escalate(
         self,
@@ -637,9 +626,14 @@ class _Turn:
         node = self.f.nodes.get(self.state.node)
         if isinstance(node, Collect) and self._confirming():
             return self._listen(node, [])  # the confirmation question, not the question before
-        counters = self.state.counters
+        before = self.state
         decision = self.run(self.state.entry or self.state.node)
-        self.state = replace(self.state, counters=counters)
+        self.state = replace(
+            self.state,
+            counters=before.counters,
+            deferred=before.deferred,
+            confirming=before.confirming,
+        )
         return Decision(self.state, decision.response)
 
     def run(self, node_id: str) -> Decision:
@@ -648,20 +642,16 @@ class _Turn:
         entry = node_id
         for _ in range(len(self.f.nodes) + 1):
             node = self.f.nodes[node_id]
-            if isinstance(node, Branch):
-                node_id = self._branch(node)
+            step = _STEP.get(type(node))
+            if step is not None:
+                node_id = step(self, node)
+                if isinstance(node, Fulfillment):
+                    # A repeat replays what follows the service call and never calls it again.
+                    entry = node_id
                 continue
-            if isinstance(node, SetNode):
-                self._set(node)
-                node_id = node.next
-                continue
-            if isinstance(node, HoursNode):
-                node_id = self._hours(node)
-                continue
-            if isinstance(node, Fulfillment):
-                node_id = self._fulfil(node)
-                # A repeat replays what follows the service call and never calls it again.
-                entry = node_id
+            unavailable = self._unavailable(node)
+            if unavailable:
+                node_id = unavailable
                 continue
             if isinstance(node, Say):
                 pending.append(node.prompt)
@@ -669,7 +659,12 @@ class _Turn:
                     node_id = node.next
                     continue
             self.state = replace(
-                self.state, node=node.id, entry=entry, counters=_fresh(self.state.counters)
+                self.state,
+                node=node.id,
+                entry=entry,
+                counters=_fresh(self.state.counters),
+                deferred=False,
+                confirming=False,
             )
             return self._act(node, pending)
         raise FlowRuntimeError(
@@ -677,159 +672,79 @@ class _Turn:
         )
 
     def _act(self, node: Node, pending: list[PromptSpec]) -> Decision:
-        if isinstance(node, Say):
-            return self._respond(play=pb.Play(prompts=self._prompts(pending)))
-        if isinstance(node, Menu | Collect):
-            return self._listen(node, pending)
-        if isinstance(node, Transfer):
-            return self._respond(
-                play_and_transfer=pb.PlayAndTransfer(
-                    prompts=self._prompts([*pending, node.prompt]), transfer=self._transfer(node)
-                )
-            )
-        if isinstance(node, HangUp):
-            reason = pb.HANG_UP_REASON_FAILED if node.failed else pb.HANG_UP_REASON_COMPLETED
-            self.state = replace(self.state, over=True)
-            return self._respond(
-                play_and_hang_up=pb.PlayAndHangUp(
-                    prompts=self._prompts([*pending, node.prompt]), reason=reason
-                ),
-                over=True,
-            )
-        if isinstance(node, RecordNode):
-            record = pb.Record(
-                prompts=self._prompts([*pending, node.prompt]),
-                max_duration_ms=node.max_duration_ms,
-                end_silence_ms=node.end_silence_ms,
-                beep=node.beep,
-                stop_key=node.stop_key,
-            )
-            return self._respond(record=record)
+        act = _ACT.get(type(node))
+        if act is not None:
+            return act(self, node, pending)
         if pending:
-            # Wait and AI gather carry no prompts of their own: play these first.
-            self.state = self.state.with_counter(_DEFERRED, 1)
+            # Nodes without prompts of their own play these first.
+            self.state = replace(self.state, deferred=True)
             return self._respond(play=pb.Play(prompts=self._prompts(pending)))
-        assert isinstance(node, WaitNode | AiGatherNode)
-        return self._act_without_prompts(node)
+        return self._act_without_prompts(node)  # type: ignore[arg-type]
 
-    def _act_without_prompts(self, node: WaitNode | AiGatherNode) -> Decision:
+    def _act_say(self, node: Say, pending: list[PromptSpec]) -> Decision:
+        return self._respond(play=pb.Play(prompts=self._prompts(pending)))
+
+    def _act_transfer(self, node: Transfer, pending: list[PromptSpec]) -> Decision:
+        return self._respond(
+            play_and_transfer=pb.PlayAndTransfer(
+                prompts=self._prompts([*pending, node.prompt]),
+                transfer=responses.transfer(node, self.state.slots),
+            )
+        )
+
+    def _act_hang_up(self, node: HangUp, pending: list[PromptSpec]) -> Decision:
+        reason = pb.HANG_UP_REASON_FAILED if node.failed else pb.HANG_UP_REASON_COMPLETED
+        self.state = replace(self.state, over=True)
+        return self._respond(
+            play_and_hang_up=pb.PlayAndHangUp(
+                prompts=self._prompts([*pending, node.prompt]), reason=reason
+            ),
+            over=True,
+        )
+
+    def _act_record(self, node: RecordNode, pending: list[PromptSpec]) -> Decision:
+        record = pb.Record(
+            prompts=self._prompts([*pending, node.prompt]),
+            max_duration_ms=node.max_duration_ms,
+            end_silence_ms=node.end_silence_ms,
+            beep=node.beep,
+            stop_key=node.stop_key,
+        )
+        return self._respond(record=record)
+
+    def _act_without_prompts(self, node: PromptlessNode) -> Decision:
         if isinstance(node, WaitNode):
             return self._respond(wait=pb.Wait(duration_ms=node.duration_ms))
-        gather = pb.AiGather(
-            greeting=self._render_text(node.greeting)[0],
-            language=self.f.language,
-            voice=node.voice or self.f.voice,
-            user_response_timeout_ms=node.user_response_timeout_ms,
-        )
-        gather.parameters_schema.update(node.schema)
-        return self._respond(ai_gather=gather)
+        if isinstance(node, QueueStatusNode):
+            return self._respond(query_queue=responses.query_queue(node.queue))
+        if isinstance(node, AssistantNode):
+            render = self._render_text
+            handed = responses.hand_to_assistant(
+                self.f,
+                assistant_id=render(node.assistant_id)[0],
+                greeting=render(node.greeting)[0],
+                instructions=render(node.instructions)[0],
+                context={s: self.state.slots[s] for s in node.context if s in self.state.slots},
+            )
+            return self._respond(hand_to_assistant=handed)
+        greeting = self._render_text(node.greeting)[0]
+        return self._respond(ai_gather=responses.ai_gather(self.f, node, greeting))
 
-    def _branch(self, node: Branch) -> str:
-        for case in node.cases:
-            if all(self._holds(condition) for condition in case.conditions):
-                return case.next
-        return node.default
-
-    def _holds(self, condition: Condition) -> bool:
-        # A pattern's braces are repetition ("\\d{9}"), not placeholders: it is used as written.
-        operands = (
-            condition.values
-            if condition.op == "matches"
-            else tuple(self._render_text(value)[0] for value in condition.values)
+    def _unavailable(self, node: Node) -> str:
+        """Where a node needing a capability the platform lacks goes instead ("" if it has it)."""
+        needed = _NEEDS.get(type(node))
+        if needed is None or needed in self.state.capabilities:
+            return ""
+        assert isinstance(node, QueueStatusNode | AssistantNode)
+        self.remarks.append(
+            f"{node.id}: the platform lacks {pb.Capability.Name(needed)}, "  # type: ignore[arg-type]
+            f"going to {node.on_unavailable}"
         )
-        return conditions.holds(condition.op, self._lookup(condition.slot), operands)
+        return node.on_unavailable
 
     # -- straight-through nodes: set, hours, fulfillment ------------------------------------
 
-    def _set(self, node: SetNode) -> None:
-        # Every template is rendered before anything is assigned, so one node can swap values.
-        rendered = [(name, self._render_text(template)[0]) for name, template in node.values]
-        for name in node.clear:
-            self._assign(name, None)
-        for name, value in rendered:
-            self._assign(name, value)
-
-    def _assign(self, name: str, value: str | None) -> None:
-        if name.startswith("params."):
-            params = dict(self.state.params)
-            params.pop(name.removeprefix("params."), None)
-            if value is not None:
-                params[name.removeprefix("params.")] = value
-            self.state = replace(self.state, params=params)
-            return
-        values = {k: v for k, v in self.state.slots.items() if k != name}
-        if value is not None:
-            values[name] = value
-        self.state = replace(self.state, slots=values)
-
-    def _hours(self, node: HoursNode) -> str:
-        zone = node.timezone or self.f.timezone
-        local = self._local_now(zone)
-        if local is None:
-            self.remarks.append(f"{node.id}: the call's time is unknown, taking closed")
-            return node.closed
-        status = hours.status(node.schedule, local)
-        self.remarks.append(f"{node.id}: {status} at {local:%a %Y-%m-%d %H:%M} {zone}")
-        if status == hours.OPEN:
-            return node.open
-        if status == hours.HOLIDAY and node.holiday:
-            return node.holiday
-        return node.closed
-
-    def _fulfil(self, node: Fulfillment) -> str:
-        payload = {
-            "kind": hooks.FULFILLMENT,
-            **self._hook_context(node.id),
-            "slots": dict(self.state.slots),
-            "params": dict(self.state.params),
-            "args": {name: self._render_text(value)[0] for name, value in node.args},
-        }
-        result = self._hook(node.id, hooks.FULFILLMENT, node.url, payload, node.timeout_ms)
-        if result.outcome is hooks.Outcome.TIMEOUT:
-            self.remarks.append(f"{node.id}: timed out ({result.detail or 'no answer'})")
-            return node.on_timeout
-        answer, problem = hooks.read_fulfillment(result)
-        if answer is None:
-            self.remarks.append(f"{node.id}: failed ({problem})")
-            return node.on_error
-        self._merge(answer.slots)
-        if answer.params:
-            self.state = replace(self.state, params={**self.state.params, **answer.params})
-        self.remarks.append(f"{node.id}: ok")
-        return node.on_success
-
     # -- hooks and time ---------------------------------------------------------------------
-
-    def _hook_context(self, node_id: str) -> dict[str, object]:
-        return {
-            "flow": {"id": self.f.id, "version": self.f.version},
-            "node": node_id,
-            "call": {
-                "id": self.state.call_id,
-                "request_id": self.request.request_id,
-                "turn": self.state.turn,
-                "caller": self.state.caller,
-                "callee": self.state.callee,
-            },
-        }
-
-    def _hook(
-        self, node_id: str, kind: str, url: str, payload: dict[str, object], timeout_ms: int
-    ) -> HookResult:
-        """This turn's next hook result; stops the turn (to be resumed) when there is none yet."""
-        if self.hooks_used < len(self.hook_results):
-            result = self.hook_results[self.hooks_used]
-            self.hooks_used += 1
-            return result
-        key = f"{self.state.call_id}:{self.request.request_id}:{node_id}"
-        raise _NeedHook(HookCall(kind, node_id, url, payload, timeout_ms, key), self.state)
-
-    def _local_now(self, zone: str) -> datetime | None:
-        return None if self.now is None else self.now.astimezone(ZoneInfo(zone))
-
-    def _today(self) -> date | None:
-        local = self._local_now(self.f.timezone)
-        return None if local is None else local.date()
 
     # -- building the response ------------------------------------------------------------
 
@@ -840,199 +755,55 @@ class _Turn:
         return node.prompt
 
     def _listen(self, node: ListeningNode, lead: list[PromptSpec]) -> Decision:
+        confirming = self._confirming()
         return self._respond(
             play_and_listen=pb.PlayAndListen(
                 prompts=self._prompts([*lead, self._prompt_of(node)]),
-                digits=self._digits(node),
-                speech=self._speech(node),
+                digits=responses.digits(self.f, node, confirming=confirming),
+                speech=responses.speech(self.f, node, confirming=confirming),
             )
         )
-
-    def _digits(self, node: ListeningNode) -> pb.DigitCollection | None:
-        if isinstance(node, Menu):
-            keys = "".join(
-                sorted(
-                    {c.key for c in node.choices if c.key}
-                    | {c.key for c in self.f.commands if c.key}
-                )
-            )
-            return (
-                self._timed(pb.DigitCollection(min_digits=1, max_digits=1, valid_keys=keys))
-                if keys
-                else None
-            )
-        if not node.keys:
-            return None
-        kind = node.slot_type
-        if kind is SlotType.YES_NO or self._confirming():
-            return self._timed(pb.DigitCollection(min_digits=1, max_digits=1, valid_keys="12"))
-        if kind is SlotType.CHOICE:
-            keys = "".join(sorted({o.key for o in node.options if o.key}))
-            if not keys:
-                return None
-            return self._timed(pb.DigitCollection(min_digits=1, max_digits=1, valid_keys=keys))
-        low, high = _KEY_LENGTHS.get(kind, (1, 12))
-        if kind is SlotType.DIGITS:
-            low, high = node.min_length, node.max_length
-        # On a keypad '*' is an amount's decimal point, unless it ends the entry.
-        point = "*" if kind is SlotType.AMOUNT and node.terminator != "*" else ""
-        spec = pb.DigitCollection(
-            min_digits=low,
-            max_digits=high,
-            terminator=node.terminator,
-            valid_keys="0123456789" + point + node.terminator,
-        )
-        return self._timed(spec)
-
-    def _timed(self, spec: pb.DigitCollection) -> pb.DigitCollection:
-        spec.first_digit_timeout_ms = self.f.defaults.no_input_timeout_ms
-        spec.inter_digit_timeout_ms = self.f.defaults.inter_digit_timeout_ms
-        return spec
-
-    def _speech(self, node: ListeningNode) -> pb.SpeechRecognition | None:
-        if not node.speech:
-            return None
-        hints: list[str] = []
-        if isinstance(node, Menu):
-            hints = [k for c in node.choices for k in self._expand(c.keywords)]
-        elif node.slot_type is SlotType.CHOICE and not self._confirming():
-            hints = [k for o in node.options for k in self._expand((o.value, *o.keywords))]
-        return pb.SpeechRecognition(
-            language=self.f.language,
-            no_input_timeout_ms=self.f.defaults.no_input_timeout_ms,
-            hints=hints,
-        )
-
-    def _transfer(self, node: Transfer) -> pb.Transfer:
-        transfer = pb.Transfer(
-            mode=pb.TRANSFER_MODE_PARALLEL if node.parallel else pb.TRANSFER_MODE_BLIND,
-            monitored=node.monitored,
-            caller_id=node.caller_id,
-            associated_data=self.state.slots,
-            timeout_ms=node.timeout_ms,
-        )
-        kind, value = node.target.kind, node.target.value
-        if kind == "skill_queue":
-            transfer.skill_queue.access_code = value
-        elif kind == "skill_queue_name":
-            transfer.skill_queue.name = value
-        else:
-            setattr(transfer, kind, value)
-        return transfer
-
-    def _prompts(self, specs: list[PromptSpec]) -> pb.Prompts:
-        policy = self._barge_in_of(specs)
-        prompts = pb.Prompts(barge_in=policy)
-        policy_text = f"{pb.BargeInMode.Name(policy.mode)}:{policy.min_speech_ms}"
-        self.state = replace(self.state, barge_in=policy_text)
-        for spec in specs:
-            for item in spec.items:
-                if item.media_name:
-                    prompts.items.add().audio.media_name = item.media_name
-                elif item.url:
-                    prompts.items.add().audio.url = item.url
-                else:
-                    text, values = self._render_text(item.text)
-                    prompts.items.add().tts.CopyFrom(
-                        pb.TextToSpeech(
-                            text=text,
-                            language=item.language or self.f.language,
-                            voice=item.voice or self.f.voice,
-                            speed=item.speed,
-                            template=item.text if values else "",
-                            template_values=values,
-                        )
-                    )
-        return prompts
-
-    def _barge_in_of(self, specs: list[PromptSpec]) -> pb.BargeIn:
-        """The strictest policy of the specs combined: each may only narrow what interrupts."""
-        defaults = self.f.defaults
-        allowed = _BARGE_IN_INPUTS[BargeIn.ANY]
-        min_speech = 0
-        for spec in specs:
-            allowed &= _BARGE_IN_INPUTS[spec.barge_in or defaults.barge_in]
-            min_speech = max(
-                min_speech,
-                spec.min_speech_ms if spec.min_speech_ms is not None else defaults.min_speech_ms,
-            )
-        return pb.BargeIn(
-            mode=_BARGE_IN_MODES[allowed], min_speech_ms=min_speech if "speech" in allowed else 0
-        )
-
-    def _render_text(self, template: str) -> tuple[str, dict[str, str]]:
-        values: dict[str, str] = {}
-
-        def fill(found: re.Match[str]) -> str:
-            value = self._lookup(found.group(1)) or ""
-            values[found.group(1)] = value
-            return value
-
-        return _PLACEHOLDER.sub(fill, template), values
-
-    def _lookup(self, name: str) -> str | None:
-        if name.startswith("params."):
-            return self.state.params.get(name.removeprefix("params."))
-        if name == "call.caller":
-            return self.state.caller
-        if name == "call.callee":
-            return self.state.callee
-        if name in ("call.date", "call.time"):
-            local = self._local_now(self.f.timezone)
-            if local is None:
-                return None
-            return local.date().isoformat() if name == "call.date" else f"{local:%H:%M}"
-        return self.state.slots.get(name)
-
-    def _keep_playing(self, why: str) -> Decision:
-        self.note = f"{why}: carry on"
-        return self._respond(keep_playing=pb.KeepPlaying())
-
-    def finish_over(self, why: str) -> Decision:
-        self.note = why
-        self.state = replace(self.state, over=True)
-        return self._respond(end_dialogue=pb.EndDialogue(), over=True)
-
-    def _respond(self, *, over: bool = False, **action: object) -> Decision:
-        response = pb.DecideNextActionResponse(dialogue_over=over, **action)  # type: ignore[arg-type]
-        state = self.state
-        if not over:
-            response.call_data.parameters.update(state.params)
-            response.call_data.passthrough = state.passthrough
-            response.call_data.continuation_token = _token(state.node, state.turn)
-        diagnostics = response.diagnostics
-        diagnostics.flow_id = state.flow_id
-        diagnostics.flow_version = state.flow_version
-        diagnostics.node_id = state.node
-        diagnostics.matched_intent = self.intent
-        diagnostics.turn = state.turn
-        diagnostics.note = "; ".join(part for part in (self.note, *self.remarks) if part)
-        return Decision(state, response)
-
-
-def _slot_text(value: object) -> str:
-    """Slot text for a gathered JSON value: whole numbers without ".0", JSON for structures."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _token(node: str, turn: int) -> str:
-    """The continuation token: node and turn, in the token's alphabet and at most 64 long."""
-    token = f"{node.replace('.', '-')}-{turn}"
-    if len(token) <= _MAX_TOKEN:
-        return token
-    # Ids inside nested subflows can be long: keep the readable start, made unique by a digest.
-    tail = f"-{hashlib.sha256(node.encode()).hexdigest()[:12]}-{turn}"
-    return token[: _MAX_TOKEN - len(tail)] + tail
 
 
 def _fresh(counters: dict[str, int]) -> dict[str, int]:
     """Counters for a newly entered node: per-node counts restart, the call-wide budget stays."""
     return {FAILURES: counters[FAILURES]} if counters.get(FAILURES) else {}
+
+
+# Nodes that need the platform, but carry no prompts: the prompts before them play first.
+PromptlessNode = WaitNode | AiGatherNode | QueueStatusNode | AssistantNode
+_At = Callable[[_Turn, Any, str | None], Decision]
+# What an event does at each kind of node the call can wait at (the events per kind are in
+# each handler); call_ended, call_started and barged_in are the same everywhere (`apply`).
+_AT: dict[type[Node], _At] = {
+    Menu: _Turn._at_listening,
+    Collect: _Turn._at_listening,
+    Transfer: _Turn._at_transfer,
+    RecordNode: _Turn._at_record,
+    WaitNode: _Turn._at_wait,
+    AiGatherNode: _Turn._at_ai_gather,
+    QueueStatusNode: _Turn._at_queue_status,
+    AssistantNode: _Turn._at_assistant,
+    Say: _Turn._at_playback,
+}
+# Straight-through nodes: each does its work and says where the turn goes on.
+_STEP: dict[type[Node], Callable[[_Turn, Any], str]] = {
+    Branch: _Turn._branch,
+    SetNode: _Turn._set_and_go_on,
+    HoursNode: _Turn._hours,
+    Fulfillment: _Turn._fulfil,
+}
+# The action of a node reached by the turn (PromptlessNode kinds: `_act_without_prompts`).
+_ACT: dict[type[Node], Callable[[_Turn, Any, list[PromptSpec]], Decision]] = {
+    Say: _Turn._act_say,
+    Menu: _Turn._listen,
+    Collect: _Turn._listen,
+    Transfer: _Turn._act_transfer,
+    HangUp: _Turn._act_hang_up,
+    RecordNode: _Turn._act_record,
+}
+# Node kinds that need a platform capability, and go to their `on_unavailable` without it.
+_NEEDS: dict[type[Node], int] = {
+    QueueStatusNode: pb.CAPABILITY_QUEUE_STATUS,
+    AssistantNode: pb.CAPABILITY_VOICE_ASSISTANT,
+}

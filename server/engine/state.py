@@ -1,13 +1,23 @@
-"""Per-call dialogue state and its compact JSON encoding for the session stores."""
+"""Per-call dialogue state and its compact JSON encoding for the session stores.
+
+States are persisted (SQLite, Redis) and may outlive a deploy, so `decode` also reads what
+earlier versions wrote: there the deferred/confirming flags were counters and the barge-in
+policy a "MODE_NAME:MIN_SPEECH_MS" string.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dialogue.v1 import dialogue_pb2 as pb
 
 NO_INPUT = "no_input"
 NO_MATCH = "no_match"
 FAILURES = "failures"
+# Names of the queue figures (`{queue.NAME}` in templates), as QueueStatus calls them.
+QUEUE_FIGURES = ("position", "agents_online", "agents_idle", "estimated_wait_ms")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +33,23 @@ class CallState:
         slots: Values collected so far.
         params: Call-associated parameters (from the platform and set by the flow).
         passthrough: The platform's opaque call-associated data, kept to hand on at transfer.
-        counters: No-input and no-match counts at the current node, and the call-wide failures.
+        counters: No-input and no-match counts at the current node (NO_INPUT, NO_MATCH), and
+            the call-wide failures (FAILURES); nothing else.
         turn: Turns applied so far.
         over: True once the dialogue has ended.
         caller: The calling party, for templates.
         callee: The called party, for templates.
-        barge_in: The barge-in policy of the prompts last sent, as "MODE:MIN_SPEECH_MS", so a
-            barge-in event is judged by what is actually playing.
+        barge_in_mode: The barge-in mode (pb.BargeInMode) of the prompts last sent, so a
+            barge-in event is judged by what is actually playing; 0 before any were sent.
+        min_speech_ms: The speech those prompts need before it interrupts them.
+        deferred: A node that cannot carry prompts (wait, AI gather, queue status, assistant)
+            waits for the prompts spoken on the way to it to finish playing.
+        confirming: A collect node with `confirm` waits for the caller to confirm its value.
+        capabilities: What the platform can do beyond the basics (pb.Capability values), as the
+            latest request said.
+        queue: The queue figures the platform last reported (QUEUE_FIGURES), only those known.
+        assistant: How the platform's voice assistant last ended: reason, duration_ms and
+            transcript (one "role: content" line per message).
     """
 
     call_id: str
@@ -45,7 +65,13 @@ class CallState:
     over: bool = False
     caller: str = ""
     callee: str = ""
-    barge_in: str = ""
+    barge_in_mode: int = 0
+    min_speech_ms: int = 0
+    deferred: bool = False
+    confirming: bool = False
+    capabilities: tuple[int, ...] = ()
+    queue: dict[str, int] = field(default_factory=dict)
+    assistant: dict[str, str] = field(default_factory=dict)
 
     def count(self, name: str) -> int:
         """Returns a counter's value (0 when never counted)."""
@@ -71,22 +97,47 @@ _KEYS = {
     "over": "o",
     "caller": "a",
     "callee": "b",
-    "barge_in": "g",
+    "deferred": "d",
+    "confirming": "w",
+    "capabilities": "x",
+    "queue": "q",
+    "assistant": "r",
 }
 _FIELDS = {short: name for name, short in _KEYS.items()}
+# The barge-in policy is one key, [mode, min_speech_ms]: both or neither are meaningful.
+_BARGE_IN = "g"
+# Earlier versions kept these two flags as counters.
+_FLAG_COUNTERS = ("deferred", "confirming")
 
 
 def encode(state: CallState) -> bytes:
     """Serialises state to compact JSON, leaving out empty values."""
-    data = {
+    data: dict[str, Any] = {
         short: getattr(state, name)
         for name, short in _KEYS.items()
-        if getattr(state, name) not in ("", {}, 0, False)
+        if getattr(state, name) not in ("", {}, (), 0, False)
     }
+    if state.barge_in_mode:
+        data[_BARGE_IN] = [state.barge_in_mode, state.min_speech_ms]
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
 
 
 def decode(blob: bytes) -> CallState:
-    """Parses what `encode` wrote."""
+    """Parses what `encode` wrote, now or in earlier versions."""
     data = json.loads(blob)
-    return CallState(**{_FIELDS[short]: value for short, value in data.items()})
+    barge_in = data.pop(_BARGE_IN, None)
+    values: dict[str, Any] = {_FIELDS[short]: value for short, value in data.items()}
+    if "capabilities" in values:
+        values["capabilities"] = tuple(values["capabilities"])
+    counters = dict(values.get("counters", {}))
+    for flag in _FLAG_COUNTERS:
+        if counters.pop(flag, 0):
+            values[flag] = True
+    values["counters"] = counters
+    if isinstance(barge_in, list):
+        values["barge_in_mode"], values["min_speech_ms"] = barge_in
+    elif isinstance(barge_in, str) and barge_in:
+        mode, _, min_speech = barge_in.partition(":")
+        values["barge_in_mode"] = pb.BargeInMode.Value(mode)
+        values["min_speech_ms"] = int(min_speech or 0)
+    return CallState(**values)

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from google.protobuf import json_format
 
 from dialogue.v1 import dialogue_pb2 as pb
@@ -35,6 +35,7 @@ from server.engine.flow import (
     HoursNode,
     Menu,
     Node,
+    NodeKind,
     PromptSpec,
     RecordNode,
     Say,
@@ -42,19 +43,19 @@ from server.engine.flow import (
     Transfer,
     WaitNode,
 )
+from server.engine.flowfile import SUBFLOW_SEPARATOR, FlowError, LineList, LineMap, load_flow_file
+from server.engine.flowfile.yaml_lines import parse_yaml_value
 from server.engine.hooks import HookCall, HookResult, Outcome
-from server.engine.interpreter import Decision, FlowRuntimeError, decide, resume
-from server.engine.loader import SUBFLOW_SEPARATOR, FlowError, load_flow_file
+from server.engine.interpreter import Decision, FlowRuntimeError, run_turn
 from server.engine.state import CallState
 from server.hooks import HookClient
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Slots an edge may fill without saying which (a hook's answer can fill any).
 ANY_SLOT = "*"
-# A turn reaches each hook at most once; this only stops a runaway engine from looping here.
-_MAX_HOOKS_PER_TURN = 32
 
-HookHandler = Callable[[HookCall], HookResult]
+# Answers a hook: at once (given answers), or by performing it (`call_hook`).
+HookHandler = Callable[[HookCall], HookResult | Awaitable[HookResult]]
 
 
 class ToolError(Exception):
@@ -144,6 +145,7 @@ class CallInfo:
     callee: str = DEFAULT_CALLEE
     selector: str = ""
     direction: pb.CallDirection.ValueType = pb.CALL_DIRECTION_INBOUND
+    capabilities: tuple[pb.Capability.ValueType, ...] = ()
 
 
 def make_request(
@@ -154,10 +156,12 @@ def make_request(
     parameters: dict[str, str] | None = None,
     *,
     occurred_at: datetime | None = None,
+    queue_status: dict[str, int] | None = None,
 ) -> pb.DecideNextActionRequest:
     """A request for one event, e.g. `make_request(call, "t1", "digits_entered", {"digits": "1"})`.
 
-    `occurred_at` (timezone-aware) is the call's time for business hours and relative dates.
+    `occurred_at` (timezone-aware) is the call's time for business hours and relative dates;
+    `queue_status` the queue figures the request reports (QueueStatus field → number).
 
     Raises:
         ToolError: the event name or its payload is not valid proto JSON for that event.
@@ -171,9 +175,15 @@ def make_request(
     request.call.flow_selector = call.selector
     request.call.platform = pb.PLATFORM_OTHER
     request.call.direction = call.direction
+    request.call.capabilities.extend(call.capabilities)
     request.call_data.parameters.update(parameters or {})
     if occurred_at is not None:
         request.occurred_at.FromDatetime(occurred_at)
+    if queue_status is not None:
+        try:
+            json_format.ParseDict(queue_status, request.queue_status)
+        except json_format.ParseError as exc:
+            raise ToolError(f"invalid queue status {queue_status!r}: {exc}") from exc
     try:
         json_format.ParseDict(payload or {}, getattr(request, event))
     except json_format.ParseError as exc:
@@ -217,6 +227,7 @@ class Conversation:
         *,
         occurred_at: datetime | None = None,
         hooks: HookHandler | None = None,
+        queue_status: dict[str, int] | None = None,
     ) -> Decision:
         """Applies one event and returns the decision.
 
@@ -227,7 +238,13 @@ class Conversation:
         self.sent += 1
         when = occurred_at or (self.now() if self.now is not None else None)
         request = make_request(
-            self.call, f"t{self.sent}", event, payload, parameters, occurred_at=when
+            self.call,
+            f"t{self.sent}",
+            event,
+            payload,
+            parameters,
+            occurred_at=when,
+            queue_status=queue_status,
         )
         return self.apply(request, hooks)
 
@@ -240,40 +257,34 @@ class Conversation:
         """Applies one request as it is; `now` is the time for a request without `occurred_at`."""
         self.last_request = request
         self.hook_log = []
-        answer = hooks or self.hooks
+        handler = hooks or self.hooks
+
+        async def answer(call: HookCall) -> HookResult:
+            if handler is None:
+                raise ToolError(
+                    f"the turn reached the {call.kind} hook of node '{call.node}' "
+                    f"(POST {call.url}), and no result is given for it"
+                )
+            given = handler(call)
+            result = await given if inspect.isawaitable(given) else given
+            self.hook_log.append((call, result))
+            return result
+
         try:
-            decision = decide(self.flow, self.state, request, now=now)
-            results: list[HookResult] = []
-            while decision.pending_hook is not None:
-                call = decision.pending_hook
-                if answer is None:
-                    raise ToolError(
-                        f"the turn reached the {call.kind} hook of node '{call.node}' "
-                        f"(POST {call.url}), and no result is given for it"
-                    )
-                if len(results) >= _MAX_HOOKS_PER_TURN:
-                    raise ToolError(f"the turn reached more than {_MAX_HOOKS_PER_TURN} hooks")
-                result = answer(call)
-                self.hook_log.append((call, result))
-                results.append(result)
-                decision = resume(self.flow, self.state, request, results, now=now)
+            decision = asyncio.run(run_turn(self.flow, self.state, request, answer, now=now))
         except FlowRuntimeError as exc:
             raise ToolError(f"the flow cannot run: {exc}") from exc
         self.state = decision.state
         return decision
 
 
-def call_hook(call: HookCall) -> HookResult:
+async def call_hook(call: HookCall) -> HookResult:
     """Performs a hook as the server does (`server.hooks.HookClient`), within its deadline."""
-
-    async def once() -> HookResult:
-        client = HookClient()
-        try:
-            return await client.call(call, call.timeout_ms / 1000)
-        finally:
-            await client.aclose()
-
-    return asyncio.run(once())
+    client = HookClient()
+    try:
+        return await client.call(call, call.timeout_ms / 1000)
+    finally:
+        await client.aclose()
 
 
 def fixed_hook(outcome: Outcome, detail: str) -> HookHandler:
@@ -403,43 +414,28 @@ def describe_state(state: CallState | None) -> str:
 
 # -- the flow as a graph ----------------------------------------------------------------------
 
-_KIND_NAMES = {
-    Say: "say",
-    Menu: "menu",
-    Collect: "collect",
-    Branch: "branch",
-    Transfer: "transfer",
-    HangUp: "hangup",
-    RecordNode: "record",
-    WaitNode: "wait",
-    AiGatherNode: "ai_gather",
-    SetNode: "set",
-    Fulfillment: "fulfillment",
-    HoursNode: "hours",
-}
-
 
 def kind_of(node: object) -> str:
-    """The node's `type:` as written in YAML; a kind added later gets its snake-cased class name."""
-    known = _KIND_NAMES.get(type(node))
-    if known is not None:
-        return known
+    """The node's `type:` as written in YAML; a kind unknown to the model gets its snake-cased
+    class name."""
+    if isinstance(node, NodeKind):
+        return node.kind
     name = re.sub(r"(?<!^)(?=[A-Z])", "_", type(node).__name__).lower()
     return name.removesuffix("_node")
 
 
 def is_known_kind(node: object) -> bool:
-    return type(node) in _KIND_NAMES
+    return isinstance(node, NodeKind)
 
 
 def is_listening(node: object) -> bool:
-    return isinstance(node, Menu | Collect)
+    return isinstance(node, NodeKind) and node.listens
 
 
 def may_end(node: object) -> bool:
     """Whether the dialogue can end at this node: hang-up, a successful transfer, or a kind we
     do not know (assumed able to, so that checks never fail a flow for a kind they cannot read)."""
-    return isinstance(node, HangUp | Transfer) or not is_known_kind(node)
+    return not isinstance(node, NodeKind) or node.may_end
 
 
 def parse_time(text: str) -> datetime:
@@ -459,11 +455,7 @@ def parse_time(text: str) -> datetime:
 
 def hears_commands(node: object) -> bool:
     """Nodes where the call waits and global commands are checked (docs/flows.md, section 9)."""
-    return (
-        is_listening(node)
-        or isinstance(node, WaitNode)
-        or (isinstance(node, Say) and node.wait_for_playback)
-    )
+    return isinstance(node, NodeKind) and node.hears_commands()
 
 
 @dataclass(frozen=True, slots=True)
@@ -696,92 +688,41 @@ class SourceMap:
         return self.nodes.get(node_id, 1)
 
 
-def source_map(text: str) -> SourceMap:
-    """Reads line numbers from YAML text that the loader already accepted."""
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
-    data = yaml.safe_load(text)
-    top: dict[str, int] = {}
-    nodes: dict[str, int] = {}
+def source_map(text: str, name: str = "<flow>") -> SourceMap:
+    """Line numbers of YAML text the loader accepted, read by the loader's own YAML reader
+    (so any file the server loads can be mapped)."""
+    data = load_yaml_lines(text, name)
+    root = data if isinstance(data, LineMap) else LineMap()
+    nodes_raw = root.get("nodes")
+    nodes = nodes_raw if isinstance(nodes_raw, LineMap) else LineMap()
     node_fields: dict[str, dict[str, int]] = {}
     node_items: dict[str, dict[str, list[int]]] = {}
-    defaults: dict[str, int] = {}
-    if isinstance(root, yaml.MappingNode):
-        for key, value in root.value:
-            top[str(key.value)] = key.start_mark.line + 1
-            if key.value == "nodes" and isinstance(value, yaml.MappingNode):
-                for node_key, body in value.value:
-                    nodes[str(node_key.value)] = node_key.start_mark.line + 1
-                    if isinstance(body, yaml.MappingNode):
-                        node_fields[str(node_key.value)] = {
-                            str(k.value): k.start_mark.line + 1 for k, _ in body.value
-                        }
-                        node_items[str(node_key.value)] = {
-                            str(k.value): [item.start_mark.line + 1 for item in v.value]
-                            for k, v in body.value
-                            if isinstance(v, yaml.SequenceNode)
-                        }
-            if key.value == "defaults" and isinstance(value, yaml.MappingNode):
-                defaults = {str(k.value): k.start_mark.line + 1 for k, _ in value.value}
+    for node_id, body in nodes.items():
+        if isinstance(body, LineMap):
+            node_fields[node_id] = dict(body.key_lines)
+            node_items[node_id] = {
+                key: list(value.item_lines)
+                for key, value in body.items()
+                if isinstance(value, LineList)
+            }
+    defaults = root.get("defaults")
     return SourceMap(
-        top, nodes, node_fields, node_items, defaults, data if isinstance(data, dict) else {}
+        dict(root.key_lines),
+        dict(nodes.key_lines),
+        node_fields,
+        node_items,
+        dict(defaults.key_lines) if isinstance(defaults, LineMap) else {},
+        root,
     )
 
 
-class LineDict(dict[str, Any]):
-    """A YAML mapping that remembers its line and its keys' lines."""
-
-    line = 0
-    key_lines: dict[str, int]
-
-
-class LineList(list[Any]):
-    """A YAML sequence that remembers its line and its items' lines."""
-
-    line = 0
-    item_lines: list[int]
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader building LineDict/LineList, rejecting duplicate keys."""
-
-
-def _construct_map(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
-    result = LineDict()
-    result.line = node.start_mark.line + 1
-    result.key_lines = {}
-    for key_node, value_node in node.value:
-        key = str(loader.construct_object(key_node, deep=True))
-        line = key_node.start_mark.line + 1
-        if key in result:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
-        result[key] = loader.construct_object(value_node, deep=True)
-        result.key_lines[key] = line
-    return result
-
-
-def _construct_list(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
-    result = LineList(loader.construct_object(item, deep=True) for item in node.value)
-    result.line = node.start_mark.line + 1
-    result.item_lines = [item.start_mark.line + 1 for item in node.value]
-    return result
-
-
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_map)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_list)
-
-
 def load_yaml_lines(text: str, name: str) -> Any:
-    """Parses YAML into LineDict/LineList/scalars.
+    """Parses YAML into LineMap/LineList/scalars with the loader's reader.
 
     Raises:
         ToolError: a syntax error or a duplicate key, as `name:line: message`.
     """
     try:
-        return yaml.load(text, Loader=_LineLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ToolError(f"{name}:{line}: {str(problem).strip()}") from exc
+        return parse_yaml_value(text, name)
+    except FlowError as exc:
+        raise ToolError(flow_problems(exc)) from exc

@@ -9,6 +9,7 @@ case failed or any test file is broken. The YAML schema is documented in docs/to
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,17 +21,15 @@ from google.protobuf import json_format
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.catalog import Catalog, UnknownFlowError
 from server.engine.flow import Flow
+from server.engine.flowfile import FlowError, LineList, LineMap, load_flow_file
 from server.engine.hooks import HookCall, HookResult, Outcome
 from server.engine.interpreter import Decision
-from server.engine.loader import FlowError, load_flow_file
 from server.tools.common import (
     ACTION_FIELDS,
     EVENT_FIELDS,
     CallInfo,
     Conversation,
     HookHandler,
-    LineDict,
-    LineList,
     ToolError,
     action_name,
     default_flows_dir,
@@ -44,7 +43,13 @@ from server.tools.common import (
 )
 
 _FILE_KEYS = ("flow", "flow_file", "selector", "description", "call", "cases")
-_CALL_KEYS = ("caller", "callee", "direction", "params", "time")
+_CALL_KEYS = ("caller", "callee", "direction", "params", "time", "capabilities")
+# `capabilities: [queue_status, voice_assistant]` names pb.Capability members.
+_CAPABILITIES = {
+    "queue_status": pb.CAPABILITY_QUEUE_STATUS,
+    "voice_assistant": pb.CAPABILITY_VOICE_ASSISTANT,
+}
+_QUEUE_FIGURES = ("position", "agents_online", "agents_idle", "estimated_wait_ms")
 _CASE_KEYS = ("name", "description", "call", "turns")
 _FLAG_INPUTS = {
     "start": "call_started",
@@ -53,7 +58,7 @@ _FLAG_INPUTS = {
     "played": "playback_finished",
     "hangup": "call_ended",
 }
-_INPUTS = (*_FLAG_INPUTS, "say", "keys", "recorded", "transfer", "barge_in", "event")
+_INPUTS = (*_FLAG_INPUTS, "say", "keys", "recorded", "transfer", "barge_in", "queue", "event")
 _TURN_KEYS = (*_INPUTS, "params", "time", "hooks", "expect")
 _EXPECT_KEYS = (
     "action",
@@ -117,6 +122,7 @@ class Turn:
     expect: dict[str, Any]
     time: datetime | None = None
     hooks: tuple[HookResult, ...] | None = None
+    queue_status: dict[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,8 +165,8 @@ class _Reader:
     def fail(self, line: int, message: str) -> SchemaError:
         return SchemaError(f"{self.path}:{line}: {message}")
 
-    def mapping(self, value: Any, line: int, where: str, allowed: tuple[str, ...]) -> LineDict:
-        if not isinstance(value, LineDict):
+    def mapping(self, value: Any, line: int, where: str, allowed: tuple[str, ...]) -> LineMap:
+        if not isinstance(value, LineMap):
             raise self.fail(line, f"{where}: expected a mapping, got {type(value).__name__}")
         for key in value:
             if key not in allowed:
@@ -198,7 +204,7 @@ class _Reader:
             suite.cases.append(case)
         return suite
 
-    def _flow(self, data: LineDict) -> Flow:
+    def _flow(self, data: LineMap) -> Flow:
         line = data.line
         flow_id, flow_file = data.get("flow"), data.get("flow_file")
         selector = data.get("selector")
@@ -267,9 +273,24 @@ class _Reader:
             ),
         )
         time = self._time(raw, where) if "time" in raw else base.time
+        if "capabilities" in raw:
+            call = dataclasses.replace(
+                call, capabilities=self._capabilities(raw["capabilities"], raw, where)
+            )
         return CallSetup(call, params, time)
 
-    def _time(self, raw: LineDict, where: str) -> datetime:
+    def _capabilities(
+        self, value: Any, raw: LineMap, where: str
+    ) -> tuple[pb.Capability.ValueType, ...]:
+        names = value if isinstance(value, list) else None
+        if names is None or any(name not in _CAPABILITIES for name in names):
+            raise self.fail(
+                raw.key_lines["capabilities"],
+                f"{where}.capabilities: expected a list of: {', '.join(_CAPABILITIES)}",
+            )
+        return tuple(_CAPABILITIES[name] for name in names)
+
+    def _time(self, raw: LineMap, where: str) -> datetime:
         value, line = raw["time"], raw.key_lines["time"]
         # Unquoted, YAML reads an ISO date-time as a datetime already.
         text = value.isoformat() if isinstance(value, datetime) else str(value)
@@ -284,7 +305,7 @@ class _Reader:
             raise self.fail(line, f"{where}.hooks: expected a list of results")
         results = []
         for index, (entry, entry_line) in enumerate(zip(raw, raw.item_lines, strict=True)):
-            if not isinstance(entry, LineDict) or len(entry) != 1:
+            if not isinstance(entry, LineMap) or len(entry) != 1:
                 raise self.fail(
                     entry_line,
                     f"{where}.hooks[{index}]: expected one of {{ok: ANSWER}}, {{error: DETAIL}}, "
@@ -308,7 +329,7 @@ class _Reader:
     def _params(self, raw: Any, line: int, where: str) -> dict[str, str]:
         if raw is None:
             return {}
-        if not isinstance(raw, LineDict):
+        if not isinstance(raw, LineMap):
             raise self.fail(line, f"{where}: expected a mapping of NAME: VALUE")
         return {str(k): str(v) for k, v in raw.items()}
 
@@ -342,7 +363,7 @@ class _Reader:
             )
         key = inputs[0]
         event, payload = self._event(key, raw[key], raw.key_lines[key], where)
-        expect = raw.get("expect") or LineDict()
+        expect = raw.get("expect") or LineMap()
         expect = self.mapping(
             expect, raw.key_lines.get("expect", line), f"{where}.expect", _EXPECT_KEYS
         )
@@ -352,7 +373,16 @@ class _Reader:
         )
         time = self._time(raw, where) if "time" in raw else None
         hooks = self._hooks(raw["hooks"], raw.key_lines["hooks"], where) if "hooks" in raw else None
-        return Turn(number, line, event, payload, params, dict(expect), time, hooks)
+        queue = self._queue(raw["queue"], raw.key_lines["queue"], where) if key == "queue" else None
+        return Turn(number, line, event, payload, params, dict(expect), time, hooks, queue)
+
+    def _queue(self, value: Any, line: int, where: str) -> dict[str, int]:
+        """`queue: {position: 3, agents_online: 0}`: the figures the platform reports."""
+        figures = self.mapping(value, line, f"{where}.queue", _QUEUE_FIGURES)
+        for name, figure in figures.items():
+            if not isinstance(figure, int) or isinstance(figure, bool) or figure < 0:
+                raise self.fail(line, f"{where}.queue.{name}: expected a whole number")
+        return dict(figures)
 
     def _event(self, key: str, value: Any, line: int, where: str) -> tuple[str, dict[str, Any]]:
         if key in _FLAG_INPUTS:
@@ -376,6 +406,8 @@ class _Reader:
             return "transfer_finished", {
                 "outcome": pb.TransferOutcome.Name(_TRANSFER_OUTCOMES[value])
             }
+        if key == "queue":
+            return "queue_status_reported", {}
         if key == "barge_in":
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise self.fail(
@@ -383,7 +415,7 @@ class _Reader:
                 )
             return "barged_in", {"speech_duration_ms": value}
         # event: {NAME: PAYLOAD} in the contract's proto JSON.
-        if not isinstance(value, LineDict) or len(value) != 1:
+        if not isinstance(value, LineMap) or len(value) != 1:
             raise self.fail(
                 line, f"{where}: event: expected one NAME: PAYLOAD, e.g. {{call_started: {{}}}}"
             )
@@ -397,7 +429,7 @@ class _Reader:
             raise self.fail(line, f"{where}: event {name}: the payload must be a mapping")
         return name, _plain(payload or {})
 
-    def _check_expect(self, expect: LineDict, where: str) -> None:
+    def _check_expect(self, expect: LineMap, where: str) -> None:
         action = expect.get("action")
         if action is not None and action not in ACTION_FIELDS:
             raise self.fail(
@@ -563,6 +595,7 @@ def run_case(flow: Flow, case: Case, out: TextIO, *, verbose: bool, path: Path) 
                 params,
                 occurred_at=turn.time or case.setup.time,
                 hooks=_answers_from(scripted) if scripted else None,
+                queue_status=turn.queue_status,
             )
         except ToolError as exc:
             return fail(turn, str(exc))

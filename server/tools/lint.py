@@ -48,7 +48,7 @@ class Finding:
 
 def lint_flow(flow: Flow, text: str) -> list[Finding]:
     """Runs every static check on a flow the loader accepted; `text` is its YAML, for lines."""
-    checker = _Lint(flow, source_map(text))
+    checker = _Lint(flow, source_map(text, flow.source))
     checker.reachability()
     checker.dead_ends()
     checker.slots_before_set()

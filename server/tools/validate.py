@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from server.engine.catalog import ROUTING_FILES, load_catalog
-from server.engine.loader import (
+from server.engine.flowfile import (
     SUBFLOWS_DIR,
     FlowError,
     Problem,

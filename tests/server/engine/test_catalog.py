@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.engine.catalog import ROUTING_FILE, Catalog, UnknownFlowError, load_catalog
-from server.engine.loader import FlowError, Problem
+from server.engine.flowfile import FlowError, Problem
 
 _PROJECT_ROOT = Path(__file__).resolve().parents[3]
 _DEMO_FLOWS = _PROJECT_ROOT / "flows"

@@ -9,7 +9,6 @@ import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.flow import Flow
-from server.engine.interpreter import CONFIRMING
 from tests.server.engine.test_interpreter import (
     keys,
     last,
@@ -142,7 +141,7 @@ def test_a_value_is_read_back_and_held_until_confirmed() -> None:
     decision = last(CONFIRM, started(), speech(PHONE))
     assert decision.state.node == "ask"
     assert decision.state.slots == {"phone": "13800138000"}
-    assert decision.state.count(CONFIRMING) == 1
+    assert decision.state.confirming
     assert spoken(decision) == [CONFIRM_TEXT]
     digits = decision.response.play_and_listen.digits
     assert (digits.max_digits, digits.valid_keys) == (1, "12")
@@ -154,7 +153,7 @@ def test_yes_keeps_the_value_and_goes_on(answer: pb.DecideNextActionRequest) -> 
     decision = last(CONFIRM, started(), speech(PHONE), answer)
     assert decision.state.node == "done"
     assert spoken(decision) == ["好的13800138000"]
-    assert decision.state.count(CONFIRMING) == 0
+    assert not decision.state.confirming
 
 
 @pytest.mark.parametrize("answer", [keys("2"), speech("不对"), speech("no")])
@@ -162,7 +161,7 @@ def test_no_clears_the_value_and_asks_again(answer: pb.DecideNextActionRequest) 
     decision = last(CONFIRM, started(), speech(PHONE), answer)
     assert decision.state.node == "ask"
     assert decision.state.slots == {}
-    assert decision.state.count(CONFIRMING) == 0
+    assert not decision.state.confirming
     assert spoken(decision) == ["请说手机号"]
     again = walk(CONFIRM, started(), speech(PHONE), answer, speech("13900139000"))[-1]
     assert spoken(again) == ["您输入的是13900139000，确认请按1，重新输入请按2"]
@@ -185,5 +184,5 @@ def test_giving_up_on_a_confirmation_forgets_the_unconfirmed_value() -> None:
 def test_repeat_during_confirmation_repeats_the_confirmation() -> None:
     decision = last(CONFIRM, started(), speech(PHONE), speech("重复"))
     assert spoken(decision) == [CONFIRM_TEXT]
-    assert decision.state.count(CONFIRMING) == 1
+    assert decision.state.confirming
     assert last(CONFIRM, started(), speech(PHONE), speech("重复"), keys("1")).state.node == "done"

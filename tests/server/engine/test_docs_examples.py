@@ -14,9 +14,9 @@ import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.flow import Flow
+from server.engine.flowfile import Subflow, load_subflows, parse_flow, parse_subflows
 from server.engine.hooks import FULFILLMENT, HookResult, Outcome
 from server.engine.interpreter import Decision, decide, resume
-from server.engine.loader import Subflow, load_subflows, parse_flow, parse_subflows
 from server.engine.state import CallState
 from tests.server.engine.test_interpreter import keys, speech, spoken, started
 

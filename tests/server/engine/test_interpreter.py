@@ -19,8 +19,8 @@ from google.protobuf.message import Message
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.flow import Flow
+from server.engine.flowfile import parse_flow
 from server.engine.interpreter import Decision, FlowRuntimeError, decide
-from server.engine.loader import parse_flow
 from server.engine.state import FAILURES, NO_INPUT, NO_MATCH, CallState, decode, encode
 
 CALL_ID = "call-1"
@@ -1704,11 +1704,18 @@ def test_decide_is_deterministic(catalog: Catalog) -> None:
             slots={"phone": "13800138000", "note": "话费"},
             params={"customer_id": "C-1001"},
             passthrough="trans-data-7",
-            counters={NO_MATCH: 1, FAILURES: 2, "deferred": 0},
+            counters={NO_MATCH: 1, FAILURES: 2},
             turn=7,
             over=False,
             caller=CALLER,
             callee=CALLEE,
+            barge_in_mode=pb.BARGE_IN_MODE_SPEECH,
+            min_speech_ms=300,
+            deferred=True,
+            confirming=True,
+            capabilities=(pb.CAPABILITY_QUEUE_STATUS,),
+            queue={"position": 3, "agents_online": 0},
+            assistant={"reason": "done", "transcript": "user: hi"},
         ),
     ],
 )

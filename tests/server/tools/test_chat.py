@@ -109,7 +109,8 @@ def test_mistakes_are_reported_and_the_chat_goes_on(run: Run) -> None:
         "error: unknown command /dance (/help lists the inputs)",
         "error: unknown event 'nonsense' (expected one of: call_started, speech_recognized, "
         "digits_entered, no_input, no_match, playback_finished, barged_in, recording_finished, "
-        "ai_gather_finished, transfer_finished, call_ended, platform_error)",
+        "ai_gather_finished, transfer_finished, call_ended, platform_error, queue_status_reported, "
+        "assistant_finished)",
         "error: /event no_input: the payload must be a JSON object",
     ]
     assert "  /silence          the caller says nothing (no input)" in result.lines

@@ -34,7 +34,8 @@ def test_an_svg_has_every_node_and_edge(run: Run, tmp_path: Path) -> None:
         "main_menu->bill_phone",
         "main_menu->agent_after_failures",
         "agent->agent_busy",
-        "_commands->agent",
+        "_commands->agent_queue",
+        "agent_queue->agent",
         "_start->welcome",
     ):
         assert edge in titles

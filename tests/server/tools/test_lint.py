@@ -7,7 +7,7 @@ import textwrap
 from dataclasses import dataclass
 
 from server.engine.flow import Flow, HangUp, PromptItem, PromptSpec
-from server.engine.loader import parse_flow
+from server.engine.flowfile import parse_flow
 from server.tools.common import all_edges, node_edges
 from server.tools.lint import ERROR, WARNING, Finding, lint_flow
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from server.config import DEMO_FLOWS
+from server.engine.flowfile import FlowError, load_flow_file
 from tests.server.tools.conftest import Run
 
 _VALID = """\
@@ -168,3 +169,37 @@ def test_no_path_is_a_usage_error(run: Run) -> None:
     with pytest.raises(SystemExit) as exited:
         run("validate")
     assert exited.value.code == 2
+
+
+# Flow texts both readers must judge alike. libyaml (the server's parser) and PyYAML's
+# pure-Python parser disagree on some of these; `dialogue validate` must side with the server.
+_TRICKY_YAML = {
+    "a '?' in a flow mapping's plain scalar": _VALID.replace(
+        "prompt: Goodbye.", "prompt: {tts: Which day?}"
+    ),
+    "a '?' in a flow sequence": _VALID.replace("prompt: Goodbye.", "prompt: [Which day?]"),
+    "a tab after a colon": _VALID.replace("prompt: Goodbye.", "prompt:\tGoodbye."),
+    "a duplicate key": _VALID.replace("prompt: Goodbye.", "prompt: Goodbye.\n    prompt: Bye."),
+    "an unclosed flow sequence": _VALID.replace("prompt: Goodbye.", "prompt: [Goodbye."),
+    "a bad escape": _VALID.replace("prompt: Goodbye.", 'prompt: "Good\\qbye."'),
+    "a colon inside a flow mapping value": _VALID.replace(
+        "prompt: Goodbye.", "prompt: {tts: a: b}"
+    ),
+    "not a mapping": "- just\n- a list\n",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_TRICKY_YAML))
+def test_validate_and_the_server_accept_and_refuse_the_same_yaml(
+    run: Run, tmp_path: Path, case: str
+) -> None:
+    path = tmp_path / "flow.yaml"
+    path.write_text(_TRICKY_YAML[case], encoding="utf-8")
+    try:
+        load_flow_file(path)
+        server_accepts = True
+    except FlowError:
+        server_accepts = False
+    result = run("validate", str(path))
+    assert result.err == ""  # never a traceback
+    assert (result.status == 0) is server_accepts, result.out

@@ -2031,7 +2031,9 @@ class CallSnapshot(_message.Message):
 
     @_builtins.property
     def counters(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
-        """Escalation counters (no-input, no-match, failures), by counter name."""
+        """Escalation counters by name: "no_input" and "no_match" at the current node, "failures"
+        for the whole call; absent means 0.
+        """
 
     def __init__(
         self,

@@ -23,7 +23,7 @@ from server.engine.flow import (
     Transfer,
     TransferTarget,
 )
-from server.engine.loader import (
+from server.engine.flowfile import (
     MAX_FLOW_FILE_BYTES,
     FlowError,
     Problem,
@@ -32,7 +32,7 @@ from server.engine.loader import (
     parse_flow,
 )
 
-_PROJECT_ROOT = Path(__file__).resolve().parents[3]
+_PROJECT_ROOT = Path(__file__).resolve().parents[4]
 _DEMO_FLOWS = _PROJECT_ROOT / "flows"
 _FILE = "demo.yaml"
 
@@ -107,7 +107,7 @@ def test_carrier_zh_is_read_into_the_model() -> None:
     assert flow.defaults.on_failure_budget == "agent_after_failures"
     assert len(flow.defaults.no_match) == 2
     assert [(c.intent, c.key, c.goto, c.repeat) for c in flow.commands] == [
-        ("agent", "0", "agent", False),
+        ("agent", "0", "agent_queue", False),
         ("repeat", "*", "", True),
     ]
     menu = flow.nodes["main_menu"]
@@ -531,7 +531,8 @@ _BROKEN = {
         "node 'x'.prompt",
         (
             "unknown placeholder '{nope}'",
-            "expected one of: call.callee, call.caller, call.date, call.time, params.NAME",
+            "expected one of: call.callee, call.caller, call.date, call.time, params.NAME, "
+            "queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
         ),
     ),
     "unknown-placeholder-in-a-list-item": _Broken(
@@ -1209,7 +1210,7 @@ def test_load_flow_file_names_the_file_and_its_lines(tmp_path: Path) -> None:
             str(path),
             12,
             "node 'x'.prompt",
-            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, params.NAME)",
+            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
         )
     ]
 

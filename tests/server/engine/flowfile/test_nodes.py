@@ -21,8 +21,8 @@ from server.engine.flow import (
     SetNode,
     SlotType,
 )
+from server.engine.flowfile import FlowError, Problem, parse_flow
 from server.engine.hours import Span
-from server.engine.loader import FlowError, Problem, parse_flow
 
 # A valid flow; each case adds top-level fields or nodes after line 8.
 _BASE = """\
@@ -251,7 +251,7 @@ def test_a_flow_with_every_new_feature_reads_into_the_model() -> None:
         (
             "",
             "s: {type: set, set: {a: '{nope}'}, next: bye}\n",
-            "8: node 's'.set.a: unknown placeholder '{nope}' (expected one of: a, call.callee, call.caller, call.date, call.time, params.NAME)",
+            "8: node 's'.set.a: unknown placeholder '{nope}' (expected one of: a, call.callee, call.caller, call.date, call.time, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
         ),
         (
             "",

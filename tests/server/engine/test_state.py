@@ -1,0 +1,42 @@
+"""The stored call state: states written by earlier versions still decode, and flags and the
+barge-in policy are explicit fields, not counters."""
+
+from __future__ import annotations
+
+from dialogue.v1 import dialogue_pb2 as pb
+from server.engine.state import FAILURES, NO_MATCH, CallState, decode, encode
+
+
+def test_a_state_written_by_the_earlier_encoding_decodes_to_the_explicit_fields() -> None:
+    old = (
+        b'{"c":"call-1","f":"carrier-zh","g":"BARGE_IN_MODE_SPEECH:300",'
+        b'"k":{"confirming":1,"deferred":1,"failures":2,"no_match":1},"n":"ask","u":3,"v":"1"}'
+    )
+
+    state = decode(old)
+
+    assert state == CallState(
+        "call-1",
+        "carrier-zh",
+        "1",
+        "ask",
+        counters={NO_MATCH: 1, FAILURES: 2},
+        turn=3,
+        barge_in_mode=pb.BARGE_IN_MODE_SPEECH,
+        min_speech_ms=300,
+        deferred=True,
+        confirming=True,
+    )
+
+
+def test_an_earlier_flag_counter_at_zero_is_no_flag() -> None:
+    state = decode(b'{"c":"call-1","k":{"deferred":0,"no_input":1}}')
+
+    assert (state.deferred, state.counters) == (False, {"no_input": 1})
+
+
+def test_the_barge_in_policy_is_stored_as_two_numbers() -> None:
+    state = CallState("call-1", barge_in_mode=pb.BARGE_IN_MODE_ANY, min_speech_ms=0)
+
+    assert encode(state) == b'{"c":"call-1","g":[4,0]}'
+    assert decode(encode(state)) == state
