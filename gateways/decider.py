@@ -145,16 +145,6 @@ class Decider:
             propagate.inject(carrier)  # traceparent (and tracestate) of this span
             yield span, self._metadata + tuple(carrier.items())
 
-    async def call_exists(self, call_id: str) -> bool | None:
-        """Whether the server knows the call; None when it cannot tell in time."""
-        try:
-            await self._stub.GetCall(
-                pb.GetCallRequest(call_id=call_id), timeout=self.deadline_s, metadata=self._metadata
-            )
-            return True
-        except grpc.aio.AioRpcError as error:
-            return False if error.code() == grpc.StatusCode.NOT_FOUND else None
-
     async def ready(self) -> bool:
         """True when the server's health service reports DialogueService serving."""
         try:

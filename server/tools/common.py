@@ -46,7 +46,7 @@ from server.engine.hooks import HookCall, HookResult, Outcome
 from server.engine.interpreter import Decision, FlowRuntimeError, decide, resume
 from server.engine.loader import SUBFLOW_SEPARATOR, FlowError, load_flow_file
 from server.engine.state import CallState
-from server.hooks import HookClient
+from server.hook_client import HookClient
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Slots an edge may fill without saying which (a hook's answer can fill any).
@@ -264,7 +264,7 @@ class Conversation:
 
 
 def call_hook(call: HookCall) -> HookResult:
-    """Performs a hook as the server does (`server.hooks.HookClient`), within its deadline."""
+    """Performs a hook as the server does (`server.hook_client.HookClient`), within its deadline."""
 
     async def once() -> HookResult:
         client = HookClient()
