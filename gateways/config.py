@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gateways.fallback import HANG_UP, TRANSFER, FallbackPolicy
-from gateways.security import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
+from gateways.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
 from telemetry.logs import LOG_FORMATS
 
 DEFAULT_SERVER = "127.0.0.1:50051"

@@ -96,3 +96,13 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
 
 def _request_id(seed: str) -> str:
     return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, seed)).upper()
+
+
+def render_refusal(query: Mapping[str, str], reason: str, status: int) -> tuple[str, bytes]:
+    """A 413/431 before the body is read, as an InvalidParameter error (`limits.Refusal`)."""
+    error = mapping.DialogueError("InvalidParameter", f"The {reason}.", status)
+    request_id = str(uuid.uuid4()).upper()
+    _, content_type, body = mapping.render_error(
+        error, request_id, mapping.response_format_of(query)
+    )
+    return content_type, body.encode()

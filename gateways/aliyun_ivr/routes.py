@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -142,3 +143,8 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         return JSONResponse(mapping.REPORT_ACK)
 
     return router
+
+
+def render_refusal(_query: Mapping[str, str], reason: str, _status: int) -> tuple[str, bytes]:
+    """A 413/431 before the body is read, as the platform's failure answer (`limits.Refusal`)."""
+    return "application/json", json.dumps(mapping.render_failure(reason)).encode()

@@ -6,6 +6,7 @@ Redis transcript lookup, the gRPC call, and the clock (outaction=10 times).
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -284,3 +285,12 @@ def _positive_int(env: Mapping[str, str], name: str, default: str) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive, not {value}")
     return value
+
+
+def render_refusal(_query: Mapping[str, str], reason: str, _status: int) -> tuple[str, bytes]:
+    """A 413/431 before the body is read, as an ODFS error answer (`limits.Refusal`)."""
+    # The default settings: the body was not read, so `ret` is a number whatever
+    # HUAWEI_ODFS_STRING_CODES says.
+    return "application/json", json.dumps(
+        mapping.render_error(reason, "", mapping.Settings())
+    ).encode()

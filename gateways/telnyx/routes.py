@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.decider import Decider
 from gateways.fallback import fallback_response
+from gateways.limits import plain_refusal
 from gateways.security import auth_failed
 from gateways.telnyx import mapping, signature
 from gateways.telnyx.commands import CallControl, Result, RetryPolicy
@@ -260,3 +261,7 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     if value <= 0:
         raise ValueError(f"{name} must be positive, not {value}")
     return value
+
+
+# Telnyx reads only the status of an answer to its webhook: the plain JSON error will do.
+render_refusal = plain_refusal
