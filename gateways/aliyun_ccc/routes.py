@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request, Response
 
 from gateways.aliyun_ccc import mapping, signature
+from gateways.answers import render_or_fallback
 from gateways.app import request_fields
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
 from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8082"
@@ -79,17 +79,16 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         # No "is this the first turn?" lookup: the server starts the flow on the first event of
         # a call it does not know, and a lookup would make a retried first turn a different event.
         outcome = await decider.decide(mapping.to_request(call, request_id=event_id))
-        try:
-            return reply(
-                mapping.render_answer(call, outcome.response, _request_id(event_id), settings)
-            )
-        except Exception:
-            # A rendering bug must not become a bare 500: answer the fallback instead.
-            _log.exception(
-                "cannot render the decision for call %s; answering the fallback", call.call_id
-            )
-            fallback = fallback_response(decider.fallback, "render error")
-            return reply(mapping.render_answer(call, fallback, _request_id(event_id), settings))
+        answer = render_or_fallback(
+            lambda response, _rescue: mapping.render_answer(
+                call, response, _request_id(event_id), settings
+            ),
+            outcome.response,
+            decider.fallback,
+            call.call_id,
+            _log,
+        )
+        return reply(answer)
 
     return router
 

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from gateways.aliyun_ivr import mapping
+from gateways.answers import render_or_fallback
 from gateways.app import request_fields
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
 from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8081"
@@ -98,16 +98,13 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
             return failure(exc.reason, 400)
         request.state.call_id = parsed.call_id
         outcome = await decider.decide(mapping.to_request(parsed))
-        try:
-            answer = mapping.render_answer(parsed, outcome.response, settings)
-        except Exception:
-            # A rendering bug must not become a 500 or dead air: answer the fallback instead.
-            _log.exception(
-                "cannot render the decision for call %s; answering the fallback", parsed.call_id
-            )
-            answer = mapping.render_answer(
-                parsed, fallback_response(decider.fallback, "render error"), settings
-            )
+        answer = render_or_fallback(
+            lambda response, _rescue: mapping.render_answer(parsed, response, settings),
+            outcome.response,
+            decider.fallback,
+            parsed.call_id,
+            _log,
+        )
         return JSONResponse(answer)
 
     @router.post(REPORT_PATH)

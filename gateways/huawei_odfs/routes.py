@@ -19,9 +19,9 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from dialogue.v1 import dialogue_pb2 as pb
+from gateways.answers import render_or_fallback
 from gateways.app import request_fields
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
 from gateways.huawei_odfs import mapping
 from gateways.huawei_odfs.tokens import DEFAULT_TTL_S, CredentialsError, TokenIssuer
 from gateways.huawei_odfs.transcripts import DEFAULT_TIMEOUT_S, TranscriptStore
@@ -194,17 +194,15 @@ def build_router(
         facts = facts_for(parsed)
         transcript = await transcript_of(parsed)
         outcome = await decider.decide(mapping.to_request(parsed, settings, transcript))
-        try:
-            answer = mapping.render_answer(
-                parsed, outcome.response, settings, facts, fallback=outcome.is_fallback
-            )
-        except Exception:
-            # A rendering bug must not become a 500 or dead air: answer the fallback instead.
-            _log.exception(
-                "cannot render the decision for call %s; answering the fallback", parsed.userid
-            )
-            rescue = fallback_response(decider.fallback, "render error")
-            answer = mapping.render_answer(parsed, rescue, settings, facts, fallback=True)
+        answer = render_or_fallback(
+            lambda response, rescue: mapping.render_answer(
+                parsed, response, settings, facts, fallback=rescue or outcome.is_fallback
+            ),
+            outcome.response,
+            decider.fallback,
+            parsed.userid,
+            _log,
+        )
         return reply(answer)
 
     @router.post(PROCESS_PATH)

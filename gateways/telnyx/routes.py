@@ -21,8 +21,8 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from dialogue.v1 import dialogue_pb2 as pb
+from gateways.answers import render_or_fallback
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
 from gateways.limits import plain_refusal
 from gateways.security import auth_failed
 from gateways.telnyx import mapping, signature
@@ -148,14 +148,13 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
     def plan(
         response: pb.DecideNextActionResponse, context: mapping.CommandContext
     ) -> list[mapping.Command]:
-        try:
-            return mapping.plan_commands(response, context)
-        except Exception:
-            # A rendering bug must not leave the caller in silence: send the fallback instead.
-            _log.exception("cannot plan the decision for %s", context.call_control_id)
-            return mapping.plan_commands(
-                fallback_response(decider.fallback, "render error"), context
-            )
+        return render_or_fallback(
+            lambda answer, _rescue: mapping.plan_commands(answer, context),
+            response,
+            decider.fallback,
+            context.call_control_id,
+            _log,
+        )
 
     async def carry_out(webhook: mapping.Webhook, reaction: mapping.Reaction) -> bool:
         """Decides if needed and sends the commands; False when a command could not be sent."""
