@@ -17,9 +17,10 @@ from gateways import vendors
 from gateways.app import create_vendor_app
 from gateways.config import GatewayConfig, parse_config
 from gateways.decider import Decider
-from gateways.observability import GatewayMetrics, start_metrics_http
+from gateways.observability import GatewayMetrics
 from gateways.security import load_channel_security
 from telemetry.logs import configure_logging
+from telemetry.metrics_http import start_metrics_http
 from telemetry.tracing import tracer_provider_from_env
 
 if TYPE_CHECKING:

@@ -17,13 +17,13 @@ import contextlib
 import logging
 import time
 from collections import Counter as Tally
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from opentelemetry import propagate, trace
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -35,7 +35,6 @@ __all__ = [
     "GatewayMetrics",
     "ObservedRequests",
     "note_decision",
-    "start_metrics_http",
 ]
 
 # Decisions take milliseconds and are cut off at the deadline (500 ms by default).
@@ -124,26 +123,6 @@ class _CommandCollector(Collector):
         for (outcome, code), count in sorted(self._control.failures.items()):
             failures.add_metric([outcome, code], count)
         return [commands, failures]
-
-
-def start_metrics_http(listen: str, registry: CollectorRegistry) -> tuple[Callable[[], None], int]:
-    """Serves `GET /metrics` on listen ("host:port") from a thread; (stop, bound port).
-
-    Raises:
-        OSError: the address cannot be bound.
-        ValueError: listen is not host:port.
-    """
-    host, separator, port = listen.rpartition(":")
-    if not separator or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{listen!r} is not HOST:PORT")
-    server, thread = start_http_server(int(port), addr=host.strip("[]"), registry=registry)
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return stop, int(server.server_address[1])
 
 
 # -- per request --------------------------------------------------------------------------------

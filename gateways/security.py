@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from fastapi import Request
+
+from common.pem import ConfigurationError, check_certificates, check_pair, read_pem
 
 __all__ = [
     "ChannelSecurity",
@@ -22,10 +22,6 @@ __all__ = [
     "auth_failed",
     "load_channel_security",
 ]
-
-
-class ConfigurationError(ValueError):
-    """A security setting that cannot work: the gateway refuses to start (exit 2)."""
 
 
 # -- towards the server -------------------------------------------------------------------------
@@ -82,45 +78,14 @@ def load_channel_security(
         raise ConfigurationError("set both --client-cert and --client-key, or neither")
     roots = chain = key = None
     if server_ca is not None:
-        roots = _read_pem(server_ca, "--server-ca")
-        _certificates(roots, f"--server-ca {server_ca}")
+        roots = read_pem(server_ca, "--server-ca")
+        check_certificates(roots, f"--server-ca {server_ca}")
     if client_cert is not None and client_key is not None:
-        chain = _read_pem(client_cert, "--client-cert")
-        key = _read_pem(client_key, "--client-key")
-        _check_pair(chain, key, f"--client-cert {client_cert}", f"--client-key {client_key}")
+        chain = read_pem(client_cert, "--client-cert")
+        key = read_pem(client_key, "--client-key")
+        check_pair(chain, key, f"--client-cert {client_cert}", f"--client-key {client_key}")
     tls = server_tls or roots is not None or chain is not None
     return ChannelSecurity(tls, roots, chain, key, token.strip())
-
-
-def _read_pem(path: Path, what: str) -> bytes:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
-    if b"-----BEGIN " not in data:
-        raise ConfigurationError(f"{what} {path}: not a PEM file")
-    return data
-
-
-def _certificates(pem: bytes, what: str) -> list[x509.Certificate]:
-    try:
-        return x509.load_pem_x509_certificates(pem)
-    except ValueError as exc:
-        raise ConfigurationError(f"{what}: not PEM certificates ({exc})") from None
-
-
-def _check_pair(cert_pem: bytes, key_pem: bytes, cert_what: str, key_what: str) -> None:
-    certificate = _certificates(cert_pem, cert_what)[0]
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        # Says what is wrong with the file, never what is in it.
-        raise ConfigurationError(
-            f"{key_what}: not an unencrypted PEM private key ({type(exc).__name__})"
-        ) from None
-    der, spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    if certificate.public_key().public_bytes(der, spki) != key.public_key().public_bytes(der, spki):
-        raise ConfigurationError(f"{key_what} is not the key of the certificate in {cert_what}")
 
 
 # -- towards the vendor -------------------------------------------------------------------------

@@ -18,11 +18,12 @@ from server.app import create_server
 from server.config import Config, parse_config, redacted
 from server.engine.catalog import load_catalog
 from server.engine.loader import FlowError
-from server.observability import ServerMetrics, split_host_port, start_metrics_http
+from server.observability import ServerMetrics
 from server.reloader import FlowReloader, fingerprint
 from server.security import ServerSecurity, load_server_credentials
 from server.store import StoreUnavailableError, open_store
 from telemetry.logs import configure_logging
+from telemetry.metrics_http import split_host_port, start_metrics_http
 from telemetry.tracing import tracer_provider_from_env
 
 _log = logging.getLogger("dialogue.server")

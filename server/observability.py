@@ -1,7 +1,7 @@
 """What the server tells operators: Prometheus metrics, one log line per turn, traces.
 
 - Metrics live in a registry of their own per server (tests run many servers in one process),
-  served on a separate port by `start_metrics_http` when `--metrics-listen` is set. Labels take
+  served on a separate port by `telemetry.metrics_http` when `--metrics-listen` is set. Labels take
   only values from bounded sets — flows, nodes, actions, platforms, registered methods, status
   codes — never call or request ids.
 - Logs are plain text for people or one JSON object per line (`--log-format json`); phone
@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import grpc
 from opentelemetry import propagate, trace
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.state import CallState
@@ -35,7 +35,6 @@ __all__ = [
     "ServerMetrics",
     "Turn",
     "observe_turn",
-    "start_metrics_http",
 ]
 
 # Turns take milliseconds; gateways give up at 500 ms by default, hooks may take seconds.
@@ -151,36 +150,6 @@ class ServerMetrics:
         # Coroutine names are the store's method names: a small fixed set.
         name = getattr(operation, "__name__", "") or "other"
         self.store_errors.labels(name).inc()
-
-
-def start_metrics_http(listen: str, registry: CollectorRegistry) -> tuple[Callable[[], None], int]:
-    """Serves `GET /metrics` on listen ("host:port") from a thread; (stop, bound port).
-
-    Raises:
-        OSError: the address cannot be bound.
-        ValueError: listen is not host:port.
-    """
-    host, port = split_host_port(listen)
-    server, thread = start_http_server(port, addr=host, registry=registry)
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-    return stop, int(server.server_address[1])
-
-
-def split_host_port(listen: str) -> tuple[str, int]:
-    """("host", port) of "host:port" or "[v6]:port".
-
-    Raises:
-        ValueError: no port, or not a number in 0-65535.
-    """
-    host, separator, port = listen.rpartition(":")
-    if not separator or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"{listen!r} is not HOST:PORT")
-    return host.strip("[]") or "0.0.0.0", int(port)
 
 
 # -- one turn -----------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import grpc
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+
+from common.pem import ConfigurationError, check_certificates, check_pair, read_pem
 
 __all__ = [
     "OPEN_METHODS",
@@ -31,10 +31,6 @@ __all__ = [
 
 OPEN_METHODS: Final = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
 _REFUSAL = "missing or invalid bearer token (metadata 'authorization: Bearer TOKEN')"
-
-
-class ConfigurationError(ValueError):
-    """A security setting that cannot work: the server refuses to start (exit 2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,56 +49,6 @@ class ServerSecurity:
 def parse_tokens(text: str) -> tuple[str, ...]:
     """The tokens of a comma-separated list, blanks dropped."""
     return tuple(token.strip() for token in text.split(",") if token.strip())
-
-
-def read_pem(path: Path, what: str) -> bytes:
-    """The bytes of a PEM file.
-
-    Raises:
-        ConfigurationError: it cannot be read or holds no PEM block.
-    """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigurationError(f"{what} {path}: cannot read: {exc.strerror or exc}") from None
-    if b"-----BEGIN " not in data:
-        raise ConfigurationError(f"{what} {path}: not a PEM file")
-    return data
-
-
-def check_pair(cert_pem: bytes, key_pem: bytes, cert_what: str, key_what: str) -> None:
-    """Checks that the certificate chain parses and its first certificate belongs to the key.
-
-    Raises:
-        ConfigurationError: either does not parse, or they do not belong together.
-    """
-    certificates = check_certificates(cert_pem, cert_what)
-    try:
-        key = serialization.load_pem_private_key(key_pem, password=None)
-    except (ValueError, TypeError) as exc:
-        # The message says what is wrong with the file, never what is in it.
-        raise ConfigurationError(
-            f"{key_what}: not an unencrypted PEM private key ({type(exc).__name__})"
-        ) from None
-    public = serialization.PublicFormat.SubjectPublicKeyInfo
-    encoding = serialization.Encoding.DER
-    if certificates[0].public_key().public_bytes(encoding, public) != key.public_key().public_bytes(
-        encoding, public
-    ):
-        raise ConfigurationError(f"{key_what} is not the key of the certificate in {cert_what}")
-
-
-def check_certificates(pem: bytes, what: str) -> list[x509.Certificate]:
-    """The certificates of a PEM bundle.
-
-    Raises:
-        ConfigurationError: it holds none, or one does not parse.
-    """
-    try:
-        certificates = x509.load_pem_x509_certificates(pem)
-    except ValueError as exc:
-        raise ConfigurationError(f"{what}: not PEM certificates ({exc})") from None
-    return certificates
 
 
 def load_server_credentials(
