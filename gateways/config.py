@@ -7,7 +7,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
+from common.settings import BOOLEAN, PATH, TEXT, Setting, choice, whole_number
 from gateways.fallback import HANG_UP, TRANSFER, FallbackPolicy
 from gateways.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
 from telemetry.logs import LOG_FORMATS
@@ -15,7 +17,124 @@ from telemetry.logs import LOG_FORMATS
 DEFAULT_SERVER = "127.0.0.1:50051"
 # Well under a second: the caller hears silence while we wait, and vendors' patience is short.
 DEFAULT_DEADLINE_MS = 500
-_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALLBACK_DEFAULTS: Final = FallbackPolicy()
+
+# Every setting, declared once: flag (if any), variable, kind, default, help.
+SERVER: Final = Setting(
+    "DIALOGUE_SERVER", TEXT, DEFAULT_SERVER, "dialogue server host:port", flag="--server"
+)
+DEADLINE_MS: Final = Setting(
+    "DIALOGUE_DEADLINE_MS",
+    whole_number(1, "milliseconds"),
+    DEFAULT_DEADLINE_MS,
+    "deadline of each server call",
+    flag="--deadline-ms",
+)
+LOG_LEVEL: Final = Setting(
+    "DIALOGUE_LOG_LEVEL",
+    choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    "INFO",
+    "log level",
+    flag="--log-level",
+)
+LOG_FORMAT: Final = Setting(
+    "DIALOGUE_LOG_FORMAT",
+    choice(*LOG_FORMATS),
+    "text",
+    "text for people, json for log collectors",
+    flag="--log-format",
+)
+METRICS_LISTEN: Final = Setting(
+    "DIALOGUE_GATEWAY_METRICS_LISTEN",
+    TEXT,
+    "",
+    "host:port to serve /metrics on instead of the callback port (none: on the callback port)",
+    flag="--metrics-listen",
+)
+MAX_BODY_BYTES: Final = Setting(
+    "DIALOGUE_MAX_BODY_BYTES",
+    whole_number(1, "bytes"),
+    DEFAULT_MAX_BODY_BYTES,
+    "larger request bodies are answered 413",
+    flag="--max-body-bytes",
+)
+MAX_HEADER_BYTES: Final = Setting(
+    "DIALOGUE_MAX_HEADER_BYTES",
+    whole_number(1, "bytes"),
+    DEFAULT_MAX_HEADER_BYTES,
+    "request line and headers larger than this are refused (HTTP 431)",
+    flag="--max-header-bytes",
+)
+SERVER_TLS: Final = Setting(
+    "DIALOGUE_SERVER_TLS",
+    BOOLEAN,
+    False,
+    "reach the server over TLS trusting the system's CAs (implied by --server-ca or --client-cert)",
+    flag="--server-tls",
+)
+SERVER_CA: Final = Setting(
+    "DIALOGUE_SERVER_CA",
+    PATH,
+    None,
+    "PEM CA certificates the server's certificate must chain to; turns TLS on",
+    flag="--server-ca",
+)
+CLIENT_CERT: Final = Setting(
+    "DIALOGUE_CLIENT_CERT",
+    PATH,
+    None,
+    "PEM client certificate for mutual TLS",
+    flag="--client-cert",
+)
+CLIENT_KEY: Final = Setting(
+    "DIALOGUE_CLIENT_KEY", PATH, None, "PEM key of --client-cert", flag="--client-key"
+)
+# Environment only.
+GATEWAY_LISTEN: Final = Setting(
+    "DIALOGUE_GATEWAY_LISTEN", TEXT, "", "host:port for vendor callbacks (--listen wins)"
+)
+AUTH_TOKEN: Final = Setting(
+    "DIALOGUE_AUTH_TOKEN",
+    TEXT,
+    "",
+    "bearer token sent to the server (never a flag: ps shows flags)",
+)
+FALLBACK_MODE: Final = Setting(
+    "DIALOGUE_FALLBACK", choice(TRANSFER, HANG_UP), TRANSFER, "what the fallback decision does"
+)
+FALLBACK_SKILL_QUEUE: Final = Setting(
+    "DIALOGUE_FALLBACK_SKILL_QUEUE", TEXT, "", "skill queue the fallback transfers to"
+)
+FALLBACK_PHONE_NUMBER: Final = Setting(
+    "DIALOGUE_FALLBACK_PHONE_NUMBER", TEXT, "", "number the fallback transfers to"
+)
+FALLBACK_TRANSFER_PROMPT: Final = Setting(
+    "DIALOGUE_FALLBACK_TRANSFER_PROMPT",
+    TEXT,
+    _FALLBACK_DEFAULTS.transfer_prompt,
+    "said before the fallback transfer",
+)
+FALLBACK_HANGUP_PROMPT: Final = Setting(
+    "DIALOGUE_FALLBACK_HANGUP_PROMPT",
+    TEXT,
+    _FALLBACK_DEFAULTS.hangup_prompt,
+    "said before the fallback hang-up",
+)
+FALLBACK_LANGUAGE: Final = Setting(
+    "DIALOGUE_FALLBACK_LANGUAGE", TEXT, _FALLBACK_DEFAULTS.language, "language of the prompts"
+)
+_FLAGGED: Final = (
+    SERVER,
+    DEADLINE_MS,
+    LOG_LEVEL,
+    LOG_FORMAT,
+    METRICS_LISTEN,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    SERVER_CA,
+    CLIENT_CERT,
+    CLIENT_KEY,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +166,7 @@ def parse_config(
     argv: Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> GatewayConfig:
-    """Parses `VENDOR [--listen] [--server] [--deadline-ms]`; vendors maps name → default listen."""
+    """Parses `VENDOR [flags]`; vendors maps name → default listen; errors name the variable."""
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(
         prog="dialogue-gateway", description="Serve one vendor's callbacks over DialogueService."
@@ -56,97 +175,36 @@ def parse_config(
     parser.add_argument(
         "--listen", help="host:port for vendor callbacks (default: the vendor's own, see README)"
     )
-    parser.add_argument(
-        "--server",
-        default=env.get("DIALOGUE_SERVER", DEFAULT_SERVER),
-        help=f"dialogue server host:port (env DIALOGUE_SERVER, default {DEFAULT_SERVER})",
-    )
-    parser.add_argument(
-        "--deadline-ms",
-        type=int,
-        default=int(env.get("DIALOGUE_DEADLINE_MS", DEFAULT_DEADLINE_MS)),
-        help=f"deadline of each server call (env DIALOGUE_DEADLINE_MS, default {DEFAULT_DEADLINE_MS})",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=env.get("DIALOGUE_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-    )
-    parser.add_argument(
-        "--log-format",
-        default=env.get("DIALOGUE_LOG_FORMAT", "text"),
-        choices=LOG_FORMATS,
-        help="text for people, json for log collectors (env DIALOGUE_LOG_FORMAT, default text)",
-    )
-    parser.add_argument(
-        "--metrics-listen",
-        default=env.get("DIALOGUE_GATEWAY_METRICS_LISTEN", ""),
-        help="host:port to serve /metrics on instead of the callback port "
-        "(env DIALOGUE_GATEWAY_METRICS_LISTEN, default: /metrics on the callback port)",
-    )
-    parser.add_argument(
-        "--max-body-bytes",
-        type=_positive,
-        default=env.get("DIALOGUE_MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)),
-        help="larger request bodies are answered 413 "
-        f"(env DIALOGUE_MAX_BODY_BYTES, default {DEFAULT_MAX_BODY_BYTES})",
-    )
-    parser.add_argument(
-        "--max-header-bytes",
-        type=_positive,
-        default=env.get("DIALOGUE_MAX_HEADER_BYTES", str(DEFAULT_MAX_HEADER_BYTES)),
-        help="request line and headers larger than this are refused (HTTP 431) "
-        f"(env DIALOGUE_MAX_HEADER_BYTES, default {DEFAULT_MAX_HEADER_BYTES})",
-    )
-    parser.add_argument(
-        "--server-tls",
-        action="store_true",
-        default=env.get("DIALOGUE_SERVER_TLS", "").strip().lower() in _TRUE,
-        help="reach the server over TLS trusting the system's CAs (implied by --server-ca or "
-        "--client-cert) (env DIALOGUE_SERVER_TLS=1)",
-    )
-    parser.add_argument(
-        "--server-ca",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_SERVER_CA", ""),
-        help="PEM CA certificates the server's certificate must chain to; turns TLS on "
-        "(env DIALOGUE_SERVER_CA)",
-    )
-    parser.add_argument(
-        "--client-cert",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_CLIENT_CERT", ""),
-        help="PEM client certificate for mutual TLS (env DIALOGUE_CLIENT_CERT)",
-    )
-    parser.add_argument(
-        "--client-key",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_CLIENT_KEY", ""),
-        help="PEM key of --client-cert (env DIALOGUE_CLIENT_KEY)",
-    )
+    try:
+        for setting in _FLAGGED:
+            setting.add_to(parser, env)
+        # A switch, as it always was: present means on; the variable sets its default.
+        parser.add_argument(
+            SERVER_TLS.flag,
+            action="store_true",
+            default=SERVER_TLS.read(env),
+            help=SERVER_TLS.full_help(),
+        )
+        fallback = FallbackPolicy(
+            mode=FALLBACK_MODE.read(env),
+            skill_queue=FALLBACK_SKILL_QUEUE.read(env),
+            phone_number=FALLBACK_PHONE_NUMBER.read(env),
+            transfer_prompt=FALLBACK_TRANSFER_PROMPT.read(env),
+            hangup_prompt=FALLBACK_HANGUP_PROMPT.read(env),
+            language=FALLBACK_LANGUAGE.read(env),
+        )
+        listen_from_env = GATEWAY_LISTEN.read(env)
+        auth_token = AUTH_TOKEN.read(env)
+    except ValueError as exc:
+        parser.error(str(exc))
     args = parser.parse_args(argv)
-    if args.deadline_ms <= 0:
-        parser.error("--deadline-ms must be positive")
     if args.metrics_listen:
         _, separator, port = args.metrics_listen.rpartition(":")
         if not separator or not port.isdigit() or int(port) > 65535:
             parser.error(f"--metrics-listen {args.metrics_listen!r}: expected HOST:PORT")
-    mode = env.get("DIALOGUE_FALLBACK", TRANSFER)
-    if mode not in (TRANSFER, HANG_UP):
-        parser.error(f"DIALOGUE_FALLBACK must be {TRANSFER} or {HANG_UP}, not {mode!r}")
-    defaults = FallbackPolicy()
-    fallback = FallbackPolicy(
-        mode=mode,
-        skill_queue=env.get("DIALOGUE_FALLBACK_SKILL_QUEUE", ""),
-        phone_number=env.get("DIALOGUE_FALLBACK_PHONE_NUMBER", ""),
-        transfer_prompt=env.get("DIALOGUE_FALLBACK_TRANSFER_PROMPT", defaults.transfer_prompt),
-        hangup_prompt=env.get("DIALOGUE_FALLBACK_HANGUP_PROMPT", defaults.hangup_prompt),
-        language=env.get("DIALOGUE_FALLBACK_LANGUAGE", defaults.language),
-    )
-    listen = args.listen or env.get("DIALOGUE_GATEWAY_LISTEN") or vendors[args.vendor]
     return GatewayConfig(
         args.vendor,
-        listen,
+        args.listen or listen_from_env or vendors[args.vendor],
         args.server,
         args.deadline_ms,
         fallback,
@@ -159,19 +217,5 @@ def parse_config(
         server_ca=args.server_ca,
         client_cert=args.client_cert,
         client_key=args.client_key,
-        auth_token=env.get("DIALOGUE_AUTH_TOKEN", "").strip(),
+        auth_token=auth_token,
     )
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected at least 1")
-    return value
-
-
-def _path_or_none(text: str) -> Path | None:
-    return Path(text) if text.strip() else None

@@ -50,3 +50,19 @@ def test_invalid_configuration_is_refused(argv: list[str], env: dict[str, str]) 
     with pytest.raises(SystemExit) as exited:
         parse_config(VENDORS, argv, env=env)
     assert exited.value.code == 2
+
+
+def test_a_bad_variable_is_refused_by_its_own_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_config(VENDORS, ["aliyun-ivr"], env={"DIALOGUE_MAX_BODY_BYTES": "ten"})
+    assert "DIALOGUE_MAX_BODY_BYTES='ten' is not valid" in capsys.readouterr().err
+
+
+def test_booleans_agree_and_empty_means_default() -> None:
+    env = {"DIALOGUE_SERVER_TLS": "on", "DIALOGUE_DEADLINE_MS": " ", "DIALOGUE_FALLBACK": ""}
+    config = parse_config(VENDORS, ["aliyun-ivr"], env=env)
+    assert (config.server_tls, config.deadline_ms, config.fallback.mode) == (
+        True,
+        DEFAULT_DEADLINE_MS,
+        "transfer",
+    )
