@@ -7,9 +7,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Final
 
+from common.settings import ITEMS, PATH, TEXT, Kind, Setting, choice, whole_number
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
-from server.security import parse_tokens
 from telemetry.logs import LOG_FORMATS
 
 # The demo flows ship beside the server package in the repository.
@@ -61,112 +62,140 @@ class Config:
     auth_tokens: tuple[str, ...] = field(default=(), repr=False)
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    # NaN fails every comparison, so test for the valid range rather than the invalid one.
+    if not 0 <= value < float("inf"):
+        raise ValueError("")
+    return value
+
+
+_SECONDS: Final[Kind[float]] = Kind(_seconds, "0 or more seconds")
+_DIRECTORY: Final[Kind[Path]] = Kind(Path, "a directory path")
+
+# Every setting, declared once: flag (if any), variable, kind, default, help.
+_FLAGGED: Final[tuple[Setting[Any], ...]] = (
+    Setting("DIALOGUE_LISTEN", TEXT, DEFAULT_LISTEN, "host:port to listen on", flag="--listen"),
+    Setting(
+        "DIALOGUE_FLOWS",
+        _DIRECTORY,
+        DEMO_FLOWS,
+        "directory of flow files and routing.yaml",
+        flag="--flows",
+    ),
+    Setting(
+        "DIALOGUE_STORE",
+        TEXT,
+        DEFAULT_STORE,
+        "session store: memory://, sqlite://PATH, a file path, or "
+        "redis://[:PASSWORD@]HOST:PORT/DB (rediss:// for TLS) shared by replicas",
+        flag="--store",
+    ),
+    Setting(
+        "DIALOGUE_STORE_IDLE_TTL",
+        whole_number(1, "seconds"),
+        DEFAULT_IDLE_TTL_S,
+        "Redis only: seconds a call's state lives after its last turn",
+        flag="--store-idle-ttl",
+    ),
+    Setting(
+        "DIALOGUE_STORE_ENDED_TTL",
+        whole_number(1, "seconds"),
+        DEFAULT_ENDED_TTL_S,
+        "Redis only: seconds an ended call's state and history live",
+        flag="--store-ended-ttl",
+    ),
+    Setting(
+        "DIALOGUE_WORKERS",
+        whole_number(1),
+        1,
+        "server processes sharing the listen port (SO_REUSEPORT) to use every core; needs a "
+        "fixed port and a store the processes can share (SQLite file or Redis)",
+        flag="--workers",
+    ),
+    Setting(
+        "DIALOGUE_GRACE_SECONDS",
+        _SECONDS,
+        10.0,
+        "how long in-flight RPCs may finish after SIGTERM",
+        flag="--grace-seconds",
+    ),
+    Setting(
+        "DIALOGUE_LOG_LEVEL",
+        choice("DEBUG", "INFO", "WARNING", "ERROR"),
+        "INFO",
+        "log level",
+        flag="--log-level",
+    ),
+    Setting(
+        "DIALOGUE_RELOAD_INTERVAL",
+        _SECONDS,
+        DEFAULT_RELOAD_INTERVAL,
+        "seconds between checks of the flows directory for changed files; 0 disables "
+        "(SIGHUP still reloads)",
+        flag="--reload-interval",
+    ),
+    Setting(
+        "DIALOGUE_KEEP_VERSIONS",
+        whole_number(1),
+        DEFAULT_KEEP_VERSIONS,
+        "versions kept per flow, the live one included, so calls in progress finish on the "
+        "version they started with",
+        flag="--keep-versions",
+    ),
+    Setting(
+        "DIALOGUE_LOG_FORMAT",
+        choice(*LOG_FORMATS),
+        "text",
+        "text for people, json for log collectors: one object per line",
+        flag="--log-format",
+    ),
+    Setting(
+        "DIALOGUE_METRICS_LISTEN",
+        TEXT,
+        "",
+        "host:port to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9464; with "
+        "--workers N, worker k serves on port+k",
+        flag="--metrics-listen",
+    ),
+    Setting(
+        "DIALOGUE_TLS_CERT",
+        PATH,
+        None,
+        "PEM certificate chain of the server; with --tls-key, serves TLS (none: plaintext)",
+        flag="--tls-cert",
+    ),
+    Setting("DIALOGUE_TLS_KEY", PATH, None, "PEM private key of --tls-cert", flag="--tls-key"),
+    Setting(
+        "DIALOGUE_TLS_CLIENT_CA",
+        PATH,
+        None,
+        "PEM CA certificates; clients must present a certificate signed by one (mutual TLS)",
+        flag="--tls-client-ca",
+    ),
+)
+# Environment only: never on the command line, where `ps` shows it.
+AUTH_TOKENS: Final = Setting(
+    "DIALOGUE_AUTH_TOKENS", ITEMS, (), "bearer tokens accepted, comma-separated"
+)
+
+
 def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
-    """Parses flags; each flag's default comes from its environment variable, if set."""
+    """Parses flags; each flag's default comes from its environment variable, if set.
+
+    Errors, from a flag or a variable, name it and end the process with a usage error.
+    """
     env = os.environ if env is None else env
     parser = argparse.ArgumentParser(
         prog="dialogue-server",
         description="Serve dialogue.v1.DialogueService: the decision service behind voice bots and IVRs.",
     )
-    parser.add_argument(
-        "--listen",
-        default=env.get("DIALOGUE_LISTEN", DEFAULT_LISTEN),
-        help=f"host:port to listen on (env DIALOGUE_LISTEN, default {DEFAULT_LISTEN})",
-    )
-    parser.add_argument(
-        "--flows",
-        type=Path,
-        default=Path(env.get("DIALOGUE_FLOWS", str(DEMO_FLOWS))),
-        help="directory of flow files and routing.yaml (env DIALOGUE_FLOWS, default: the demo flows)",
-    )
-    parser.add_argument(
-        "--store",
-        default=env.get("DIALOGUE_STORE", DEFAULT_STORE),
-        help="session store: memory://, sqlite://PATH, a file path, or redis://[:PASSWORD@]HOST:PORT/DB "
-        f"(rediss:// for TLS) shared by replicas (env DIALOGUE_STORE, default {DEFAULT_STORE})",
-    )
-    parser.add_argument(
-        "--store-idle-ttl",
-        type=_positive_count,
-        default=env.get("DIALOGUE_STORE_IDLE_TTL", str(DEFAULT_IDLE_TTL_S)),
-        help="Redis only: seconds a call's state lives after its last turn "
-        f"(env DIALOGUE_STORE_IDLE_TTL, default {DEFAULT_IDLE_TTL_S})",
-    )
-    parser.add_argument(
-        "--store-ended-ttl",
-        type=_positive_count,
-        default=env.get("DIALOGUE_STORE_ENDED_TTL", str(DEFAULT_ENDED_TTL_S)),
-        help="Redis only: seconds an ended call's state and history live "
-        f"(env DIALOGUE_STORE_ENDED_TTL, default {DEFAULT_ENDED_TTL_S})",
-    )
-    parser.add_argument(
-        "--workers",
-        type=_positive_count,
-        default=env.get("DIALOGUE_WORKERS", "1"),
-        help="server processes sharing the listen port (SO_REUSEPORT) to use every core; needs a "
-        "fixed port and a store the processes can share (SQLite file or Redis) (env DIALOGUE_WORKERS, default 1)",
-    )
-    parser.add_argument(
-        "--grace-seconds",
-        type=float,
-        default=float(env.get("DIALOGUE_GRACE_SECONDS", "10")),
-        help="how long in-flight RPCs may finish after SIGTERM (env DIALOGUE_GRACE_SECONDS, default 10)",
-    )
-    parser.add_argument(
-        "--log-level",
-        default=env.get("DIALOGUE_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="log level (env DIALOGUE_LOG_LEVEL, default INFO)",
-    )
-    # argparse runs `type` over string defaults too, so a bad environment value is rejected
-    # with the same usage error as a bad flag.
-    parser.add_argument(
-        "--reload-interval",
-        type=_non_negative_seconds,
-        default=env.get("DIALOGUE_RELOAD_INTERVAL", str(DEFAULT_RELOAD_INTERVAL)),
-        help="seconds between checks of the flows directory for changed files; 0 disables "
-        "(SIGHUP still reloads) (env DIALOGUE_RELOAD_INTERVAL, default 2)",
-    )
-    parser.add_argument(
-        "--keep-versions",
-        type=_positive_count,
-        default=env.get("DIALOGUE_KEEP_VERSIONS", str(DEFAULT_KEEP_VERSIONS)),
-        help="versions kept per flow, the live one included, so calls in progress finish on "
-        f"the version they started with (env DIALOGUE_KEEP_VERSIONS, default {DEFAULT_KEEP_VERSIONS})",
-    )
-    parser.add_argument(
-        "--log-format",
-        default=env.get("DIALOGUE_LOG_FORMAT", "text"),
-        choices=LOG_FORMATS,
-        help="text for people, json for log collectors: one object per line "
-        "(env DIALOGUE_LOG_FORMAT, default text)",
-    )
-    parser.add_argument(
-        "--metrics-listen",
-        default=env.get("DIALOGUE_METRICS_LISTEN", ""),
-        help="host:port to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9464; with "
-        "--workers N, worker k serves on port+k (env DIALOGUE_METRICS_LISTEN, default: off)",
-    )
-    parser.add_argument(
-        "--tls-cert",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_TLS_CERT", ""),
-        help="PEM certificate chain of the server; with --tls-key, serves TLS "
-        "(env DIALOGUE_TLS_CERT, default: plaintext)",
-    )
-    parser.add_argument(
-        "--tls-key",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_TLS_KEY", ""),
-        help="PEM private key of --tls-cert (env DIALOGUE_TLS_KEY)",
-    )
-    parser.add_argument(
-        "--tls-client-ca",
-        type=_path_or_none,
-        default=env.get("DIALOGUE_TLS_CLIENT_CA", ""),
-        help="PEM CA certificates; clients must present a certificate signed by one (mutual "
-        "TLS) (env DIALOGUE_TLS_CLIENT_CA, default: no client certificates asked)",
-    )
+    try:
+        for setting in _FLAGGED:
+            setting.add_to(parser, env)
+        auth_tokens = AUTH_TOKENS.read(env)
+    except ValueError as exc:
+        parser.error(str(exc))
     args = parser.parse_args(argv)
     if args.metrics_listen:
         _check_listen(parser, "--metrics-listen", args.metrics_listen)
@@ -186,39 +215,14 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         args.tls_cert,
         args.tls_key,
         args.tls_client_ca,
-        parse_tokens(env.get("DIALOGUE_AUTH_TOKENS", "")),
+        auth_tokens,
     )
-
-
-def _path_or_none(text: str) -> Path | None:
-    return Path(text) if text.strip() else None
 
 
 def _check_listen(parser: argparse.ArgumentParser, flag: str, listen: str) -> None:
     _, separator, port = listen.rpartition(":")
     if not separator or not port.isdigit() or int(port) > 65535:
         parser.error(f"{flag} {listen!r}: expected HOST:PORT")
-
-
-def _non_negative_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    # NaN fails every comparison, so test for the valid range rather than the invalid one.
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 (off) or more seconds")
-    return value
-
-
-def _positive_count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected at least 1")
-    return value
 
 
 def redacted(url: str) -> str:

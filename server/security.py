@@ -26,7 +26,6 @@ __all__ = [
     "ServerSecurity",
     "TokenInterceptor",
     "load_server_credentials",
-    "parse_tokens",
 ]
 
 OPEN_METHODS: Final = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
@@ -44,11 +43,6 @@ class ServerSecurity:
 
     credentials: grpc.ServerCredentials | None = None
     tokens: tuple[str, ...] = field(default=(), repr=False)
-
-
-def parse_tokens(text: str) -> tuple[str, ...]:
-    """The tokens of a comma-separated list, blanks dropped."""
-    return tuple(token.strip() for token in text.split(",") if token.strip())
 
 
 def load_server_credentials(
