@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import uvicorn
 
 from gateways import vendors
-from gateways.app import create_app
+from gateways.app import create_vendor_app
 from gateways.config import GatewayConfig, parse_config
 from gateways.decider import Decider
 from gateways.observability import GatewayMetrics
@@ -75,7 +75,14 @@ async def serve(config: GatewayConfig) -> int:
         tracer=tracer,
     )
     try:
-        router = vendors.load(config.vendor).build_router(decider, os.environ)
+        app = create_vendor_app(
+            config.vendor,
+            decider,
+            os.environ,
+            max_body_bytes=config.max_body_bytes,
+            max_header_bytes=config.max_header_bytes,
+            metrics_route=not config.metrics_listen,
+        )
     except ValueError as exc:
         _log.error("refusing to start: %s", exc)
         await decider.close()
@@ -91,14 +98,6 @@ async def serve(config: GatewayConfig) -> int:
             await decider.close()
             return 2
         _log.info("metrics on port %d at /metrics", metrics_port)
-    app = create_app(
-        config.vendor,
-        decider,
-        router,
-        max_body_bytes=config.max_body_bytes,
-        max_header_bytes=config.max_header_bytes,
-        metrics_route=not config.metrics_listen,
-    )
     host, _, port = config.listen.rpartition(":")
     server = _GatewayServer(
         uvicorn.Config(

@@ -4,17 +4,25 @@ logging, body size limit."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 
+from gateways import vendors
 from gateways.decider import Decider
+from gateways.limits import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_HEADER_BYTES,
+    Refusal,
+    SizeLimits,
+    plain_refusal,
+)
 from gateways.observability import ObservedRequests
-from gateways.security import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES, SizeLimits
 
 
 def create_app(
@@ -22,6 +30,7 @@ def create_app(
     decider: Decider,
     router: APIRouter,
     *,
+    refusal: Refusal = plain_refusal,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
     metrics_route: bool = True,
@@ -32,6 +41,7 @@ def create_app(
         vendor: The vendor's name, for labels and logs.
         decider: Asks the server; its metrics and tracer serve the whole app.
         router: The vendor's routes.
+        refusal: Words a 413/431 in the vendor's error format (its `render_refusal`).
         max_body_bytes: Bodies larger than this are answered 413.
         max_header_bytes: A request line and headers larger than this are answered 431.
         metrics_route: Serve `GET /metrics` here (off when metrics have a port of their own).
@@ -76,13 +86,26 @@ def create_app(
 
     # Added last runs first: requests are observed even when the limits refuse them.
     app.add_middleware(
-        SizeLimits, vendor=vendor, limit=max_body_bytes, header_limit=max_header_bytes
+        SizeLimits, refusal=refusal, limit=max_body_bytes, header_limit=max_header_bytes
     )
     app.add_middleware(
         ObservedRequests, vendor=vendor, metrics=decider.metrics, tracer=decider.tracer
     )
     app.include_router(router)
     return app
+
+
+def create_vendor_app(
+    vendor: str, decider: Decider, env: Mapping[str, str], **options: Any
+) -> FastAPI:
+    """`create_app` with a vendor's own routes and refusal renderer (options: create_app's).
+
+    Raises:
+        ValueError: the vendor's configuration in env is invalid.
+    """
+    routes = vendors.load(vendor)
+    router = routes.build_router(decider, env)
+    return create_app(vendor, decider, router, refusal=routes.render_refusal, **options)
 
 
 async def request_fields(request: Request) -> tuple[dict[str, str], object | None]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from common.settings import BOOLEAN, PATH, TEXT, Kind, Setting, choice, whole_number
 from gateways.fallback import HANG_UP, TRANSFER, FallbackPolicy
-from gateways.security import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
+from gateways.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
 from telemetry.logs import LOG_FORMATS
 
 DEFAULT_SERVER = "127.0.0.1:50051"

@@ -20,6 +20,12 @@ class VendorRoutes(Protocol):
         """The vendor's HTTP routes; raises ValueError for invalid vendor configuration."""
         ...
 
+    def render_refusal(
+        self, query: Mapping[str, str], reason: str, status: int
+    ) -> tuple[str, bytes]:
+        """(content type, body) of a 413/431 in the vendor's error format (`limits.Refusal`)."""
+        ...
+
 
 # name on the command line → module with the routes (imported only when chosen).
 VENDORS = {

@@ -1,7 +1,7 @@
 """What the server tells operators: Prometheus metrics, one log line per turn, traces.
 
 - Metrics live in a registry of their own per server (tests run many servers in one process),
-  served on a separate port by `start_metrics_http` when `--metrics-listen` is set. Labels take
+  served on a separate port by `telemetry.metrics_http` when `--metrics-listen` is set. Labels take
   only values from bounded sets — flows, nodes, actions, platforms, registered methods, status
   codes — never call or request ids.
 - Logs are plain text for people or one JSON object per line (`--log-format json`); phone

@@ -26,7 +26,7 @@ from server.engine.catalog import Catalog, UnknownFlowError
 from server.engine.flow import Flow
 from server.engine.interpreter import Decision, FlowRuntimeError
 from server.engine.state import CallState, decode, encode
-from server.hooks import HookClient, run_turn
+from server.hook_client import HookClient, run_turn
 from server.observability import ServerMetrics, Turn, observe_turn
 from server.store import SessionStore, StoreUnavailableError, TurnRecord
 from server.validation import Violation, validate_decide, validate_get_call

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request, Response
 from gateways.aliyun_ccc import mapping, signature
 from gateways.app import request_fields
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
+from gateways.fallback import render_or_fallback
 from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8082"
@@ -79,20 +79,29 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         # No "is this the first turn?" lookup: the server starts the flow on the first event of
         # a call it does not know, and a lookup would make a retried first turn a different event.
         outcome = await decider.decide(mapping.to_request(call, request_id=event_id))
-        try:
-            return reply(
-                mapping.render_answer(call, outcome.response, _request_id(event_id), settings)
-            )
-        except Exception:
-            # A rendering bug must not become a bare 500: answer the fallback instead.
-            _log.exception(
-                "cannot render the decision for call %s; answering the fallback", call.call_id
-            )
-            fallback = fallback_response(decider.fallback, "render error")
-            return reply(mapping.render_answer(call, fallback, _request_id(event_id), settings))
+        answer, _ = render_or_fallback(
+            lambda response, _rescue: mapping.render_answer(
+                call, response, _request_id(event_id), settings
+            ),
+            outcome.response,
+            is_fallback=outcome.is_fallback,
+            policy=decider.fallback,
+            call_id=call.call_id,
+        )
+        return reply(answer)
 
     return router
 
 
 def _request_id(seed: str) -> str:
     return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, seed)).upper()
+
+
+def render_refusal(query: Mapping[str, str], reason: str, status: int) -> tuple[str, bytes]:
+    """A 413/431 before the body is read, as an InvalidParameter error (`limits.Refusal`)."""
+    error = mapping.DialogueError("InvalidParameter", f"The {reason}.", status)
+    request_id = str(uuid.uuid4()).upper()
+    _, content_type, body = mapping.render_error(
+        error, request_id, mapping.response_format_of(query)
+    )
+    return content_type, body.encode()

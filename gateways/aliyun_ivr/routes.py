@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -14,7 +15,7 @@ from fastapi.responses import JSONResponse
 from gateways.aliyun_ivr import mapping
 from gateways.app import request_fields
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
+from gateways.fallback import render_or_fallback
 from gateways.security import auth_failed
 
 DEFAULT_LISTEN = "127.0.0.1:8081"
@@ -97,16 +98,13 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
             return failure(exc.reason, 400)
         request.state.call_id = parsed.call_id
         outcome = await decider.decide(mapping.to_request(parsed))
-        try:
-            answer = mapping.render_answer(parsed, outcome.response, settings)
-        except Exception:
-            # A rendering bug must not become a 500 or dead air: answer the fallback instead.
-            _log.exception(
-                "cannot render the decision for call %s; answering the fallback", parsed.call_id
-            )
-            answer = mapping.render_answer(
-                parsed, fallback_response(decider.fallback, "render error"), settings
-            )
+        answer, _ = render_or_fallback(
+            lambda response, _rescue: mapping.render_answer(parsed, response, settings),
+            outcome.response,
+            is_fallback=outcome.is_fallback,
+            policy=decider.fallback,
+            call_id=parsed.call_id,
+        )
         return JSONResponse(answer)
 
     @router.post(REPORT_PATH)
@@ -142,3 +140,8 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         return JSONResponse(mapping.REPORT_ACK)
 
     return router
+
+
+def render_refusal(_query: Mapping[str, str], reason: str, _status: int) -> tuple[str, bytes]:
+    """A 413/431 before the body is read, as the platform's failure answer (`limits.Refusal`)."""
+    return "application/json", json.dumps(mapping.render_failure(reason)).encode()

@@ -7,6 +7,7 @@ requests without inter_idx) and the per-call memory (caller, access code, promis
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import OrderedDict
@@ -23,7 +24,7 @@ from gateways.app import request_fields
 from gateways.decider import Decider
 from gateways.fallback import render_or_fallback
 from gateways.huawei_odfs import inbound, outbound, protocol
-from gateways.huawei_odfs.settings import ACCESS_SETTINGS, settings_from_env
+from gateways.huawei_odfs.settings import ACCESS_SETTINGS, Settings, settings_from_env
 from gateways.huawei_odfs.tokens import CredentialsError, TokenIssuer
 from gateways.huawei_odfs.transcripts import TranscriptStore
 from gateways.security import auth_failed
@@ -313,3 +314,10 @@ class _Remembered:
 
     def get(self, key: str) -> str:
         return self._values.get(key, "")
+
+
+def render_refusal(_query: Mapping[str, str], reason: str, _status: int) -> tuple[str, bytes]:
+    """A 413/431 before the body is read, as an ODFS error answer (`limits.Refusal`)."""
+    # The default settings: the body was not read, so `ret` is a number whatever
+    # HUAWEI_ODFS_STRING_CODES says.
+    return "application/json", json.dumps(outbound.render_error(reason, "", Settings())).encode()

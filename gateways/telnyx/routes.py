@@ -23,7 +23,8 @@ from fastapi.responses import JSONResponse
 from common.settings import read_all
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.decider import Decider
-from gateways.fallback import fallback_response
+from gateways.fallback import render_or_fallback
+from gateways.limits import plain_refusal
 from gateways.payloads import CallbackError
 from gateways.security import auth_failed
 from gateways.telnyx import client_state, inbound, outbound, settings, signature
@@ -148,14 +149,14 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
     def plan(
         response: pb.DecideNextActionResponse, context: outbound.CommandContext
     ) -> list[Command]:
-        try:
-            return outbound.plan_commands(response, context)
-        except Exception:
-            # A rendering bug must not leave the caller in silence: send the fallback instead.
-            _log.exception("cannot plan the decision for %s", context.call_control_id)
-            return outbound.plan_commands(
-                fallback_response(decider.fallback, "render error"), context
-            )
+        commands, _ = render_or_fallback(
+            lambda decision, _is_fallback: outbound.plan_commands(decision, context),
+            response,
+            is_fallback=False,
+            policy=decider.fallback,
+            call_id=context.call_control_id,
+        )
+        return commands
 
     async def carry_out(webhook: inbound.Webhook, reaction: inbound.Reaction) -> bool:
         """Decides if needed and sends the commands; False when a command could not be sent."""
@@ -271,3 +272,7 @@ def build_router(decider: Decider, env: Mapping[str, str]) -> APIRouter:
         return {"webhooks": dict(webhooks), "commands": dict(control.counters)}
 
     return router
+
+
+# Telnyx reads only the status of an answer to its webhook: the plain JSON error will do.
+render_refusal = plain_refusal

@@ -48,7 +48,7 @@ from server.engine.flowfile.yaml_lines import parse_yaml_value
 from server.engine.hooks import HookCall, HookResult, Outcome
 from server.engine.interpreter import Decision, FlowRuntimeError, run_turn
 from server.engine.state import CallState
-from server.hooks import HookClient
+from server.hook_client import HookClient
 
 PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 # Slots an edge may fill without saying which (a hook's answer can fill any).
@@ -279,7 +279,7 @@ class Conversation:
 
 
 async def call_hook(call: HookCall) -> HookResult:
-    """Performs a hook as the server does (`server.hooks.HookClient`), within its deadline."""
+    """Performs a hook as the server does (`server.hook_client.HookClient`), within its deadline."""
     client = HookClient()
     try:
         return await client.call(call, call.timeout_ms / 1000)

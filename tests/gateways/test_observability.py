@@ -26,8 +26,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
-from gateways import vendors
-from gateways.app import create_app
+from gateways.app import create_vendor_app
 from gateways.config import parse_config
 from gateways.decider import Decider
 from gateways.observability import GatewayMetrics
@@ -248,7 +247,7 @@ def tracing() -> Iterator[tuple[trace.Tracer, InMemorySpanExporter]]:
 
 @contextlib.asynccontextmanager
 async def _serve_app(decider: Decider, vendor: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(vendor, decider, vendors.load(vendor).build_router(decider, {}))
+    app = create_vendor_app(vendor, decider, {})
     http = QuietServer(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None))
     task = asyncio.create_task(http.serve())
     async with asyncio.timeout(30):

@@ -17,8 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateways import vendors
-from gateways.app import create_app
+from gateways.app import create_vendor_app
 from gateways.decider import Decider, Outcome
 from gateways.security import (
     ChannelSecurity,
@@ -231,9 +230,7 @@ async def test_a_body_over_the_limit_is_413_in_the_vendors_format(vendor: str) -
             yield big[start : start + 256]
 
     decider = Decider(closed_port_address(), 1.0, TEST_FALLBACK)
-    app = create_app(
-        vendor, decider, vendors.load(vendor).build_router(decider, env), max_body_bytes=_LIMIT
-    )
+    app = create_vendor_app(vendor, decider, env, max_body_bytes=_LIMIT)
     transport = httpx.ASGITransport(app=app)
     headers = {"content-type": "application/json"}
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:

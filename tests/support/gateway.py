@@ -10,8 +10,7 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
-from gateways import vendors
-from gateways.app import create_app
+from gateways.app import create_vendor_app
 from gateways.decider import Decider
 from gateways.fallback import FallbackPolicy
 
@@ -60,6 +59,6 @@ async def serve_gateway(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """Serves `vendor`'s gateway in front of server_address; yields a client for its base URL."""
     decider = Decider(server_address, deadline_s, fallback)
-    app = create_app(vendor, decider, vendors.load(vendor).build_router(decider, env or {}))
+    app = create_vendor_app(vendor, decider, env or {})
     async with serve_app(app) as client:
         yield client

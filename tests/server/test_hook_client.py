@@ -29,7 +29,7 @@ from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.catalog import Catalog
 from server.engine.hooks import FULFILLMENT, HookCall, Outcome
 from server.engine.loader import parse_flow
-from server.hooks import HookClient
+from server.hook_client import HookClient
 from tests.support.grpc_server import Served, request, serve
 
 GENEROUS_MS = 5000
