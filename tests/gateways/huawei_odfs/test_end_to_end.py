@@ -107,7 +107,7 @@ class Ivr:
         answer: dict[str, Any] = reply.json()
         assert answer["ret"] == 0, answer
         assert answer["userid"] == self.call_id
-        assert answer["outaction"] in (9, 10, 11)
+        assert answer["outaction"] in (9, 10, 11, 12)
         params: dict[str, str] = answer["outparams"]
         assert params["call_id"] == self.call_id
         assert all(isinstance(value, str) for value in params.values())
@@ -182,8 +182,18 @@ async def test_a_whole_call_by_keys_and_voice_to_an_agent(redis_server: RedisSer
 
         # The engine's "人工" command: the transfer prompt plays first (outaction=11 plays
         # nothing), then the playover is answered with the transfer.
-        agent = await ivr.send(9, {"flow_result_type": "1", "input": "我要转人工"})
+        # Huawei can tell the queue's figures: the flow asks first (outaction 12), then the
+        # IVR's next request carries them and the caller hears their place before the transfer.
+        query = await ivr.send(9, {"flow_result_type": "1", "input": "我要转人工"})
+        assert query["outaction"] == 12
+        assert query["outparams"]["prompt_type"] == "2"
+        agent = await ivr.send(
+            9,
+            {"flow_result_type": "3", "input": "playover"},
+            {"queueIndex": "2", "agentCount": "4", "estimateTime": "60", "idleAgentCount": "0"},
+        )
         assert agent["outaction"] == 9
+        assert "您前面还有2位" in _text(agent)
         assert agent["outparams"]["model_type"] == "1000000"
         assert "转接人工客服" in _text(agent)
         transfer = await ivr.send(9, {"flow_result_type": "3", "input": "playover"})
@@ -215,7 +225,10 @@ async def test_a_failed_transfer_plays_the_flows_goodbye_then_hangs_up() -> None
     async with serve() as served, serve_huawei(f"127.0.0.1:{served.running.port}") as client:
         ivr = Ivr(client, "call-busy")
         await ivr.send(8, {"call_sor_id": "13800138000"})
-        await ivr.send(9, {"flow_result_type": "1", "input": "人工"})
+        assert (await ivr.send(9, {"flow_result_type": "1", "input": "人工"}))["outaction"] == 12
+        # The answer to the queue query carries no figures: the transfer is announced as before.
+        announced = await ivr.send(9, {"flow_result_type": "3", "input": "playover"})
+        assert "转接人工客服" in _text(announced)
         transfer = await ivr.send(9, {"flow_result_type": "3", "input": "playover"})
         assert transfer["outaction"] == 11
         busy = await ivr.send(11, {"trans_result": "1"})

@@ -503,6 +503,7 @@ def test_a_call_walks_the_demo_flow_through_the_mapping() -> None:
         (9, {"flow_result_type": "2", "input": "1"}),
         (9, {"flow_result_type": "2", "input": "13800138000#"}),
         (9, {"flow_result_type": "1", "input": "我要转人工"}),
+        (9, {"flow_result_type": "3", "input": "playover"}),  # answers the queue query
         (9, {"flow_result_type": "3", "input": "playover"}),
         (11, {"trans_result": "0"}),
         (11, {"input": "hangup"}),
@@ -533,7 +534,7 @@ def test_a_call_walks_the_demo_flow_through_the_mapping() -> None:
         # The IVR echoes the last inter_idx it was given (outaction=10 has none).
         if "inter_idx" in answer["outparams"]:
             echoed = {"inter_idx": answer["outparams"]["inter_idx"]}
-    assert [a["outaction"] for a in answers] == [9, 9, 9, 9, 11, 10, 10]
+    assert [a["outaction"] for a in answers] == [9, 9, 9, 12, 9, 11, 10, 10]
     assert "欢迎致电" in answers[0]["outparams"]["prompt_text"]
     assert answers[1]["outparams"]["model_type"] == "1111101"
     assert "13800138000" in answers[2]["outparams"]["prompt_text"]
