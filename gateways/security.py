@@ -246,19 +246,19 @@ def _plain(_scope: Scope, reason: str, _status: int) -> tuple[str, bytes]:
 
 
 def _aliyun_ivr(_scope: Scope, reason: str, _status: int) -> tuple[str, bytes]:
-    from gateways.aliyun_ivr import mapping  # noqa: PLC0415 - only the chosen vendor is loaded
+    from gateways.aliyun_ivr import outbound  # noqa: PLC0415 - only the chosen vendor is loaded
 
-    return "application/json", json.dumps(mapping.render_failure(reason)).encode()
+    return "application/json", json.dumps(outbound.render_failure(reason)).encode()
 
 
 def _aliyun_ccc(scope: Scope, reason: str, status: int) -> tuple[str, bytes]:
-    from gateways.aliyun_ccc import mapping  # noqa: PLC0415 - only the chosen vendor is loaded
+    from gateways.aliyun_ccc import inbound, outbound  # noqa: PLC0415 - only the chosen vendor
 
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    error = mapping.DialogueError("InvalidParameter", f"The {reason}.", status)
+    error = inbound.DialogueError("InvalidParameter", f"The {reason}.", status)
     request_id = str(uuid.uuid4()).upper()
-    _, content_type, body = mapping.render_error(
-        error, request_id, mapping.response_format_of(query)
+    _, content_type, body = outbound.render_error(
+        error, request_id, inbound.response_format_of(query)
     )
     return content_type, body.encode()
 

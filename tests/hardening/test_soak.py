@@ -30,8 +30,8 @@ import grpc
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
-from gateways.aliyun_ccc import mapping as ccc
-from gateways.aliyun_ivr import mapping as ivr
+from gateways.aliyun_ccc import inbound as ccc
+from gateways.aliyun_ivr import inbound as ivr
 from gateways.huawei_odfs import mapping as huawei
 from gateways.huawei_odfs.routes import settings_from_env as huawei_settings
 from gateways.telnyx import mapping as telnyx

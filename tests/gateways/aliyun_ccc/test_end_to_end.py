@@ -57,7 +57,8 @@ async def test_a_whole_call_by_voice_to_an_agent() -> None:
         assert "查询话费请按1" in menu_by_spoken_key["Content"]
         agent = await _feedback(client, _turn("c1", 5, Utterance="转人工"))
         assert agent["Action"] == "Hangup"
-        assert "转接人工客服" in agent["Content"]
+        assert "无法为您转接" in agent["Content"]
+        assert "transfer" in agent["ActionParams"]
         snapshot = await served.stub.GetCall(pb.GetCallRequest(call_id="c1"), timeout=30)
         assert snapshot.call.node_id == "agent"
 
@@ -124,7 +125,7 @@ async def test_a_dead_server_still_gets_a_valid_answer() -> None:
         fallback = await _feedback(client, _turn("c6", 1))
         # The test fallback transfers, which this API can only render as announce + hang up.
         assert fallback["Action"] == "Hangup"
-        assert "系统繁忙" in fallback["Content"]
+        assert "无法为您转接" in fallback["Content"]
 
 
 async def test_a_server_slower_than_the_deadline_still_gets_a_valid_answer(tmp_path: Path) -> None:
@@ -141,4 +142,4 @@ async def test_a_server_slower_than_the_deadline_still_gets_a_valid_answer(tmp_p
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-    assert "系统繁忙" in fallback["Content"]
+    assert "无法为您转接" in fallback["Content"]
