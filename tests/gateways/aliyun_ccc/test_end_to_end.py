@@ -143,3 +143,38 @@ async def test_a_server_slower_than_the_deadline_still_gets_a_valid_answer(tmp_p
             blocker.execute("ROLLBACK")
             blocker.close()
     assert "无法为您转接" in fallback["Content"]
+
+
+async def test_unsigned_silent_turns_are_turns_and_a_resend_is_a_retry() -> None:
+    """No SignatureNonce/Timestamp: byte-identical silences are each a turn (window 0 here, as
+    the turns of a test come faster than a real IVR's), so the no-input budget runs out."""
+    unsigned = {**_BASE, "CallId": "ccc-unsigned-1"}
+    async with (
+        serve() as served,
+        serve_gateway(
+            "aliyun-ccc",
+            f"127.0.0.1:{served.running.port}",
+            {"ALIYUN_CCC_RETRY_WINDOW_MS": "0"},
+        ) as client,
+    ):
+        seen: list[dict[str, Any]] = []
+        for _ in range(8):
+            reply = await client.get("/", params=unsigned)
+            seen.append(reply.json())
+            if seen[-1]["Feedback"]["Action"] == "Hangup":
+                break
+        assert len({body["RequestId"] for body in seen}) == len(seen)
+        assert seen[-1]["Feedback"]["Action"] == "Hangup"
+        assert all(body["Feedback"]["Content"] for body in seen)
+    async with (
+        serve() as served,
+        serve_gateway(
+            "aliyun-ccc",
+            f"127.0.0.1:{served.running.port}",
+            {"ALIYUN_CCC_RETRY_WINDOW_MS": "600000"},  # wide: no test depends on the clock
+        ) as client,
+    ):
+        first = await client.get("/", params={**unsigned, "CallId": "ccc-unsigned-2"})
+        again = await client.get("/", params={**unsigned, "CallId": "ccc-unsigned-2"})
+        # Within the window a byte-identical resend is the same turn: the same answer.
+        assert again.text == first.text
