@@ -310,7 +310,7 @@ def to_request(callback: Callback) -> pb.DecideNextActionRequest:
         call.callee = _clip(callee, _MAX_NUMBER)
         call.flow_selector = callback.flow_selector or _clip(callee, _MAX_ID)
         request.call_started.SetInParent()
-    elif kind != "parallel_transfer" and pending.kind == MENU_DEFERRED and kind == "mute":
+    elif kind == "mute" and pending.kind == MENU_DEFERRED:
         # The callin answer could not collect keys, so it played nothing and asked to be called
         # back at once: this silence is the platform's, not the caller's. It starts the dialogue
         # (the server replays the menu) instead of counting as a no-input.
