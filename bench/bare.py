@@ -26,7 +26,7 @@ from fastapi.responses import JSONResponse
 from bench.vendors import CALL_ID, script
 from bench.workload import carrier_walk
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.aliyun_ivr import mapping
+from gateways.aliyun_ivr import inbound, outbound
 
 DECIDE = "/dialogue.v1.DialogueService/DecideNextAction"
 _DEADLINE_S = 5.0
@@ -38,9 +38,9 @@ def canned_answers() -> list[dict[str, Any]]:
     answers = []
     for (_, target, _), (_, _, response) in zip(targets, carrier_walk(), strict=True):
         fields = dict(parse_qsl(urlsplit(target.replace(CALL_ID, "bench-0-0")).query))
-        callback = mapping.parse_callback(fields)
+        callback = inbound.parse_callback(fields)
         decision = pb.DecideNextActionResponse.FromString(response)
-        answers.append(mapping.render_answer(callback, decision, mapping.AnswerSettings()))
+        answers.append(outbound.render_answer(callback, decision, outbound.AnswerSettings()))
     return answers
 
 

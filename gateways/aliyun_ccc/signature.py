@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-from gateways.aliyun_ccc.mapping import DialogueError, missing_parameter
+from gateways.aliyun_ccc.inbound import DialogueError, missing_parameter
 
 __all__ = ["canonical_query", "percent_encode", "sign", "string_to_sign", "verify"]
 

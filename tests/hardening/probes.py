@@ -50,6 +50,7 @@ class Gateways:
     async def probe(self, vendor: str, call_id: str) -> Probe:
         """The first turn of a new call on the Chinese demo line (10086)."""
         client = self.clients[vendor]
+        transfer_hint = False
         if vendor == "aliyun-ivr":
             content = {"caller": "13800138000", "callee": "10086"}
             fields = {
@@ -60,6 +61,13 @@ class Gateways:
             }
             reply = await client.get("/aliyun/ivr/callback", params=fields)
             data = reply.json()["data"] if reply.status_code == 200 else {}
+            if str(data.get("dynamic_id", "")).endswith(".m"):
+                # callin cannot collect keys: the menu comes with the platform's first mute.
+                fields["content_type"] = "mute"
+                fields["content"] = json.dumps({"dynamic_id": data["dynamic_id"]})
+                fields["timestamp"] = str(int(fields["timestamp"]) + 1000)
+                reply = await client.get("/aliyun/ivr/callback", params=fields)
+                data = reply.json()["data"] if reply.status_code == 200 else {}
             spoken = " ".join(json.loads(data.get("action_code_param") or "{}").values())
             assert reply.json()["result"] == "success", reply.text
         elif vendor == "aliyun-ccc":
@@ -74,6 +82,12 @@ class Gateways:
             body = reply.json()
             assert body["Success"] is True, reply.text
             spoken = body["Feedback"]["Content"]
+            if (
+                body["Feedback"]["Action"] == "Hangup"
+                and "transfer" in body["Feedback"]["ActionParams"]
+            ):
+                # The API cannot transfer: the fallback's transfer is an honest goodbye + hint.
+                transfer_hint = True
         elif vendor == "huawei-odfs":
             request: dict[str, Any] = {
                 "userid": call_id,
@@ -106,7 +120,7 @@ class Gateways:
             assert reply.json().get("status") in ("ok", "accepted"), reply.text
             sent = self.fake.executed_on(call_id)
             spoken = str(sent[-1].body.get("payload", "")) if sent else ""
-        return Probe(vendor, reply.status_code, BUSY in spoken, spoken)
+        return Probe(vendor, reply.status_code, BUSY in spoken or transfer_hint, spoken)
 
     async def probe_all(self, call_prefix: str) -> dict[str, Probe]:
         return {vendor: await self.probe(vendor, f"{call_prefix}-{vendor}") for vendor in VENDORS}

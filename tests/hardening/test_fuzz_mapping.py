@@ -18,9 +18,11 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.aliyun_ccc import mapping as ccc
+from gateways.aliyun_ccc import inbound as ccc
+from gateways.aliyun_ccc import outbound as ccc_out
 from gateways.aliyun_ccc import signature as ccc_signature
-from gateways.aliyun_ivr import mapping as ivr
+from gateways.aliyun_ivr import inbound as ivr
+from gateways.aliyun_ivr import outbound as ivr_out
 from gateways.huawei_odfs import inbound as huawei_inbound
 from gateways.huawei_odfs import outbound as huawei_outbound
 from gateways.huawei_odfs import protocol as huawei_protocol
@@ -81,7 +83,7 @@ def test_ivr_callbacks_parse_or_raise_callback_error(fields: dict[str, str], bod
         callback = ivr.parse_callback(fields, body)
     except ivr.CallbackError as error:
         refused(error.reason)
-        assert_failure_answer(ivr.render_failure(error.reason))
+        assert_failure_answer(ivr_out.render_failure(error.reason))
         return
     event(f"mapped {callback.content_type}")
     assert_acceptable(ivr.to_request(callback))
@@ -110,7 +112,7 @@ _ivr_callbacks = st.builds(
     ),
 )
 _ivr_settings = st.builds(
-    ivr.AnswerSettings,
+    ivr_out.AnswerSettings,
     session_timeout_s=st.integers(-5, 10**6),
     record_flag=st.booleans(),
     asr_model_id=st.sampled_from(["", "m-1"]),
@@ -123,9 +125,9 @@ _ivr_settings = st.builds(
 @bounded(RENDER_EXAMPLES)
 @given(callback=_ivr_callbacks, response=responses, settings=_ivr_settings)
 def test_ivr_renders_every_response_as_a_documented_answer(
-    callback: ivr.Callback, response: pb.DecideNextActionResponse, settings: ivr.AnswerSettings
+    callback: ivr.Callback, response: pb.DecideNextActionResponse, settings: ivr_out.AnswerSettings
 ) -> None:
-    check_ivr_answer(ivr.render_answer(callback, response, settings), callback)
+    check_ivr_answer(ivr_out.render_answer(callback, response, settings), callback)
 
 
 # -- Aliyun CloudCallCenter -------------------------------------------------------------------
@@ -164,9 +166,9 @@ def test_ccc_requests_parse_or_raise_dialogue_error(
 
 def _check_ccc_error(error: ccc.DialogueError, params: dict[str, str]) -> None:
     assert 400 <= error.http_status < 500
-    status, content_type, body = ccc.render_error(error, "RID", ccc.response_format_of(params))
+    status, content_type, body = ccc_out.render_error(error, "RID", ccc.response_format_of(params))
     assert status == error.http_status
-    if content_type == ccc.XML_CONTENT_TYPE:
+    if content_type == ccc_out.XML_CONTENT_TYPE:
         assert ET.fromstring(body.encode("utf-8")).findtext("Success") == "false"
     else:
         assert json.loads(body)["Success"] is False
@@ -196,22 +198,22 @@ def test_ccc_renders_every_response_as_a_feedback(
     settings: ccc.Settings,
     request_id: str,
 ) -> None:
-    status, content_type, body = ccc.render_answer(call, response, request_id, settings)
+    status, content_type, body = ccc_out.render_answer(call, response, request_id, settings)
     assert status == 200
     if call.response_format == "XML":
-        assert content_type == ccc.XML_CONTENT_TYPE
+        assert content_type == ccc_out.XML_CONTENT_TYPE
         root = ET.fromstring(body.encode("utf-8"))
         assert root.tag == "DialogueResponse"
         assert root.findtext("Success") == "true"
-        assert root.findtext("Feedback/Action") in (ccc.BROADCAST, ccc.HANGUP)
+        assert root.findtext("Feedback/Action") in (ccc_out.BROADCAST, ccc.HANGUP)
         assert root.findtext("Feedback/Interruptible") in ("true", "false")
     else:
-        assert content_type == ccc.JSON_CONTENT_TYPE
+        assert content_type == ccc_out.JSON_CONTENT_TYPE
         document = json.loads(body)
         assert document["Success"] is True
         feedback = document["Feedback"]
         assert set(feedback) == {"Action", "ActionParams", "Content", "Interruptible"}
-        assert feedback["Action"] in (ccc.BROADCAST, ccc.HANGUP)
+        assert feedback["Action"] in (ccc_out.BROADCAST, ccc.HANGUP)
         assert isinstance(feedback["Interruptible"], bool)
         if feedback["ActionParams"]:
             assert isinstance(json.loads(feedback["ActionParams"]), dict)

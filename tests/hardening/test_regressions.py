@@ -17,8 +17,8 @@ import httpx
 import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.aliyun_ccc import mapping as ccc
-from gateways.aliyun_ivr import mapping as ivr
+from gateways.aliyun_ccc import inbound as ccc
+from gateways.aliyun_ivr import inbound as ivr
 from gateways.huawei_odfs import inbound as huawei_inbound
 from gateways.huawei_odfs import protocol as huawei_protocol
 from gateways.payloads import CallbackError

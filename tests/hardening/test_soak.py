@@ -30,8 +30,8 @@ import grpc
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
-from gateways.aliyun_ccc import mapping as ccc
-from gateways.aliyun_ivr import mapping as ivr
+from gateways.aliyun_ccc import inbound as ccc
+from gateways.aliyun_ivr import inbound as ivr
 from gateways.huawei_odfs import inbound as huawei_inbound
 from gateways.huawei_odfs.settings import settings_from_env as huawei_settings
 from gateways.telnyx import client_state as telnyx_client_state

@@ -57,7 +57,8 @@ async def test_a_whole_call_by_voice_to_an_agent() -> None:
         assert "查询话费请按1" in menu_by_spoken_key["Content"]
         agent = await _feedback(client, _turn("c1", 5, Utterance="转人工"))
         assert agent["Action"] == "Hangup"
-        assert "转接人工客服" in agent["Content"]
+        assert "无法为您转接" in agent["Content"]
+        assert "transfer" in agent["ActionParams"]
         snapshot = await served.stub.GetCall(pb.GetCallRequest(call_id="c1"), timeout=30)
         assert snapshot.call.node_id == "agent"
 
@@ -124,7 +125,7 @@ async def test_a_dead_server_still_gets_a_valid_answer() -> None:
         fallback = await _feedback(client, _turn("c6", 1))
         # The test fallback transfers, which this API can only render as announce + hang up.
         assert fallback["Action"] == "Hangup"
-        assert "系统繁忙" in fallback["Content"]
+        assert "无法为您转接" in fallback["Content"]
 
 
 async def test_a_server_slower_than_the_deadline_still_gets_a_valid_answer(tmp_path: Path) -> None:
@@ -141,4 +142,39 @@ async def test_a_server_slower_than_the_deadline_still_gets_a_valid_answer(tmp_p
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
-    assert "系统繁忙" in fallback["Content"]
+    assert "无法为您转接" in fallback["Content"]
+
+
+async def test_unsigned_silent_turns_are_turns_and_a_resend_is_a_retry() -> None:
+    """No SignatureNonce/Timestamp: byte-identical silences are each a turn (window 0 here, as
+    the turns of a test come faster than a real IVR's), so the no-input budget runs out."""
+    unsigned = {**_BASE, "CallId": "ccc-unsigned-1"}
+    async with (
+        serve() as served,
+        serve_gateway(
+            "aliyun-ccc",
+            f"127.0.0.1:{served.running.port}",
+            {"ALIYUN_CCC_RETRY_WINDOW_MS": "0"},
+        ) as client,
+    ):
+        seen: list[dict[str, Any]] = []
+        for _ in range(8):
+            reply = await client.get("/", params=unsigned)
+            seen.append(reply.json())
+            if seen[-1]["Feedback"]["Action"] == "Hangup":
+                break
+        assert len({body["RequestId"] for body in seen}) == len(seen)
+        assert seen[-1]["Feedback"]["Action"] == "Hangup"
+        assert all(body["Feedback"]["Content"] for body in seen)
+    async with (
+        serve() as served,
+        serve_gateway(
+            "aliyun-ccc",
+            f"127.0.0.1:{served.running.port}",
+            {"ALIYUN_CCC_RETRY_WINDOW_MS": "600000"},  # wide: no test depends on the clock
+        ) as client,
+    ):
+        first = await client.get("/", params={**unsigned, "CallId": "ccc-unsigned-2"})
+        again = await client.get("/", params={**unsigned, "CallId": "ccc-unsigned-2"})
+        # Within the window a byte-identical resend is the same turn: the same answer.
+        assert again.text == first.text

@@ -9,7 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateways.aliyun_ccc.mapping import DialogueError
+from gateways.aliyun_ccc.inbound import (
+    DialogueError,
+)
 from gateways.aliyun_ccc.signature import (
     canonical_query,
     percent_encode,

@@ -66,9 +66,13 @@ async def test_a_whole_inbound_call_by_key_and_voice_to_an_agent() -> None:
             "callin", {"caller": "13800138000", "callee": "10086", "orgcallee": "10086"}
         )
         assert greeting["action"] == "answer"
-        assert "欢迎致电" in spoken(greeting)
-        # The greeting could not collect keys on callin; the platform reports its end as silence.
+        # callin cannot collect keys: it plays nothing and asks to be called back at once.
+        assert greeting["action_code"] == ""
+        assert greeting["mute_time"] == 1000
+        # That silence is the platform's: the menu is asked where keys count, with no strike.
         menu = await caller.send("mute", {"dynamic_id": greeting.get("dynamic_id", "")})
+        assert menu["action"] == "dtmf"
+        assert "欢迎致电" in spoken(menu)
         assert "查询话费请按1" in spoken(menu)
         ask = await caller.send("dtmf", {"dtmf_digits": "1"})
         assert "手机号码" in spoken(ask)
@@ -78,7 +82,7 @@ async def test_a_whole_inbound_call_by_key_and_voice_to_an_agent() -> None:
         assert "13800138000" in spoken(answer)
         agent = await caller.send("normal", {"words": "我要转人工"})
         assert agent["action"] == "transfer"
-        assert agent["number"] == "+8610086001"
+        assert agent["number"] == "010086001"  # +86 in national form
         assert "转接人工客服" in spoken(agent)
         snapshot = await served.stub.GetCall(pb.GetCallRequest(call_id=caller.call_id), timeout=30)
         assert snapshot.call.node_id == "agent"
@@ -214,7 +218,7 @@ async def test_a_dead_server_still_gets_a_valid_answer_and_reports_are_not_ackno
         caller = Caller(client, "call-5")
         rescue = await caller.send("normal", {"words": "你好"})
         assert rescue["action"] == "transfer"
-        assert rescue["number"] == "+8610086"
+        assert rescue["number"] == "10086"  # +86 in national form
         assert "系统繁忙" in spoken(rescue)
         report = await client.post(REPORT, json=[{"call_id": "call-5", "hangup_direction": "用户"}])
         assert report.status_code == 503

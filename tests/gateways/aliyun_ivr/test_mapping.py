@@ -20,20 +20,22 @@ import pytest
 from google.protobuf import json_format
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.aliyun_ivr import mapping
-from gateways.aliyun_ivr.mapping import (
+from gateways.aliyun_ivr import inbound, outbound, pending
+from gateways.aliyun_ivr.inbound import (
     CONTENT_TYPES,
     REPORT_ACK,
-    AnswerSettings,
     Callback,
     CallbackError,
     parse_callback,
     parse_reports,
-    render_answer,
-    render_failure,
     report_to_request,
     request_id,
     to_request,
+)
+from gateways.aliyun_ivr.outbound import (
+    AnswerSettings,
+    render_answer,
+    render_failure,
 )
 from server.engine.catalog import load_catalog
 from server.engine.interpreter import decide
@@ -46,8 +48,13 @@ PARSE_KEYS = {"description", "fields", "json_body", "request"}
 ERROR_KEYS = {"description", "fields", "json_body", "error"}
 RENDER_KEYS = {"description", "callback", "response", "settings", "answer"}
 
-# The answer keys the vendor documents, per action (vendor doc + VENDOR-NOTES for callin).
-COMMON_KEYS = {"call_id", "action", "dynamic_id"}
+# The answer keys the vendor documents, per action (vendor doc + VENDOR-NOTES for callin). The
+# response table is one table for every action: action_code is required (必须) for all, and
+# mute_time may come with any answer that waits for the platform.
+COMMON_KEYS = {"call_id", "action", "dynamic_id", "action_code", "mute_time"}
+# Answers after which only the platform's next callback moves the call on: each must say how
+# soon (mute_time), or the call could idle.
+WAITING_ACTIONS = {"answer", "play", "donothing", "continue", "break"}
 PROMPT_KEYS = {
     "action_code",
     "action_code_param",
@@ -122,15 +129,10 @@ def check_answer(answer: dict[str, Any], callback: Callback) -> None:
         assert 3 <= data["dtmf_nonin_overtime"] <= 60
         assert 1 <= data["dtmf_max_numbers"] <= 50
         assert data["dtmf_end_character"] in ("", "*", "#")
-    if callback.content_type != "callin" and action in (
-        "play",
-        "dtmf",
-        "hangup",
-        "transfer",
-        "parallel_transfer",
-    ):
-        # The docs mark action_code required for the verbs that play something.
-        assert isinstance(data["action_code"], str)
+    # The docs mark action_code required (必须) for every answer.
+    assert isinstance(data["action_code"], str)
+    if action in WAITING_ACTIONS:
+        assert "mute_time" in data, "an answer that waits for the platform says how long"
     if action == "play":
         assert data["action_code"], "play always has something to play"
     if action == "transfer":
@@ -602,12 +604,16 @@ def test_the_mapping_is_pure() -> None:
         "google.protobuf.timestamp_pb2",
         "dialogue.v1",
         "gateways.payloads",  # the shared pure JSON checks
+        "common.jsontext",  # the one JSON-value-as-text rule
+        "gateways.aliyun_ivr.inbound",
+        "gateways.aliyun_ivr.pending",
     }
-    tree = ast.parse(Path(mapping.__file__).read_text(encoding="utf-8"))
-    imported = {
-        node.module if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    }
-    assert imported <= allowed, imported - allowed
+    for module in (inbound, outbound, pending):
+        tree = ast.parse(Path(module.__file__ or "").read_text(encoding="utf-8"))
+        imported = {
+            node.module if isinstance(node, ast.ImportFrom) else alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in node.names
+        }
+        assert imported <= allowed, (module.__name__, imported - allowed)

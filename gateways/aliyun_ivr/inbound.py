@@ -1,13 +1,12 @@
-"""Aliyun intelligent voice interaction (智能语音交互) callbacks ⇄ dialogue.v1, as pure functions.
+"""Aliyun intelligent voice interaction (智能语音交互) callbacks → dialogue.v1, as pure functions.
 
 The platform calls the gateway after every caller turn with `call_id`, `timestamp`,
-`content_type` and a JSON `content`, and executes the one `action` of the answer. Call records
-arrive separately as a JSON array of VoiceReport objects ("HTTP batch push").
+`content_type` and a JSON `content`; call records arrive separately as a JSON array of
+VoiceReport objects ("HTTP batch push"). This module reads both: `parse_callback` →
+`to_request`, `parse_reports` → `report_to_request`. Answers are `outbound.py`'s.
 
-Everything here is pure: no web framework, no network, no clock, no mutable module state. The
-HTTP layer parses the request, calls `parse_callback` → `to_request` → (gRPC) →
-`render_answer`, and answers `render_failure(error.reason)` for a `CallbackError`. The mapping,
-field by field, and every degradation are documented in `docs/gateways/aliyun-ivr.md`.
+Everything here is pure: no web framework, no network, no clock, no mutable module state.
+The mapping, field by field, is documented in `docs/gateways/aliyun-ivr.md`.
 """
 
 from __future__ import annotations
@@ -17,29 +16,43 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from common.jsontext import json_text
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.payloads import json_problem
+from gateways.aliyun_ivr.pending import (
+    ASSISTANT,
+    MENU_DEFERRED,
+    QUEUE_QUERY,
+    Pending,
+    split_dynamic_id,
+)
+from gateways.payloads import CallbackError, json_problem
+
+__all__ = [
+    "CONTENT_TYPES",
+    "REPORT_ACK",
+    "Callback",
+    "CallbackError",
+    "VoiceReport",
+    "parse_callback",
+    "parse_reports",
+    "report_to_request",
+    "request_id",
+    "to_request",
+    "transfer_outcome",
+]
 
 CONTENT_TYPES: Final = ("callin", "normal", "mute", "dtmf", "timebreak", "parallel_transfer")
 """Every `content_type` this gateway understands."""
 
 REPORT_ACK: dict[str, Any] = {"code": 0, "msg": "接收成功"}
 """The answer the receipt channel expects (HTTP 200, `code` a number). Never mutate it."""
-
-MUTE_TIME_MIN_MS: Final = 1000
-MUTE_TIME_MAX_MS: Final = 20000
-DTMF_TIMEOUT_MIN_S: Final = 3
-DTMF_TIMEOUT_MAX_S: Final = 60
-DTMF_MAX_NUMBERS_MIN: Final = 1
-DTMF_MAX_NUMBERS_MAX: Final = 50
-
 # Limits of the dialogue.v1 contract (server/validation.py): values beyond them are clipped so
 # that a well-formed callback never becomes an INVALID_ARGUMENT request.
 _MAX_ID = 128
@@ -60,31 +73,10 @@ _REQUEST_ID_PREFIX = "aliyun-ivr-"
 _REPORT_ID_PREFIX = "aliyun-ivr-report-"
 _NO_INPUT_TIMEOUT = "noinputtimeout"
 
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _KEYS = re.compile(r"[0-9*#A-Da-d]{1,64}")
 # Bounded so that int() never meets Python's digit limit on hostile input.
 _INTEGER = re.compile(r"[+-]?\d{1,20}")
 _DECIMAL = re.compile(r"[+-]?\d{1,20}\.\d{0,20}")
-_DIALLABLE = re.compile(r"\+?\d{3,32}")
-_DIAL_NOISE = re.compile(r"[\s().-]")
-
-# Characters the platform forbids in callback data, and the full-width look-alikes sent instead.
-_FORBIDDEN: Final = MappingProxyType(
-    {
-        ord("@"): "＠",
-        ord("="): "＝",
-        ord(":"): "：",
-        ord('"'): "”",
-        ord("$"): "＄",
-        ord("{"): "｛",
-        ord("}"): "｝",
-        ord("^"): "＾",
-        ord("*"): "＊",
-        ord("¥"): "￥",
-    }
-)
-# File codes are a comma-separated list: a comma inside one code would split it.
-_FORBIDDEN_IN_CODE: Final = MappingProxyType({**_FORBIDDEN, ord(","): "，"})
 
 # Quote repair (see _repair_quotes): curly quotes the vendor's examples use as JSON quotes.
 _CURLY_QUOTES: Final = frozenset("“”‘’")
@@ -130,12 +122,6 @@ _FAILURE_WORDS: Final = frozenset(
 _CALLER_WORDS: Final = frozenset({"用户", "user", "caller", "customer"})
 _SYSTEM_WORDS: Final = frozenset({"机器", "robot", "machine", "system", "platform"})
 
-# Said before hanging up when a transfer has no Aliyun rendering; English when the prompts are.
-_TRANSFER_APOLOGY_ZH = "抱歉，暂时无法为您转接，请稍后再拨。再见。"
-_TRANSFER_APOLOGY_EN = (
-    "Sorry, we cannot transfer your call right now. Please call again later. Goodbye."
-)
-
 _JSON_TYPES: Final = MappingProxyType(
     {
         list: "an array",
@@ -148,18 +134,6 @@ _JSON_TYPES: Final = MappingProxyType(
 )
 
 
-class CallbackError(ValueError):
-    """A callback or report the gateway cannot read; answer it with `render_failure(reason)`.
-
-    Attributes:
-        reason: Human-readable, names the offending parameter.
-    """
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 @dataclass(frozen=True, slots=True)
 class Callback:
     """One parsed callback of the platform.
@@ -169,38 +143,21 @@ class Callback:
         timestamp: When the platform sent it, milliseconds since the epoch, as sent.
         content_type: One of CONTENT_TYPES.
         content: The parsed `content` JSON object, keys stripped of surrounding spaces.
+        flow_selector: The `flow` query parameter of the configured callback URL
+            (`…/aliyun/ivr/callback?flow=SELECTOR`); chooses the flow of a call the server does
+            not know yet, which is how an outbound call (no callin) gets its flow. "" when absent.
     """
 
     call_id: str
     timestamp: int
     content_type: str
     content: dict[str, Any]
+    flow_selector: str = ""
 
-
-@dataclass(frozen=True, slots=True)
-class AnswerSettings:
-    """Gateway configuration that shapes answers.
-
-    Attributes:
-        session_timeout_s: `callin` answer: longest call, in seconds.
-        record_flag: `callin` answer: whether the platform records the call.
-        asr_model_id: `callin` answer: the ASR model; omitted when empty.
-        asr_base_id: `callin` answer: the ASR customisation (hot words) id; omitted when empty.
-        cc_name: The Aliyun call center that takes parallel transfers; empty renders parallel
-            transfers as blind ones.
-        transfer_numbers: Transfer targets Aliyun cannot dial → a number it can. Keys are
-            `KIND:VALUE` (kind one of phone_number, skill_queue, skill_queue_name, agent_id,
-            ivr_flow, sip_uri) or the bare VALUE.
-        default_mute_time_ms: Silence before a `mute` callback when the response does not say.
-    """
-
-    session_timeout_s: int = 3600
-    record_flag: bool = True
-    asr_model_id: str = ""
-    asr_base_id: str = ""
-    cc_name: str = ""
-    transfer_numbers: Mapping[str, str] = field(default_factory=dict)
-    default_mute_time_ms: int = 10000
+    @property
+    def pending(self) -> Pending:
+        """What the previous answer left pending, from the gateway's note in `dynamic_id`."""
+        return split_dynamic_id(json_text(self.content.get("dynamic_id")))[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,14 +223,14 @@ def parse_callback(fields: Mapping[str, str], json_body: Any | None = None) -> C
             )
         merged.update({str(k).strip(): v for k, v in json_body.items()})
 
-    call_id = _scalar_text(merged.get("call_id")).strip()
+    call_id = json_text(merged.get("call_id")).strip()
     if not call_id:
         raise CallbackError("call_id is required")
     if len(call_id) > _MAX_ID:
         raise CallbackError(f"call_id is {len(call_id)} characters long; at most {_MAX_ID}")
 
     raw_timestamp = merged.get("timestamp")
-    if raw_timestamp is None or _scalar_text(raw_timestamp).strip() == "":
+    if raw_timestamp is None or json_text(raw_timestamp).strip() == "":
         raise CallbackError("timestamp is required (milliseconds since the epoch)")
     timestamp = _integer(raw_timestamp)
     if timestamp is None:
@@ -283,7 +240,7 @@ def parse_callback(fields: Mapping[str, str], json_body: Any | None = None) -> C
     if not 0 <= timestamp <= _MAX_EPOCH_MS:
         raise CallbackError(f"timestamp {timestamp} is out of range (milliseconds since the epoch)")
 
-    content_type = _scalar_text(merged.get("content_type")).strip().lower()
+    content_type = json_text(merged.get("content_type")).strip().lower()
     if not content_type:
         raise CallbackError(f"content_type is required: one of {', '.join(CONTENT_TYPES)}")
     if content_type not in CONTENT_TYPES:
@@ -297,7 +254,10 @@ def parse_callback(fields: Mapping[str, str], json_body: Any | None = None) -> C
     # too when the content does not carry it.
     if "dynamic_id" not in content and merged.get("dynamic_id") not in (None, ""):
         content["dynamic_id"] = merged["dynamic_id"]
-    return Callback(call_id, timestamp, content_type, content)
+    flow = json_text(merged.get("flow")).strip()
+    if len(flow) > _MAX_ID:
+        raise CallbackError(f"flow is {len(flow)} characters long; at most {_MAX_ID}")
+    return Callback(call_id, timestamp, content_type, content, flow)
 
 
 def request_id(callback: Callback) -> str:
@@ -333,9 +293,12 @@ def to_request(callback: Callback) -> pb.DecideNextActionRequest:
     occurred_at = _timestamp(callback.timestamp)
     if occurred_at is not None:
         request.occurred_at.CopyFrom(occurred_at)
-    token = _token(content.get("dynamic_id"))
+    # Aliyun offers none of the optional capabilities (queue figures, a voice assistant), so
+    # call.capabilities stays empty on every request.
+    token, pending = split_dynamic_id(json_text(content.get("dynamic_id")))
     if token:
         request.call_data.continuation_token = token
+    call.flow_selector = callback.flow_selector
     playback = _playback(content, kind)
     if playback is not None:
         request.playback.CopyFrom(playback)
@@ -345,11 +308,21 @@ def to_request(callback: Callback) -> pb.DecideNextActionRequest:
         call.caller = _clip(_phone(content.get("caller")), _MAX_NUMBER)
         callee = _phone(content.get("callee")) or _phone(content.get("orgcallee"))
         call.callee = _clip(callee, _MAX_NUMBER)
-        call.flow_selector = _clip(callee, _MAX_ID)
+        call.flow_selector = callback.flow_selector or _clip(callee, _MAX_ID)
         request.call_started.SetInParent()
+    elif kind == "mute" and pending.kind == MENU_DEFERRED:
+        # The callin answer could not collect keys, so it played nothing and asked to be called
+        # back at once: this silence is the platform's, not the caller's. It starts the dialogue
+        # (the server replays the menu) instead of counting as a no-input.
+        request.call_started.SetInParent()
+    elif kind != "parallel_transfer" and pending.kind == QUEUE_QUERY:
+        # The platform has no queue figures: whatever it sends next is the (empty) report.
+        request.queue_status_reported.SetInParent()
+    elif kind != "parallel_transfer" and pending.kind == ASSISTANT:
+        request.assistant_finished.reason = "no voice assistant on Aliyun intelligent voice"
     elif kind == "normal":
         speech = request.speech_recognized
-        speech.text = _clip(_scalar_text(content.get("words")), _MAX_TEXT)
+        speech.text = _clip(json_text(content.get("words")), _MAX_TEXT)
         speech.start_offset_ms = _offset(content.get("begin_offset"))
         speech.end_offset_ms = _offset(content.get("end_offset"))
     elif kind == "mute":
@@ -361,40 +334,14 @@ def to_request(callback: Callback) -> pb.DecideNextActionRequest:
         began = _integer(content.get("asr_begin_time"))
         if began is not None and began > 0 and callback.timestamp >= began:
             barged.speech_duration_ms = min(callback.timestamp - began, _INT32_MAX)
-        barged.media = _scalar_text(content.get("current_media_code")).strip()
+        barged.media = json_text(content.get("current_media_code")).strip()
     elif kind == "parallel_transfer":
-        outcome, reason = _transfer_outcome(content)
+        outcome, reason = transfer_outcome(content)
         request.transfer_finished.outcome = outcome
         request.transfer_finished.reason = reason
     else:
         raise CallbackError(f"content_type {kind!r} is not one of {', '.join(CONTENT_TYPES)}")
     return request
-
-
-# -- answers out ------------------------------------------------------------------------------
-
-
-def render_answer(
-    callback: Callback, response: pb.DecideNextActionResponse, settings: AnswerSettings
-) -> dict[str, Any]:
-    """Renders the response as the answer to the callback (a JSON-ready dict).
-
-    Never raises for a response the contract allows, including an empty one: whatever has no
-    Aliyun verb degrades to a valid, safe answer (docs/gateways/aliyun-ivr.md).
-    """
-    if callback.content_type == "callin":
-        data = _render_callin(callback, response, settings)
-    else:
-        data = _render_turn(callback, response, settings)
-    token = _sanitise(response.call_data.continuation_token)
-    if token:
-        data["dynamic_id"] = token
-    return {"result": "success", "msg": "成功", "code": 200, "data": data}
-
-
-def render_failure(reason: str) -> dict[str, Any]:
-    """The platform's failure answer, e.g. for a CallbackError."""
-    return {"result": "fail", "msg": reason, "data": {}}
 
 
 # -- call records ------------------------------------------------------------------------------
@@ -422,7 +369,7 @@ def parse_reports(body: Any) -> list[VoiceReport]:
         if not isinstance(item, Mapping):
             raise CallbackError(f"report [{index}] must be an object, not {_json_type(item)}")
         record = _strip_keys(dict(item))
-        call_id = _scalar_text(record.get("call_id")).strip()
+        call_id = json_text(record.get("call_id")).strip()
         if not call_id:
             raise CallbackError(f"report [{index}] has no call_id")
         if len(call_id) > _MAX_ID:
@@ -592,21 +539,8 @@ def _strip_nested(value: Any) -> Any:
     return value
 
 
-def _scalar_text(value: Any) -> str:
-    """A value as text: strings as they are, numbers and booleans as JSON writes them."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return json.dumps(value)
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
 def _field_text(record: Mapping[str, Any], name: str) -> str:
-    return _scalar_text(record.get(name)).strip()
+    return json_text(record.get(name)).strip()
 
 
 def _integer(value: Any) -> int | None:
@@ -635,7 +569,7 @@ def _offset(value: Any) -> int:
 def _flag(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    return _scalar_text(value).strip().lower() in ("true", "1", "yes")
+    return json_text(value).strip().lower() in ("true", "1", "yes")
 
 
 def _timestamp(milliseconds: int | None) -> Timestamp | None:
@@ -646,15 +580,9 @@ def _timestamp(milliseconds: int | None) -> Timestamp | None:
     return stamp
 
 
-def _token(value: Any) -> str:
-    """dynamic_id comes back from the network: only a well-formed token is trusted."""
-    text = _scalar_text(value).strip()
-    return text if _TOKEN.fullmatch(text) else ""
-
-
 def _phone(value: Any) -> str:
     """A number as sent, stripped; a leading `+` that URL-decoding turned into a space is put back."""
-    text = _scalar_text(value)
+    text = json_text(value)
     stripped = text.strip()
     if text[:1] == " " and stripped.isdigit():
         return "+" + stripped
@@ -666,7 +594,7 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _preview(value: Any) -> str:
-    text = _scalar_text(value)
+    text = json_text(value)
     return repr(text if len(text) <= 40 else text[:40] + "…")
 
 
@@ -692,7 +620,7 @@ def _playback(content: Mapping[str, Any], kind: str) -> pb.PlaybackState | None:
         # The docs: play_end_time is 0 while playback has not ended.
         playing = bool(began) and ended == 0
     playback = pb.PlaybackState(
-        playing=playing, current_media=_scalar_text(content.get("current_media_code")).strip()
+        playing=playing, current_media=json_text(content.get("current_media_code")).strip()
     )
     started_at = _timestamp(began) if began else None
     if started_at is not None:
@@ -704,7 +632,7 @@ def _playback(content: Mapping[str, Any], kind: str) -> pb.PlaybackState | None:
 
 
 def _fill_digits(request: pb.DecideNextActionRequest, raw: Any) -> None:
-    text = _scalar_text(raw).strip()
+    text = json_text(raw).strip()
     if not text or text.lower() == _NO_INPUT_TIMEOUT:
         request.digits_entered.timed_out = True
         return
@@ -722,16 +650,16 @@ def _fill_digits(request: pb.DecideNextActionRequest, raw: Any) -> None:
         digits.digits = keys
 
 
-def _transfer_outcome(content: Mapping[str, Any]) -> tuple[pb.TransferOutcome.ValueType, str]:
+def transfer_outcome(content: Mapping[str, Any]) -> tuple[pb.TransferOutcome.ValueType, str]:
     """Reads the unpublished parallel_transfer status: the first status-like field decides."""
     for key in _STATUS_KEYS:
         if key not in content:
             continue
         raw = content[key]
-        status = _scalar_text(raw).strip()
+        status = json_text(raw).strip()
         message = next(
             (
-                _scalar_text(content[name]).strip()
+                json_text(content[name]).strip()
                 for name in _STATUS_MESSAGE_KEYS
                 if name in content and name != key
             ),
@@ -745,264 +673,6 @@ def _transfer_outcome(content: Mapping[str, Any]) -> tuple[pb.TransferOutcome.Va
             return pb.TRANSFER_OUTCOME_FAILED, reason
         return pb.TRANSFER_OUTCOME_UNSPECIFIED, reason
     return pb.TRANSFER_OUTCOME_UNSPECIFIED, "no status in the parallel_transfer callback"
-
-
-# -- rendering helpers --------------------------------------------------------------------------
-
-
-def _render_callin(
-    callback: Callback, response: pb.DecideNextActionResponse, settings: AnswerSettings
-) -> dict[str, Any]:
-    """A callin answer is only `answer` or `hangup`; other actions keep just their prompts."""
-    action = response.WhichOneof("action")
-    data: dict[str, Any] = {"call_id": callback.call_id}
-    if action in ("play_and_hang_up", "end_dialogue"):
-        data["action"] = "hangup"
-        if action == "play_and_hang_up":
-            data.update(_prompt_fields(response.play_and_hang_up.prompts, keep_empty=False))
-        return data
-    data["action"] = "answer"
-    data["session_timeout"] = max(settings.session_timeout_s, 1)
-    data["record_flag"] = settings.record_flag
-    if settings.asr_model_id:
-        data["asr_model_id"] = settings.asr_model_id
-    if settings.asr_base_id:
-        data["asr_base_id"] = settings.asr_base_id
-    default = settings.default_mute_time_ms
-    if action == "play_and_listen":
-        listen = response.play_and_listen
-        # Digits cannot be collected on callin: the greeting plays, speech is recognised, and
-        # the next callback (speech or mute) continues the dialogue.
-        timeout = listen.speech.no_input_timeout_ms or listen.digits.first_digit_timeout_ms
-        data["mute_time"] = _mute_time(timeout or default)
-        data.update(_prompt_fields(listen.prompts, keep_empty=False))
-    elif action == "play":
-        data["mute_time"] = _mute_time(default)
-        data.update(_prompt_fields(response.play.prompts, keep_empty=False))
-    elif action == "play_and_transfer":
-        # No transfer on callin: its prompts play; see the doc for what follows.
-        data["mute_time"] = _mute_time(default)
-        data.update(_prompt_fields(response.play_and_transfer.prompts, keep_empty=False))
-    elif action == "record":
-        record = response.record
-        data["mute_time"] = _mute_time(record.end_silence_ms or default)
-        data.update(_prompt_fields(record.prompts, keep_empty=False))
-    elif action == "ai_gather":
-        gather = response.ai_gather
-        data["mute_time"] = _mute_time(gather.user_response_timeout_ms or default)
-        data.update(_prompt_fields(pb.Prompts(), trailing_text=gather.greeting, keep_empty=False))
-    elif action == "wait":
-        data["mute_time"] = _mute_time(response.wait.duration_ms)
-    else:  # keep_playing, stop_playing, or no action: answer and listen.
-        data["mute_time"] = _mute_time(default)
-    return data
-
-
-def _render_turn(
-    callback: Callback, response: pb.DecideNextActionResponse, settings: AnswerSettings
-) -> dict[str, Any]:
-    action = response.WhichOneof("action")
-    data: dict[str, Any] = {"call_id": callback.call_id}
-    default = settings.default_mute_time_ms
-    if action == "play_and_listen":
-        listen = response.play_and_listen
-        if listen.HasField("digits"):
-            digits = listen.digits
-            data["action"] = "dtmf"
-            data.update(_prompt_fields(listen.prompts))
-            data["dtmf_nonin_overtime"] = _clamp(
-                math.ceil(digits.first_digit_timeout_ms / 1000),
-                DTMF_TIMEOUT_MIN_S,
-                DTMF_TIMEOUT_MAX_S,
-            )
-            data["dtmf_max_numbers"] = _clamp(
-                digits.max_digits, DTMF_MAX_NUMBERS_MIN, DTMF_MAX_NUMBERS_MAX
-            )
-            data["dtmf_end_character"] = (
-                digits.terminator if digits.terminator in ("*", "#") else ""
-            )
-            return data
-        timeout = listen.speech.no_input_timeout_ms or default
-        return _play(data, _prompt_fields(listen.prompts), timeout)
-    if action == "play":
-        return _play(data, _prompt_fields(response.play.prompts), default)
-    if action == "play_and_hang_up":
-        data["action"] = "hangup"
-        data.update(_prompt_fields(response.play_and_hang_up.prompts))
-        return data
-    if action == "play_and_transfer":
-        return _render_transfer(data, response.play_and_transfer, settings)
-    if action == "record":
-        record = response.record
-        return _play(data, _prompt_fields(record.prompts), record.end_silence_ms or default)
-    if action == "keep_playing":
-        data["action"] = "continue"
-        return data
-    if action == "stop_playing":
-        data["action"] = "break"
-        return data
-    if action == "wait":
-        data["action"] = "donothing"
-        data["mute_time"] = _mute_time(response.wait.duration_ms)
-        return data
-    if action == "ai_gather":
-        gather = response.ai_gather
-        fields = _prompt_fields(pb.Prompts(), trailing_text=gather.greeting)
-        return _play(data, fields, gather.user_response_timeout_ms or default)
-    if action == "end_dialogue":
-        succeeded = (
-            callback.content_type == "parallel_transfer"
-            and _transfer_outcome(callback.content)[0] == pb.TRANSFER_OUTCOME_SUCCEEDED
-        )
-        data["action"] = "parallel_bridge" if succeeded else "donothing"
-        return data
-    # No action (or one newer than this gateway): wait and ask again on the next mute.
-    data["action"] = "donothing"
-    data["mute_time"] = _mute_time(default)
-    return data
-
-
-def _play(data: dict[str, Any], fields: dict[str, Any], mute_time_ms: int) -> dict[str, Any]:
-    """`play` with the prompts, or `donothing` when there is nothing to play; listens either way."""
-    if fields["action_code"]:
-        data["action"] = "play"
-        data.update(fields)
-    else:
-        data["action"] = "donothing"
-    data["mute_time"] = _mute_time(mute_time_ms)
-    return data
-
-
-def _render_transfer(
-    data: dict[str, Any], action: pb.PlayAndTransfer, settings: AnswerSettings
-) -> dict[str, Any]:
-    transfer = action.transfer
-    if transfer.mode == pb.TRANSFER_MODE_PARALLEL and settings.cc_name:
-        # The call center routes a parallel transfer itself: the target is not sent.
-        data["action"] = "parallel_transfer"
-        data.update(_prompt_fields(action.prompts))
-        playfile = _media_code(transfer.agent_announcement)
-        if playfile:
-            data["transfer_playfile"] = playfile
-        data["is_monitor"] = transfer.monitored
-        data["cc_name"] = settings.cc_name
-        return data
-    number = _transfer_number(transfer, settings.transfer_numbers)
-    if number:
-        data["action"] = "transfer"
-        data.update(_prompt_fields(action.prompts))
-        data["number"] = number
-        return data
-    # Nothing Aliyun can dial: say so and hang up rather than leave the caller in silence.
-    data["action"] = "hangup"
-    data.update(_prompt_fields(action.prompts, trailing_text=_transfer_apology(action.prompts)))
-    return data
-
-
-def _transfer_number(transfer: pb.Transfer, numbers: Mapping[str, str]) -> str:
-    kind = transfer.WhichOneof("target")
-    if kind is None:
-        return ""
-    if kind == "skill_queue":
-        queue = transfer.skill_queue.WhichOneof("queue")
-        if queue is None:
-            return ""
-        value = getattr(transfer.skill_queue, queue)
-        kind_name = "skill_queue" if queue == "access_code" else "skill_queue_name"
-    else:
-        value = getattr(transfer, kind)
-        kind_name = kind
-    if not value:
-        return ""
-    candidates = [numbers.get(f"{kind_name}:{value}"), numbers.get(value)]
-    if kind == "phone_number":
-        candidates.append(value)
-    for candidate in candidates:
-        if candidate is None:
-            continue
-        number = _DIAL_NOISE.sub("", str(candidate))
-        if _DIALLABLE.fullmatch(number):
-            return number
-    return ""
-
-
-def _transfer_apology(prompts: pb.Prompts) -> str:
-    for item in prompts.items:
-        if item.WhichOneof("content") == "tts" and item.tts.language:
-            english = item.tts.language.lower().startswith("en")
-            return _TRANSFER_APOLOGY_EN if english else _TRANSFER_APOLOGY_ZH
-    return _TRANSFER_APOLOGY_ZH
-
-
-def _prompt_fields(
-    prompts: pb.Prompts, *, trailing_text: str = "", keep_empty: bool = True
-) -> dict[str, Any]:
-    """action_code (file codes and `$ttsN$` in play order), its params and barge-in.
-
-    Args:
-        prompts: What to play.
-        trailing_text: Text spoken after the prompts (an apology, an AI gather greeting).
-        keep_empty: Whether an empty `action_code` is still returned (verbs where the docs
-            require the key); barge-in keys only come with something to play.
-    """
-    codes: list[str] = []
-    texts: dict[str, str] = {}
-
-    def say(text: str) -> None:
-        clean = _sanitise(text)
-        if clean.strip():
-            name = f"tts{len(texts) + 1}"
-            texts[name] = clean
-            codes.append(f"${name}$")
-
-    for item in prompts.items:
-        kind = item.WhichOneof("content")
-        if kind == "audio":
-            code = _media_code(item.audio)
-            if code:
-                codes.append(code)
-        elif kind == "tts":
-            say(item.tts.text)
-    if trailing_text:
-        say(trailing_text)
-    if not codes:
-        return {"action_code": ""} if keep_empty else {}
-    fields: dict[str, Any] = {"action_code": ",".join(codes)}
-    if texts:
-        # A JSON string inside the JSON answer: serialise the inner object first.
-        fields["action_code_param"] = json.dumps(texts, ensure_ascii=False, separators=(",", ":"))
-    mode = prompts.barge_in.mode
-    interruptible = mode not in (pb.BARGE_IN_MODE_NONE, pb.BARGE_IN_MODE_KEYS)
-    fields["action_break"] = interruptible
-    fields["action_code_break"] = interruptible
-    if interruptible and prompts.barge_in.min_speech_ms > 0:
-        fields["action_code_time_break"] = prompts.barge_in.min_speech_ms
-    return fields
-
-
-def _media_code(audio: pb.AudioFile) -> str:
-    """The platform's file code: the media name, or a URL's file name (Aliyun plays uploads only)."""
-    source = audio.WhichOneof("source")
-    if source == "media_name":
-        name = audio.media_name.strip()
-    elif source == "url":
-        name = unquote(urlsplit(audio.url.strip()).path.rsplit("/", 1)[-1]).strip()
-    else:
-        return ""
-    return name.translate(_FORBIDDEN_IN_CODE)
-
-
-def _sanitise(text: str) -> str:
-    """Replaces the characters the platform forbids in callback data with full-width look-alikes."""
-    return text.translate(_FORBIDDEN)
-
-
-def _mute_time(milliseconds: int) -> int:
-    return _clamp(milliseconds, MUTE_TIME_MIN_MS, MUTE_TIME_MAX_MS)
-
-
-def _clamp(value: int, low: int, high: int) -> int:
-    return max(low, min(high, value))
 
 
 def _unreadable(value: Any) -> str:
