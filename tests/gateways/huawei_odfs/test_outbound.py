@@ -503,7 +503,7 @@ def test_a_call_walks_the_demo_flow_through_the_mapping() -> None:
         (9, {"flow_result_type": "2", "input": "1"}),
         (9, {"flow_result_type": "2", "input": "13800138000#"}),
         (9, {"flow_result_type": "1", "input": "我要转人工"}),
-        (9, {"flow_result_type": "3", "input": "playover"}),  # answers the queue query
+        (12, {"queueIndex": "2"}),  # answers the queue query
         (9, {"flow_result_type": "3", "input": "playover"}),
         (11, {"trans_result": "0"}),
         (11, {"input": "hangup"}),
@@ -538,12 +538,13 @@ def test_a_call_walks_the_demo_flow_through_the_mapping() -> None:
     assert "欢迎致电" in answers[0]["outparams"]["prompt_text"]
     assert answers[1]["outparams"]["model_type"] == "1111101"
     assert "13800138000" in answers[2]["outparams"]["prompt_text"]
-    assert answers[3]["outparams"]["model_type"] == "1000000"
-    transfer = answers[4]["outparams"]
+    assert answers[3]["outparams"]["prompt_type"] == "2"  # the skill queue's figures, by its id
+    assert "您前面还有2位" in answers[4]["outparams"]["prompt_text"]
+    assert answers[4]["outparams"]["model_type"] == "1000000"
+    transfer = answers[5]["outparams"]
     assert (transfer["trans_type"], transfer["route_value"]) == ("1", "10086001")
     assert transfer["call_sor_id"] == "13500000001"
     assert json.loads(transfer["trans_data"])["transin_data"] == "95,22714"
-    assert [a["outparams"].get("inter_idx") for a in answers[:5]] == ["1", "2", "3", "4", "5"]
     assert state is not None
     assert state.over
 
