@@ -152,7 +152,10 @@ async def speak(client: httpx.AsyncClient, call_id: str, figures: Figures) -> No
         }
         reply = await client.get("/", params=params)
         assert reply.status_code == 200, reply.text
-        if BUSY in reply.json()["Feedback"]["Content"]:
+        feedback = reply.json()["Feedback"]
+        # The fallback: "system busy", or the honest announcement CCC makes of a transfer it
+        # cannot perform (the transfer hint in ActionParams); the script itself never transfers.
+        if BUSY in feedback["Content"] or '"transfer"' in feedback["ActionParams"]:
             figures.fallbacks += 1
             figures.last_fallback_at = time.monotonic()
             figures.fell_back.add(call_id)
