@@ -18,7 +18,7 @@ import asyncio
 import itertools
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import grpc
@@ -54,14 +54,7 @@ class EchoService:
         async def get_call(raw: bytes, context: grpc.aio.ServicerContext) -> bytes:
             return b""
 
-        return {
-            "DecideNextAction": grpc.unary_unary_rpc_method_handler(
-                decide, request_deserializer=None, response_serializer=None
-            ),
-            "GetCall": grpc.unary_unary_rpc_method_handler(
-                get_call, request_deserializer=None, response_serializer=None
-            ),
-        }
+        return _bytes_handlers(decide=decide, get_call=get_call)
 
     def sync_method_handlers(self) -> dict[str, grpc.RpcMethodHandler]:
         """The same handlers for the synchronous server (called on its pool's threads)."""
@@ -75,14 +68,18 @@ class EchoService:
         def get_call(raw: bytes, context: grpc.ServicerContext) -> bytes:
             return b""
 
-        return {
-            "DecideNextAction": grpc.unary_unary_rpc_method_handler(
-                decide, request_deserializer=None, response_serializer=None
-            ),
-            "GetCall": grpc.unary_unary_rpc_method_handler(
-                get_call, request_deserializer=None, response_serializer=None
-            ),
-        }
+        return _bytes_handlers(decide=decide, get_call=get_call)
+
+
+def _bytes_handlers(**methods: Callable[..., object]) -> dict[str, grpc.RpcMethodHandler]:
+    """Bytes-in / bytes-out handlers under the service's method names (decide, get_call)."""
+    names = {"decide": "DecideNextAction", "get_call": "GetCall"}
+    return {
+        names[key]: grpc.unary_unary_rpc_method_handler(
+            method, request_deserializer=None, response_serializer=None
+        )
+        for key, method in methods.items()
+    }
 
 
 def create_sync_echo_server(address: str) -> tuple[grpc.Server, int]:
