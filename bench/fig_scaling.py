@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 import subprocess
 import sys
@@ -20,8 +21,11 @@ from bench.context import Context, describe_run
 from bench.driver import LoadGenerator
 from bench.loadgen import RunSpec
 from bench.procs import REPO_ROOT, Child, cpu_seconds, launch, running, server_argv
-from bench.results import Figure, Ratio, RunResult, Summary, Table, fmt, median
+from bench.results import Figure, Ratio, RunResult, Summary, Table, Target, fmt, median
 from server.store import open_store
+
+# A second worker must not make a decision dearer (1.2: the run-to-run noise of this machine).
+CPU_GROWTH_TARGET = Target("<=", 1.2)
 
 
 def has_workers_flag() -> bool:
@@ -131,6 +135,7 @@ def run(ctx: Context) -> Figure:
             "p50 (ms)",
             "p99 (ms)",
             "server CPU per request (µs)",
+            "decisions per server core (/s)",
             "errors",
         ],
     )
@@ -143,6 +148,8 @@ def run(ctx: Context) -> Figure:
                 fmt(s.p50_ms, 2),
                 fmt(s.p99_ms, 2),
                 fmt(median(cpu[name]), 0),
+                # One core busy for a second pays for this many decisions.
+                fmt(1e6 / median(cpu[name]) if median(cpu[name]) else math.nan, 0),
                 str(s.errors),
             ]
         )
@@ -161,6 +168,14 @@ def run(ctx: Context) -> Figure:
             summaries["1 worker"].p99_ms,
             "ms",
             "1 worker",
+        ),
+        Ratio(
+            "2 workers: server CPU per decision",
+            median(cpu["2 workers"]),
+            median(cpu["1 worker"]),
+            "µs",
+            "1 worker",
+            CPU_GROWTH_TARGET,
         ),
     ]
     if shares:

@@ -159,8 +159,8 @@ def server_argv(store: str, *, flows: Path | None = None, listen: str = "127.0.0
     return argv
 
 
-def echo_argv(listen: str = "127.0.0.1:0") -> list[str]:
-    return ["-m", "bench.echo", "--listen", listen]
+def echo_argv(listen: str = "127.0.0.1:0", *, sync: bool = False) -> list[str]:
+    return ["-m", "bench.echo", "--listen", listen, *(["--sync"] if sync else [])]
 
 
 def gateway_argv(vendor: str, server: str, listen: str = "127.0.0.1:0") -> list[str]:

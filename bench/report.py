@@ -71,6 +71,17 @@ def _ratio_table(figures: list[Figure], *, targets_only: bool) -> list[str]:
     return [*lines, ""]
 
 
+# What changed and what each lever bought: written by hand (the bench cannot know why), kept
+# beside the code that measures it and copied into every report.
+LEVERS = Path(__file__).with_name("levers.md")
+
+
+def _levers() -> list[str]:
+    if not LEVERS.exists():
+        return []
+    return [LEVERS.read_text(encoding="utf-8").rstrip(), ""]
+
+
 def markdown(result: BenchResult, plot_name: str = PLOT) -> str:
     config = result.config
     when = time.strftime("%Y-%m-%d %H:%M %Z")
@@ -102,6 +113,7 @@ def markdown(result: BenchResult, plot_name: str = PLOT) -> str:
         *_ratio_table(result.figures, targets_only=True),
         f"![The ratios of every figure]({plot_name})",
         "",
+        *_levers(),
     ]
     for key, error in result.errors.items():
         last = error.strip().splitlines()[-1] if error.strip() else "unknown error"

@@ -10,12 +10,13 @@ import math
 from dataclasses import replace
 from pathlib import Path
 
+import grpc
 import pytest
 
 from bench.__main__ import parse_args
 from bench.config import FIGURES, BenchConfig
 from bench.context import redis_unavailable
-from bench.echo import create_echo_server
+from bench.echo import create_echo_server, create_sync_echo_server
 from bench.flowgen import MIN_NODES, write_ring_flow
 from bench.loadgen import RunSpec, run
 from bench.procs import REPO_ROOT
@@ -24,7 +25,7 @@ from bench.report import MARKDOWN, PLOT, write
 from bench.results import Figure
 from bench.runner import BenchResult, run_bench
 from bench.vendors import CALL_ID, script
-from bench.workload import SCRIPTS, decide_request
+from bench.workload import SCRIPTS, canned_responses, decide_request
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.vendors import VENDORS
 from server.engine.interpreter import decide
@@ -87,9 +88,14 @@ def test_figure_1_compares_every_concurrency_with_echo(bench: tuple[BenchResult,
         f"{store}, {concurrency} concurrent: {what}"
         for store in stores
         for concurrency in TINY.concurrencies
-        for what in ("throughput", "p99 latency")
+        for what in ("throughput", "p99 latency", "server CPU per decision")
     }
-    assert _labels(_figure(result, "1")) == expected
+    figure = _figure(result, "1")
+    assert _labels(figure) == expected
+    # Both echoes ran, and each ratio's baseline is one of them.
+    measured = {row[0] for row in figure.tables[0].rows}
+    assert {"echo (grpc.aio)", "echo (sync, 16 threads)"} <= measured
+    assert {ratio.baseline_label for ratio in figure.ratios} <= measured
 
 
 def test_figure_2_measures_the_chosen_vendors(bench: tuple[BenchResult, Path]) -> None:
@@ -117,7 +123,9 @@ def test_figure_4_measures_bytes_per_call_and_rss(bench: tuple[BenchResult, Path
 
 
 def test_figure_5_compares_two_workers_with_one(bench: tuple[BenchResult, Path]) -> None:
-    assert "2 workers: throughput" in _labels(_figure(bench[0], "5"))
+    figure = _figure(bench[0], "5")
+    assert {"2 workers: throughput", "2 workers: server CPU per decision"} <= _labels(figure)
+    assert "decisions per server core (/s)" in figure.tables[0].columns
 
 
 def test_the_report_is_written(bench: tuple[BenchResult, Path]) -> None:
@@ -148,6 +156,17 @@ async def test_a_load_run_stops_at_its_count_bound() -> None:
         await server.stop(None)
     assert result.completed == 25
     assert result.errors == {}
+
+
+async def test_the_sync_echo_answers_what_the_aio_echo_answers() -> None:
+    server, port = create_sync_echo_server("127.0.0.1:0")
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            method = channel.unary_unary("/dialogue.v1.DialogueService/DecideNextAction")
+            answers = [await method(b"") for _ in range(len(SCRIPTS["carrier"]))]
+    finally:
+        server.stop(None).wait()
+    assert answers == canned_responses()
 
 
 @pytest.mark.parametrize("nodes", [MIN_NODES, 10, 11, 12, 41])

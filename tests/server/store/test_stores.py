@@ -441,6 +441,28 @@ async def test_sqlite_locked_database_is_unavailable_then_recovers(tmp_path: Pat
         await store.close()
 
 
+async def test_sqlite_write_waits_out_another_connections_lock(tmp_path: Path) -> None:
+    # The write starts on the loop thread, finds the lock taken and waits for it on the store's
+    # thread (with the full busy timeout) instead of failing or stalling the loop.
+    path = tmp_path / "sessions.db"
+    store = SqliteStore(path, busy_timeout_ms=30_000)
+    try:
+        await store.ping()
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+            writing = asyncio.create_task(store.write("call-1", 0, b"state", turn(1)))
+            await asyncio.sleep(0.2)  # the loop keeps running meanwhile
+            assert not writing.done()
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert await writing
+        assert (await store.read("call-1", "")).version == 1
+    finally:
+        await store.close()
+
+
 async def test_sqlite_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "sessions.db"
     conn = sqlite3.connect(path)
