@@ -39,9 +39,18 @@ async def _executor_write(
     ended: bool = False,
 ) -> bool:
     """The write as it was: one hop to the store's thread per write."""
+    now = self._clock()
+    expires_at = self._expiry.expires_at(now, ended=ended)
     return await self._run(
         lambda conn: sqlite_store._write(
-            conn, call_id, expected_version, state, turn, max_turns=self._max_turns
+            conn,
+            call_id,
+            expected_version,
+            state,
+            turn,
+            max_turns=self._max_turns,
+            now=now,
+            expires_at=expires_at,
         )
     )
 
