@@ -12,13 +12,13 @@ so the flow takes its error path rather than running on half-understood data.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from common.jsontext import json_text
 
 NLU = "nlu"
 FULFILLMENT = "fulfillment"
@@ -133,23 +133,8 @@ def _values(raw: object, where: str) -> tuple[dict[str, str] | None, str]:
     for name, value in raw.items():
         if not isinstance(name, str) or not _NAME.match(name):
             return None, f"'{where}' name {name!r} is not a slot name (lowercase, digits, '_')"
-        text = slot_text(value)
+        text = json_text(value)
         if len(text) > MAX_VALUE_CHARS:
             return None, f"'{where}.{name}' is longer than {MAX_VALUE_CHARS} characters"
         values[name] = text
     return values, ""
-
-
-def slot_text(value: object) -> str:
-    """Slot text for a JSON value: whole numbers without ".0", JSON for structures, "" for null."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, int | float):
-        return repr(value) if not isinstance(value, float) or math.isfinite(value) else ""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)

@@ -20,6 +20,7 @@ from typing import Any
 
 from google.protobuf import json_format
 
+from common.jsontext import json_text
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine import hooks, matching, responses, slots
 from server.engine.flow import (
@@ -46,8 +47,6 @@ from server.engine.flow import (
 from server.engine.hooks import HookCall, HookResult, NluAnswer
 from server.engine.state import FAILURES, NO_INPUT, NO_MATCH, CallState
 from server.engine.turn import Decision, FlowRuntimeError, NeedHook, TurnBase
-
-_KEY_ANSWERS = {"1": True, "2": False}
 
 
 def decide(
@@ -371,7 +370,7 @@ class _Turn(TurnBase):
             values = json_format.MessageToDict(gathered.parameters)
             slots = {
                 **self.state.slots,
-                **{name: hooks.slot_text(value) for name, value in values.items()},
+                **{name: json_text(value) for name, value in values.items()},
             }
             self.state = replace(self.state, slots=slots)
             self.note = "AI gather complete" if gathered.complete else "AI gather incomplete"
@@ -553,7 +552,15 @@ class _Turn(TurnBase):
         return self.run(node.next)
 
     def _confirm_answer(self, node: Collect, *, text: str = "", key: str = "") -> Decision:
-        answer = _KEY_ANSWERS.get(key) if key else matching.yes_or_no(text)
+        reply = slots.read_confirmation(
+            node,
+            text=text,
+            key=key,
+            today=self._today(),
+            synonyms=self.f.synonyms,
+            fuzzy_threshold=self._threshold(node),
+        )
+        answer = reply.answer
         if answer is None:
             return self._escalate(
                 node, NO_MATCH, f"confirming {node.slot}: '{key or text}' is neither yes nor no"
@@ -563,6 +570,9 @@ class _Turn(TurnBase):
             self.note = f"{node.slot} confirmed"
             return self.run(node.next)
         self._unconfirm(node)
+        if reply.correction is not None:
+            # "不对，是六位" / "no, it's 6": the new value, read back for confirmation in turn.
+            return self._accept(node, reply.correction, "corrected while confirming")
         self.note = f"{node.slot} not confirmed: asking again"
         return self._listen(node, [])
 

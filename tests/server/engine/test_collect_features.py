@@ -186,3 +186,14 @@ def test_repeat_during_confirmation_repeats_the_confirmation() -> None:
     assert spoken(decision) == [CONFIRM_TEXT]
     assert decision.state.confirming
     assert last(CONFIRM, started(), speech(PHONE), speech("重复"), keys("1")).state.node == "done"
+
+
+def test_a_correction_in_the_same_breath_takes_the_new_value_and_reads_it_back() -> None:
+    decision = last(CONFIRM, started(), speech(PHONE), speech("不对，是13900139000"))
+    assert decision.state.node == "ask"
+    assert decision.state.slots == {"phone": "13900139000"}
+    assert decision.state.confirming
+    assert spoken(decision) == ["您输入的是13900139000，确认请按1，重新输入请按2"]
+    assert "corrected while confirming" in decision.response.diagnostics.note
+    done = last(CONFIRM, started(), speech(PHONE), speech("不对，是13900139000"), keys("1"))
+    assert spoken(done) == ["好的13900139000"]
