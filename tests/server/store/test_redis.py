@@ -441,7 +441,9 @@ async def test_a_cluster_keeps_each_call_on_one_master(redis_cluster_url: str) -
 
 async def test_a_sentinel_failover_keeps_every_acknowledged_turn(tmp_path: Path) -> None:
     with start_sentinel(tmp_path) as topology:
-        store = RedisStore(topology.url("?wait_replicas=1&wait_timeout_ms=2000"))
+        # After the failover the other replica must first re-attach to the new master, which
+        # takes seconds on a busy machine: WAIT is given room for that.
+        store = RedisStore(topology.url("?wait_replicas=1&wait_timeout_ms=15000"))
         try:
             for n in range(20):
                 await append(store, f"call-{n}", 3)
