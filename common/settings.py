@@ -128,6 +128,13 @@ def _choice(options: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
+def _host_port(text: str) -> str:
+    _, separator, port = text.rpartition(":")
+    if not separator or not port.isdigit() or int(port) > 65535:
+        raise ValueError("")
+    return text
+
+
 def _items(text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
@@ -145,6 +152,7 @@ def _pairs(text: str) -> dict[str, str]:
 BOOLEAN: Kind[bool] = Kind(_boolean, "one of 1/true/yes/on or 0/false/no/off")
 TEXT: Kind[str] = Kind(str, "text")
 PATH: Kind[Path | None] = Kind(Path, "a file path")
+HOST_PORT: Kind[str] = Kind(_host_port, "HOST:PORT")
 ITEMS: Kind[tuple[str, ...]] = Kind(_items, "a comma-separated list")
 PAIRS: Kind[dict[str, str]] = Kind(_pairs, "comma-separated KEY=VALUE pairs")
 

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.settings import BOOLEAN, PATH, TEXT, Kind, Setting, choice, whole_number
+from common.settings import BOOLEAN, HOST_PORT, PATH, TEXT, Setting, choice, whole_number
 from gateways.fallback import HANG_UP, TRANSFER, FallbackPolicy
 from gateways.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
-from telemetry.logs import LOG_FORMATS
+from telemetry.logs import LOG_FORMAT, LOG_LEVEL
 
 DEFAULT_SERVER = "127.0.0.1:50051"
 # Well under a second: the caller hears silence while we wait, and vendors' patience is short.
@@ -42,14 +42,6 @@ class GatewayConfig:
     auth_token: str = field(default="", repr=False)
 
 
-def _host_port(text: str) -> str:
-    _, separator, port = text.rpartition(":")
-    if not separator or not port.isdigit() or int(port) > 65535:
-        raise ValueError("")
-    return text
-
-
-_HOST_PORT: Kind[str] = Kind(_host_port, "HOST:PORT")
 _FALLBACK_DEFAULTS = FallbackPolicy()
 
 # Every setting of `dialogue-gateway`, declared once (flag, env, kind, default, help).
@@ -67,23 +59,9 @@ DEADLINE_MS = Setting(
     "deadline of each server call",
     flag="--deadline-ms",
 )
-LOG_LEVEL = Setting(
-    "DIALOGUE_LOG_LEVEL",
-    choice("DEBUG", "INFO", "WARNING", "ERROR"),
-    "INFO",
-    "log level",
-    flag="--log-level",
-)
-LOG_FORMAT = Setting(
-    "DIALOGUE_LOG_FORMAT",
-    choice(*LOG_FORMATS),
-    "text",
-    "text for people, json for log collectors",
-    flag="--log-format",
-)
 METRICS_LISTEN = Setting(
     "DIALOGUE_GATEWAY_METRICS_LISTEN",
-    _HOST_PORT,
+    HOST_PORT,
     "",
     "host:port to serve /metrics on instead of the callback port (none: /metrics on the callback port)",
     flag="--metrics-listen",

@@ -8,10 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from common.settings import ITEMS, PATH, TEXT, Kind, Setting, choice, whole_number
+from common.settings import HOST_PORT, ITEMS, PATH, TEXT, Kind, Setting, whole_number
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
 from server.store.expiry import DEFAULT_ENDED_TTL_S, DEFAULT_IDLE_TTL_S
-from telemetry.logs import LOG_FORMATS
+from telemetry.logs import LOG_FORMAT, LOG_LEVEL
 
 # The demo flows ship beside the server package in the repository.
 DEMO_FLOWS = Path(__file__).resolve().parent.parent / "flows"
@@ -68,15 +68,8 @@ def _seconds(text: str) -> float:
     return value
 
 
-def _host_port(text: str) -> str:
-    _, separator, port = text.rpartition(":")
-    if not separator or not port.isdigit() or int(port) > 65535:
-        raise ValueError("")
-    return text
-
-
 _SECONDS: Kind[float] = Kind(_seconds, "0 or more seconds")
-_HOST_PORT: Kind[str] = Kind(_host_port, "HOST:PORT")
+
 
 # Every setting of `dialogue-server`, declared once (flag, env, kind, default, help).
 LISTEN = Setting("DIALOGUE_LISTEN", TEXT, DEFAULT_LISTEN, "host:port to listen on", flag="--listen")
@@ -121,13 +114,6 @@ GRACE_SECONDS = Setting(
     "how long in-flight RPCs may finish after SIGTERM",
     flag="--grace-seconds",
 )
-LOG_LEVEL = Setting(
-    "DIALOGUE_LOG_LEVEL",
-    choice("DEBUG", "INFO", "WARNING", "ERROR"),
-    "INFO",
-    "log level",
-    flag="--log-level",
-)
 RELOAD_INTERVAL = Setting(
     "DIALOGUE_RELOAD_INTERVAL",
     _SECONDS,
@@ -144,16 +130,9 @@ KEEP_VERSIONS = Setting(
     "they started with",
     flag="--keep-versions",
 )
-LOG_FORMAT = Setting(
-    "DIALOGUE_LOG_FORMAT",
-    choice(*LOG_FORMATS),
-    "text",
-    "text for people, json for log collectors: one object per line",
-    flag="--log-format",
-)
 METRICS_LISTEN = Setting(
     "DIALOGUE_METRICS_LISTEN",
-    _HOST_PORT,
+    HOST_PORT,
     "",
     "host:port to serve Prometheus metrics on at /metrics, e.g. 127.0.0.1:9464; with --workers N, "
     "worker k serves on port+k (none: off)",

@@ -11,10 +11,26 @@ from typing import IO, Any, Final
 
 from opentelemetry import trace
 
+from common.settings import Setting, choice
 from telemetry.masking import mask_phone
 
 # What --log-format accepts, on the server and on every gateway.
 LOG_FORMATS: Final = ("text", "json")
+# The two log settings every process has, declared once (see common.settings).
+LOG_LEVEL = Setting(
+    "DIALOGUE_LOG_LEVEL",
+    choice("DEBUG", "INFO", "WARNING", "ERROR"),
+    "INFO",
+    "log level",
+    flag="--log-level",
+)
+LOG_FORMAT = Setting(
+    "DIALOGUE_LOG_FORMAT",
+    choice(*LOG_FORMATS),
+    "text",
+    "text for people, json for log collectors: one object per line",
+    flag="--log-format",
+)
 
 # Hex ids would be corrupted by masking a digit run inside them.
 _UNMASKED_FIELDS: Final = frozenset({"trace_id", "span_id", "duration_ms", "decision_ms"})
