@@ -102,10 +102,14 @@ def digits(flow: Flow, node: ListeningNode, *, confirming: bool) -> pb.DigitColl
             sorted({c.key for c in node.choices if c.key} | {c.key for c in flow.commands if c.key})
         )
         return _one_key(flow, keys) if keys else None
+    # A confirmation takes keys 1/2 whatever the slot takes: it asks for them ("确认请按1"), and
+    # keypad-only platforms have no other way to answer.
+    if confirming:
+        return _one_key(flow, "12")
     if not node.keys:
         return None
     kind = node.slot_type
-    if kind is SlotType.YES_NO or confirming:
+    if kind is SlotType.YES_NO:
         return _one_key(flow, "12")
     if kind is SlotType.CHOICE:
         keys = "".join(sorted({o.key for o in node.options if o.key}))
@@ -135,8 +139,9 @@ def _timed(flow: Flow, spec: pb.DigitCollection) -> pb.DigitCollection:
 
 
 def speech(flow: Flow, node: ListeningNode, *, confirming: bool) -> pb.SpeechRecognition | None:
-    """How a listening node recognises speech, with its words as hints; None: no speech."""
-    if not node.speech:
+    """How a listening node recognises speech, with its words as hints; None: no speech.
+    A confirmation always listens for a spoken yes/no too, as it does for keys."""
+    if not node.speech and not confirming:
         return None
     hints: list[str] = []
     if isinstance(node, Menu):
