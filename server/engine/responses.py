@@ -214,11 +214,16 @@ def hand_to_assistant(
 def response(
     state: CallState, *, intent: str, note: str, over: bool = False, **action: object
 ) -> pb.DecideNextActionResponse:
-    """The response envelope: the action, the call data to carry on, and the diagnostics."""
+    """The response envelope: the action, the call data to carry on, and the diagnostics.
+
+    The call data goes with every response, the final ones too: parameters a flow sets right
+    before hanging up or transferring are for the platform (and whoever takes the call) then.
+    Only the continuation token is left out once the dialogue is over: no callback echoes it.
+    """
     built = pb.DecideNextActionResponse(dialogue_over=over, **action)  # type: ignore[arg-type]
+    built.call_data.parameters.update(state.params)
+    built.call_data.passthrough = state.passthrough
     if not over:
-        built.call_data.parameters.update(state.params)
-        built.call_data.passthrough = state.passthrough
         built.call_data.continuation_token = token(state.node, state.turn)
     diagnostics = built.diagnostics
     diagnostics.flow_id = state.flow_id
