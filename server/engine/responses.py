@@ -66,9 +66,9 @@ def barge_in_of(defaults: Defaults, specs: Sequence[PromptSpec]) -> pb.BargeIn:
             min_speech,
             spec.min_speech_ms if spec.min_speech_ms is not None else defaults.min_speech_ms,
         )
-    return pb.BargeIn(
-        mode=_BARGE_IN_MODES[allowed], min_speech_ms=min_speech if "speech" in allowed else 0
-    )
+    # The longest minimum whatever the mode (docs/flows.md section 8): a platform that cannot
+    # stop speech barge-in still learns how long the flow wanted the caller to speak.
+    return pb.BargeIn(mode=_BARGE_IN_MODES[allowed], min_speech_ms=min_speech)
 
 
 def prompts(flow: Flow, specs: Sequence[PromptSpec], render: Render) -> pb.Prompts:
