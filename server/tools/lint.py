@@ -70,7 +70,11 @@ def _filled_for(node: Node, where: str) -> set[str]:
     """Slots a node itself has filled by the time it speaks the prompt at `where`: a collect's
     `confirm:` reads back the value just collected. Its question, `invalid` and reprompts
     come before (or instead of) a value, so they do not count it."""
-    if isinstance(node, Collect) and node.confirm is not None and where == f"node '{node.id}'.confirm":
+    if (
+        isinstance(node, Collect)
+        and node.confirm is not None
+        and where == f"node '{node.id}'.confirm"
+    ):
         return {node.slot}
     return set()
 
