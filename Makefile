@@ -50,7 +50,7 @@ demo: $(VENV_STAMP)
 	$(PY) -m scripts.demo
 
 ## run: the server (demo flows, embedded SQLite store) and every gateway, in the foreground.
-run: $(VENV_STAMP)
+run: $(VENV_STAMP) debian-packages
 	bash scripts/run-all.sh
 
 ## test: everything set up, then every test.
