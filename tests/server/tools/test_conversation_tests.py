@@ -265,8 +265,10 @@ def test_a_flows_directorys_tests_run_against_its_own_flows(run: Run, tmp_path: 
     )
     result = run("test", str(flows))
     assert result.status == 0, result.out
-    assert result.lines == [f"{flows / 'tests' / 'hello.yaml'} (hello 1)", "PASS says hello"] + [
-        "1 passed, 0 failed"
+    assert result.lines == [
+        f"{flows / 'tests' / 'hello.yaml'} (hello 1)",
+        "PASS says hello",
+        "1 passed, 0 failed",
     ]
     # --flows still decides where flow ids are looked up: the demo flows have no `hello`.
     elsewhere = run("test", "--flows", str(DEMO_FLOWS), str(flows))
