@@ -266,8 +266,9 @@ def _dot_edge(edge: Edge, source: str) -> str:
     )
 
 
-def to_dot(flow: Flow) -> str:
-    """The flow as Graphviz DOT source."""
+def to_dot(flow: Flow, uses: dict[str, SubflowUse] | None = None) -> str:
+    """The flow as Graphviz DOT source; `uses` names its subflows (`subflow_uses`)."""
+    uses = uses or {}
     font = "Noto Sans CJK SC,Noto Sans,Helvetica,sans-serif"
     lines = [
         f'digraph "{_dot_text(flow.id)}" {{',
@@ -277,7 +278,6 @@ def to_dot(flow: Flow) -> str:
         f'  "{_START}" [shape=point, width=0.15, label=""];',
         f'  "{_START}" -> "{flow.start}";',
     ]
-    uses = subflow_uses(flow)
     for node in flow.nodes.values():
         look = _LOOKS.get(drawn_kind(node), _UNKNOWN_LOOK)
         lines.append(
@@ -350,8 +350,9 @@ def _mermaid_edge(edge: Edge, source: str) -> str:
     return f"  {source} {arrow}{label} {_mermaid_id(edge.target)}"
 
 
-def to_mermaid(flow: Flow) -> str:
-    """The flow as a Mermaid flowchart."""
+def to_mermaid(flow: Flow, uses: dict[str, SubflowUse] | None = None) -> str:
+    """The flow as a Mermaid flowchart; `uses` names its subflows (`subflow_uses`)."""
+    uses = uses or {}
     lines = [
         "---",
         f"title: {flow.id} {flow.version}",
@@ -359,7 +360,6 @@ def to_mermaid(flow: Flow) -> str:
         "flowchart TD",
         f"  {_START}(( )) --> {_mermaid_id(flow.start)}",
     ]
-    uses = subflow_uses(flow)
     for node in flow.nodes.values():
         look = _LOOKS.get(drawn_kind(node), _UNKNOWN_LOOK)
         label = "<br/>".join(_mermaid_text(line) for line in node_label_lines(node, uses))
@@ -384,9 +384,10 @@ def to_mermaid(flow: Flow) -> str:
 
 def run(args: argparse.Namespace) -> int:
     flow = load_flow(args.flow, args.flows or default_flows_dir())
+    uses = subflow_uses(flow)
     output: Path | None = args.output
     if output is None:
-        sys.stdout.write(to_mermaid(flow) if args.mermaid else to_dot(flow))
+        sys.stdout.write(to_mermaid(flow, uses) if args.mermaid else to_dot(flow, uses))
         return 0
     suffix = output.suffix.lower()
     if args.mermaid and suffix != ".mmd":
@@ -396,10 +397,10 @@ def run(args: argparse.Namespace) -> int:
     if not suffix:
         raise ToolError(f"-o {output}: name a format by suffix (.svg, .png, .pdf, .dot, .mmd)")
     if suffix == ".mmd":
-        output.write_text(to_mermaid(flow), encoding="utf-8")
+        output.write_text(to_mermaid(flow, uses), encoding="utf-8")
     elif suffix in (".dot", ".gv"):
-        output.write_text(to_dot(flow), encoding="utf-8")
+        output.write_text(to_dot(flow, uses), encoding="utf-8")
     else:
-        render_with_dot(to_dot(flow), output)
+        render_with_dot(to_dot(flow, uses), output)
     print(f"wrote {output}")
     return 0
