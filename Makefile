@@ -23,7 +23,7 @@ debian-packages:
 	@command -v redis-server >/dev/null && command -v dot >/dev/null \
 		&& fc-list :lang=zh family 2>/dev/null | grep -q . || { \
 		if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null; then sudo=sudo; \
-		else echo "make setup needs these Debian packages: $(DEBIAN_PACKAGES);" \
+		else echo "make needs these Debian packages: $(DEBIAN_PACKAGES);" \
 			"install them as root (apt-get install $(DEBIAN_PACKAGES)) and run make again" >&2; \
 			exit 1; fi; \
 		echo "==> installing Debian packages: $(DEBIAN_PACKAGES) ($${sudo:+with sudo, }apt-get)"; \
@@ -50,7 +50,7 @@ demo: $(VENV_STAMP)
 	$(PY) -m scripts.demo
 
 ## run: the server (demo flows, embedded SQLite store) and every gateway, in the foreground.
-run: $(VENV_STAMP)
+run: $(VENV_STAMP) debian-packages
 	bash scripts/run-all.sh
 
 ## test: everything set up, then every test.

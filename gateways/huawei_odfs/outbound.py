@@ -17,6 +17,7 @@ from urllib.parse import unquote
 
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.huawei_odfs.protocol import (
+    HANG_UP_CALL_DATA,
     INACTION_TRANSFERRED,
     MAX_KEYS_MAX,
     MAX_KEYS_MIN,
@@ -551,6 +552,12 @@ def _hang_up(
         "start_time": facts.start_time or facts.end_time,
         "end_time": facts.end_time or facts.start_time,
         "release_reason": reason,
+    } | {
+        # Table 6's voice-navigation fields: the call's data as the flow left it (the IVR's own
+        # entrance and region come back this way, and a flow may set its exit).
+        name: value
+        for name in HANG_UP_CALL_DATA
+        if (value := response.call_data.parameters.get(name, "").strip())
     }
 
 

@@ -91,6 +91,16 @@ CALL_PARAMETERS: Final = (
     "channelType",
 )
 
+# outparams of outaction=10 (Table 6, "special fields in the voice navigation scenario") that
+# carry call data: sent from the final response's call_data.parameters of the same name.
+HANG_UP_CALL_DATA: Final = (
+    "region_id",
+    "entrance_id",
+    "exit_id",
+    "user_type_id",
+    "suilu_region_id",
+)
+
 # Limits of the dialogue.v1 contract (server/validation.py): longer values are clipped so that
 # a well-formed request never becomes an INVALID_ARGUMENT one.
 MAX_ID = 128

@@ -384,12 +384,14 @@ class _Turn(TurnBase):
         """Judges an interruption by the policy of the prompts actually sent last."""
         mode = self.state.barge_in_mode or pb.BARGE_IN_MODE_ANY
         heard = self.request.barged_in.speech_duration_ms
-        if mode in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY) and (
-            heard >= self.state.min_speech_ms
-        ):
-            self.note = f"caller spoke {heard} ms over the prompt: stop it"
-            return self._respond(stop_playing=pb.StopPlaying())
-        return self._keep_playing(f"barge-in not allowed here (spoke {heard} ms)")
+        if mode not in (pb.BARGE_IN_MODE_SPEECH, pb.BARGE_IN_MODE_ANY):
+            return self._keep_playing(f"speech barge-in not allowed here (spoke {heard} ms)")
+        if heard < self.state.min_speech_ms:
+            return self._keep_playing(
+                f"barge-in too short (spoke {heard} ms, needs {self.state.min_speech_ms} ms)"
+            )
+        self.note = f"caller spoke {heard} ms over the prompt: stop it"
+        return self._respond(stop_playing=pb.StopPlaying())
 
     # -- understanding ----------------------------------------------------------------------
 

@@ -66,9 +66,9 @@ def barge_in_of(defaults: Defaults, specs: Sequence[PromptSpec]) -> pb.BargeIn:
             min_speech,
             spec.min_speech_ms if spec.min_speech_ms is not None else defaults.min_speech_ms,
         )
-    return pb.BargeIn(
-        mode=_BARGE_IN_MODES[allowed], min_speech_ms=min_speech if "speech" in allowed else 0
-    )
+    # The longest minimum whatever the mode (docs/flows.md section 8): a platform that cannot
+    # stop speech barge-in still learns how long the flow wanted the caller to speak.
+    return pb.BargeIn(mode=_BARGE_IN_MODES[allowed], min_speech_ms=min_speech)
 
 
 def prompts(flow: Flow, specs: Sequence[PromptSpec], render: Render) -> pb.Prompts:
@@ -102,10 +102,14 @@ def digits(flow: Flow, node: ListeningNode, *, confirming: bool) -> pb.DigitColl
             sorted({c.key for c in node.choices if c.key} | {c.key for c in flow.commands if c.key})
         )
         return _one_key(flow, keys) if keys else None
+    # A confirmation takes keys 1/2 whatever the slot takes: it asks for them ("确认请按1"), and
+    # keypad-only platforms have no other way to answer.
+    if confirming:
+        return _one_key(flow, "12")
     if not node.keys:
         return None
     kind = node.slot_type
-    if kind is SlotType.YES_NO or confirming:
+    if kind is SlotType.YES_NO:
         return _one_key(flow, "12")
     if kind is SlotType.CHOICE:
         keys = "".join(sorted({o.key for o in node.options if o.key}))
@@ -135,8 +139,9 @@ def _timed(flow: Flow, spec: pb.DigitCollection) -> pb.DigitCollection:
 
 
 def speech(flow: Flow, node: ListeningNode, *, confirming: bool) -> pb.SpeechRecognition | None:
-    """How a listening node recognises speech, with its words as hints; None: no speech."""
-    if not node.speech:
+    """How a listening node recognises speech, with its words as hints; None: no speech.
+    A confirmation always listens for a spoken yes/no too, as it does for keys."""
+    if not node.speech and not confirming:
         return None
     hints: list[str] = []
     if isinstance(node, Menu):
@@ -209,11 +214,16 @@ def hand_to_assistant(
 def response(
     state: CallState, *, intent: str, note: str, over: bool = False, **action: object
 ) -> pb.DecideNextActionResponse:
-    """The response envelope: the action, the call data to carry on, and the diagnostics."""
+    """The response envelope: the action, the call data to carry on, and the diagnostics.
+
+    The call data goes with every response, the final ones too: parameters a flow sets right
+    before hanging up or transferring are for the platform (and whoever takes the call) then.
+    Only the continuation token is left out once the dialogue is over: no callback echoes it.
+    """
     built = pb.DecideNextActionResponse(dialogue_over=over, **action)  # type: ignore[arg-type]
+    built.call_data.parameters.update(state.params)
+    built.call_data.passthrough = state.passthrough
     if not over:
-        built.call_data.parameters.update(state.params)
-        built.call_data.passthrough = state.passthrough
         built.call_data.continuation_token = token(state.node, state.turn)
     diagnostics = built.diagnostics
     diagnostics.flow_id = state.flow_id

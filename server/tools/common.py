@@ -424,6 +424,24 @@ def kind_of(node: object) -> str:
     return name.removesuffix("_node")
 
 
+def inlined_jump(node: object) -> str:
+    """ "subflow" or "return" for the jumps the loader made of a flow's `subflow` nodes and its
+    subflows' `return` nodes (server/engine/flowfile/subflows.py), else "".
+
+    Inlining turns both into branches without cases; which one is told by where they jump,
+    since authors cannot name inlined ids: a `subflow` node X jumps into its own copy (X.…),
+    a `return` node out of the copy it is in.
+    """
+    if not isinstance(node, Branch) or node.cases:
+        return ""
+    if node.default.startswith(node.id + SUBFLOW_SEPARATOR):
+        return "subflow"
+    copy, separator, _ = node.id.rpartition(SUBFLOW_SEPARATOR)
+    if separator and not node.default.startswith(copy + SUBFLOW_SEPARATOR):
+        return "return"
+    return ""
+
+
 def is_known_kind(node: object) -> bool:
     return isinstance(node, NodeKind)
 

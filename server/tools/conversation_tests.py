@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -86,7 +87,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Run conversation tests: YAML files of scripted calls with the decisions expected "
             "at each turn (schema: docs/tools.md). Directories are searched for *.yaml/*.yml "
-            "test files, not recursively. Prints PASS/FAIL per case and 'N passed, M failed'; "
+            "test files, not recursively; a flows directory (one holding flows) means the tests "
+            "in its tests/, against its flows. Prints PASS/FAIL per case and 'N passed, M failed'; "
             "exit status 1 if any case failed or a test file is broken."
         ),
     )
@@ -97,7 +99,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--flows",
         type=Path,
         default=None,
-        help="directory the tests' `flow:` ids are looked up in (default: $DIALOGUE_FLOWS, else the demo flows)",
+        help="directory the tests' `flow:` ids are looked up in (default: the flows directory "
+        "given as PATH, else $DIALOGUE_FLOWS, else the demo flows)",
     )
     parser.add_argument(
         "-k", dest="select", default="", metavar="TEXT", help="only cases whose name contains TEXT"
@@ -620,26 +623,70 @@ def run_case(flow: Flow, case: Case, out: TextIO, *, verbose: bool, path: Path) 
     return True
 
 
-def find_test_files(paths: list[Path]) -> list[Path]:
-    files: list[Path] = []
+# A flows directory (rather than a directory of tests) holds a flow or a routing table: a YAML
+# file with a top-level `nodes:`, which no test file has (it would be an unknown field).
+_FLOW_NODES = re.compile(r"^nodes\s*:", re.MULTILINE)
+_ROUTING_FILES = ("routing.yaml", "routing.yml")
+# Where a flows directory keeps its conversation tests.
+TESTS_DIR = "tests"
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def is_flows_dir(directory: Path) -> bool:
+    """Whether a directory holds flows (its tests being in `tests/`), not tests."""
+    for path in _yaml_files(directory):
+        if path.name in _ROUTING_FILES:
+            return True
+        try:
+            if _FLOW_NODES.search(path.read_text(encoding="utf-8")):
+                return True
+        except (OSError, UnicodeError):
+            continue  # reported when read as a test file, if it is one
+    return False
+
+
+def find_test_files(paths: list[Path], flows_dir: Path | None) -> list[tuple[Path, Path]]:
+    """Each test file to run with the flows directory its `flow:` ids are looked up in.
+
+    A flows directory's tests are those in its `tests/`, against its own flows unless
+    `flows_dir` (--flows) says otherwise; other files use `flows_dir`, else the default one.
+    """
+    fallback = flows_dir or default_flows_dir()
+    files: list[tuple[Path, Path]] = []
     for path in paths:
-        if path.is_dir():
-            files += sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+        if path.is_dir() and is_flows_dir(path):
+            tests = path / TESTS_DIR
+            if not tests.is_dir():
+                raise ToolError(
+                    f"{path} is a flows directory without conversation tests "
+                    f"(expected them in {tests})"
+                )
+            files += [(test, flows_dir or path) for test in _yaml_files(tests)]
+        elif path.is_dir():
+            files += [(test, fallback) for test in _yaml_files(path)]
         elif path.is_file():
-            files.append(path)
+            files.append((path, fallback))
         else:
             raise ToolError(f"{path}: no such file or directory")
     return files
 
 
 def run_paths(
-    paths: list[Path], flows_dir: Path, out: TextIO, *, select: str = "", verbose: bool = False
+    paths: list[Path],
+    flows_dir: Path | None,
+    out: TextIO,
+    *,
+    select: str = "",
+    verbose: bool = False,
 ) -> Tally:
     tally = Tally()
     catalogs: dict[Path, Catalog] = {}
-    for path in find_test_files(paths):
+    for path, flows in find_test_files(paths, flows_dir):
         try:
-            suite = _Reader(path, flows_dir, catalogs).read()
+            suite = _Reader(path, flows, catalogs).read()
         except (SchemaError, ToolError) as exc:
             print(f"ERROR {exc}", file=out)
             tally.failed += 1
@@ -662,8 +709,6 @@ def run_paths(
 
 def run(args: argparse.Namespace) -> int:
     out = sys.stdout
-    tally = run_paths(
-        args.paths, args.flows or default_flows_dir(), out, select=args.select, verbose=args.verbose
-    )
+    tally = run_paths(args.paths, args.flows, out, select=args.select, verbose=args.verbose)
     print(f"{tally.passed} passed, {tally.failed} failed", file=out)
     return 1 if tally.failed or not tally.passed else 0

@@ -3,7 +3,9 @@
 Nodes are shaped by kind; edges are labelled with what takes the call along them: a choice's
 intent, key and keywords, a branch case, a default, a transfer failure, the no-input/no-match
 escalation (dotted) and the global commands (dashed, from one "global commands" box, since
-they apply at every node that listens).
+they apply at every node that listens). Subflows are drawn inlined, as the engine runs them,
+with the `subflow` node that enters each copy and the `return` nodes that leave it shaped as
+such (see `inlined_jump`); the flow file names the subflow and the outcomes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from server.engine.flow import (
@@ -27,13 +29,17 @@ from server.engine.flow import (
     Transfer,
     WaitNode,
 )
+from server.engine.flowfile import SUBFLOW_SEPARATOR, SUBFLOWS_DIR, FlowError, load_subflows
+from server.engine.flowfile.subflows import Return
 from server.tools.common import (
     Edge,
     ToolError,
     command_edges,
     default_flows_dir,
+    inlined_jump,
     kind_of,
     load_flow,
+    load_yaml_lines,
     node_edges,
 )
 
@@ -66,9 +72,12 @@ _LOOKS = {
     "set": Look("rect", "filled", "#f7f7e0", '[/"', '"\\]'),
     "fulfillment": Look("box3d", "filled", "#e0f4f7", '[["', '"]]'),
     "hours": Look("trapezium", "filled", "#f0f0f0", '[\\"', '"/]'),
+    "subflow": Look("folder", "filled", "#e6f0e6", '((("', '")))'),
+    "return": Look("house", "filled", "#e6f0e6", '("', '")'),
 }
-# A kind added to the engine after this tool: drawn plainly, but drawn.
-_UNKNOWN_LOOK = Look("box", "dashed", "#ffffff", '("', '")')
+# A kind added to the engine after this tool: drawn plainly (and dashed), but drawn.
+_UNKNOWN_LOOK = Look("box", "dashed", "#ffffff", '["', '"]')
+_MERMAID_DASHED = "stroke-dasharray: 5 5"
 _MERMAID_RESERVED = frozenset(
     {
         "end",
@@ -147,12 +156,78 @@ def _detail(node: Node) -> str:
     return ""
 
 
-def node_label_lines(node: Node) -> list[str]:
-    lines = [node.id, kind_of(node)]
-    for extra in (_detail(node), _excerpt(node)):
+@dataclass(frozen=True, slots=True)
+class SubflowUse:
+    """What the flow's files say of one `subflow` node the loader inlined: the subflow it runs
+    and, per node of that subflow that is a `return`, its outcome."""
+
+    subflow: str
+    returns: dict[str, str]
+
+
+def subflow_uses(flow: Flow) -> dict[str, SubflowUse]:
+    """The flow file's `subflow` nodes, read again from the file and the `subflows/` beside it
+    (nested subflows are not written there: their jumps are drawn without names). Empty when
+    the files cannot be read again."""
+    source = Path(flow.source)
+    try:
+        data = load_yaml_lines(source.read_text(encoding="utf-8"), flow.source)
+        library = load_subflows(source.parent / SUBFLOWS_DIR)
+    except (OSError, UnicodeError, ToolError, FlowError):
+        return {}
+    nodes = data.get("nodes") if isinstance(data, dict) else None
+    uses: dict[str, SubflowUse] = {}
+    for node_id, body in (nodes or {}).items():
+        if not isinstance(body, dict) or body.get("type") != "subflow":
+            continue
+        subflow = library.get(str(body.get("flow", "")))
+        if subflow is None:
+            continue
+        returns = {
+            inner_id: inner.outcome
+            for inner_id, inner in subflow.nodes.items()
+            if isinstance(inner, Return)
+        }
+        uses[str(node_id)] = SubflowUse(subflow.id, returns)
+    return uses
+
+
+def drawn_kind(node: Node) -> str:
+    """The kind a node is drawn as: its own, or the subflow/return its jump was written as."""
+    return inlined_jump(node) or kind_of(node)
+
+
+def _jump_detail(node: Node, uses: dict[str, SubflowUse]) -> str:
+    jump = inlined_jump(node)
+    if jump == "subflow":
+        use = uses.get(node.id)
+        return use.subflow if use else ""
+    if jump == "return":
+        caller, _, inner = node.id.partition(SUBFLOW_SEPARATOR)
+        use = uses.get(caller)
+        return use.returns.get(inner, "") if use else ""
+    return ""
+
+
+def node_label_lines(node: Node, uses: dict[str, SubflowUse] | None = None) -> list[str]:
+    lines = [node.id, drawn_kind(node)]
+    detail = _jump_detail(node, uses or {}) if inlined_jump(node) else _detail(node)
+    for extra in (detail, _excerpt(node)):
         if extra:
             lines.append(extra)
     return lines
+
+
+def drawn_edges(flow: Flow, node: Node, uses: dict[str, SubflowUse]) -> list[Edge]:
+    """A node's edges as drawn: a subflow's entry unlabelled, a return's by its outcome."""
+    edges = node_edges(flow, node)
+    jump = inlined_jump(node)
+    if jump == "subflow":
+        return [replace(edge, label="") for edge in edges]
+    if jump == "return":
+        outcome = _jump_detail(node, uses)
+        return [replace(edge, label=f"returns {outcome}" if outcome else "") for edge in edges]
+    return edges
 
 
 def _commands_label(flow: Flow) -> list[str]:
@@ -191,8 +266,9 @@ def _dot_edge(edge: Edge, source: str) -> str:
     )
 
 
-def to_dot(flow: Flow) -> str:
-    """The flow as Graphviz DOT source."""
+def to_dot(flow: Flow, uses: dict[str, SubflowUse] | None = None) -> str:
+    """The flow as Graphviz DOT source; `uses` names its subflows (`subflow_uses`)."""
+    uses = uses or {}
     font = "Noto Sans CJK SC,Noto Sans,Helvetica,sans-serif"
     lines = [
         f'digraph "{_dot_text(flow.id)}" {{',
@@ -203,13 +279,13 @@ def to_dot(flow: Flow) -> str:
         f'  "{_START}" -> "{flow.start}";',
     ]
     for node in flow.nodes.values():
-        look = _LOOKS.get(kind_of(node), _UNKNOWN_LOOK)
+        look = _LOOKS.get(drawn_kind(node), _UNKNOWN_LOOK)
         lines.append(
             f'  "{node.id}" [shape={look.dot_shape}, style="{look.dot_style}", '
-            f'fillcolor="{look.fill}", label={_dot_label(node_label_lines(node))}];'
+            f'fillcolor="{look.fill}", label={_dot_label(node_label_lines(node, uses))}];'
         )
     for node in flow.nodes.values():
-        lines += [_dot_edge(edge, node.id) for edge in node_edges(flow, node)]
+        lines += [_dot_edge(edge, node.id) for edge in drawn_edges(flow, node, uses)]
     commands = command_edges(flow)
     if flow.commands:
         lines.append(
@@ -274,8 +350,9 @@ def _mermaid_edge(edge: Edge, source: str) -> str:
     return f"  {source} {arrow}{label} {_mermaid_id(edge.target)}"
 
 
-def to_mermaid(flow: Flow) -> str:
-    """The flow as a Mermaid flowchart."""
+def to_mermaid(flow: Flow, uses: dict[str, SubflowUse] | None = None) -> str:
+    """The flow as a Mermaid flowchart; `uses` names its subflows (`subflow_uses`)."""
+    uses = uses or {}
     lines = [
         "---",
         f"title: {flow.id} {flow.version}",
@@ -284,11 +361,15 @@ def to_mermaid(flow: Flow) -> str:
         f"  {_START}(( )) --> {_mermaid_id(flow.start)}",
     ]
     for node in flow.nodes.values():
-        look = _LOOKS.get(kind_of(node), _UNKNOWN_LOOK)
-        label = "<br/>".join(_mermaid_text(line) for line in node_label_lines(node))
+        look = _LOOKS.get(drawn_kind(node), _UNKNOWN_LOOK)
+        label = "<br/>".join(_mermaid_text(line) for line in node_label_lines(node, uses))
         lines.append(f"  {_mermaid_id(node.id)}{look.mermaid_open}{label}{look.mermaid_close}")
+        if look is _UNKNOWN_LOOK:
+            lines.append(f"  style {_mermaid_id(node.id)} {_MERMAID_DASHED}")
     for node in flow.nodes.values():
-        lines += [_mermaid_edge(edge, _mermaid_id(node.id)) for edge in node_edges(flow, node)]
+        lines += [
+            _mermaid_edge(edge, _mermaid_id(node.id)) for edge in drawn_edges(flow, node, uses)
+        ]
     if flow.commands:
         label = "<br/>".join(_mermaid_text(line) for line in _commands_label(flow))
         lines.append(f'  {_COMMANDS}["{label}"]')
@@ -303,9 +384,10 @@ def to_mermaid(flow: Flow) -> str:
 
 def run(args: argparse.Namespace) -> int:
     flow = load_flow(args.flow, args.flows or default_flows_dir())
+    uses = subflow_uses(flow)
     output: Path | None = args.output
     if output is None:
-        sys.stdout.write(to_mermaid(flow) if args.mermaid else to_dot(flow))
+        sys.stdout.write(to_mermaid(flow, uses) if args.mermaid else to_dot(flow, uses))
         return 0
     suffix = output.suffix.lower()
     if args.mermaid and suffix != ".mmd":
@@ -315,10 +397,10 @@ def run(args: argparse.Namespace) -> int:
     if not suffix:
         raise ToolError(f"-o {output}: name a format by suffix (.svg, .png, .pdf, .dot, .mmd)")
     if suffix == ".mmd":
-        output.write_text(to_mermaid(flow), encoding="utf-8")
+        output.write_text(to_mermaid(flow, uses), encoding="utf-8")
     elif suffix in (".dot", ".gv"):
-        output.write_text(to_dot(flow), encoding="utf-8")
+        output.write_text(to_dot(flow, uses), encoding="utf-8")
     else:
-        render_with_dot(to_dot(flow), output)
+        render_with_dot(to_dot(flow, uses), output)
     print(f"wrote {output}")
     return 0

@@ -12,7 +12,16 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from server.engine.flow import AiGatherNode, Branch, Flow, Fulfillment, Menu, Node, SetNode
+from server.engine.flow import (
+    AiGatherNode,
+    Branch,
+    Collect,
+    Flow,
+    Fulfillment,
+    Menu,
+    Node,
+    SetNode,
+)
 from server.tools.common import (
     ANY_SLOT,
     PLACEHOLDER,
@@ -55,6 +64,19 @@ def lint_flow(flow: Flow, text: str) -> list[Finding]:
     checker.languages()
     checker.ignored_settings()
     return sorted(checker.findings, key=lambda f: (f.line, f.where, f.message))
+
+
+def _filled_for(node: Node, where: str) -> set[str]:
+    """Slots a node itself has filled by the time it speaks the prompt at `where`: a collect's
+    `confirm:` reads back the value just collected. Its question, `invalid` and reprompts
+    come before (or instead of) a value, so they do not count it."""
+    if (
+        isinstance(node, Collect)
+        and node.confirm is not None
+        and where == f"node '{node.id}'.confirm"
+    ):
+        return {node.slot}
+    return set()
 
 
 def _listed(names: Iterable[str]) -> str:
@@ -142,7 +164,7 @@ class _Lint:
             if ANY_SLOT in may_be_set[node_id]:
                 continue  # a hook's answer on the way may have set anything
             for line, where, slot in self._reads(node):
-                if slot in checked and slot not in may_be_set[node_id]:
+                if slot in checked and slot not in may_be_set[node_id] | _filled_for(node, where):
                     self.add(
                         line,
                         WARNING,

@@ -147,3 +147,14 @@ def test_a_lone_ellipsis_line_stands_for_any_lines_and_others_are_literal() -> N
     assert pattern.fullmatch("first\nlast (…)\n")
     assert pattern.fullmatch("first\na\nb\nlast (…)\n")
     assert not pattern.fullmatch("first\nlast (x)\n")
+
+
+def test_the_mermaid_example_is_the_committed_drawing_of_carrier_zh() -> None:
+    example = next(
+        block.body
+        for block in fenced_blocks(GUIDE.read_text(encoding="utf-8"))
+        if block.language == "mermaid"
+    )
+    # tests/server/tools/test_graph.py checks the committed drawing against the flow.
+    drawing = REPO_ROOT / "docs" / "flows" / "graphs" / "carrier-zh.mmd"
+    assert example == drawing.read_text(encoding="utf-8")

@@ -83,7 +83,20 @@ ALLOWED_KEYS = {
         "asrRecognitionTimeout",
         "asrSpeechCompleteTimeout",
     },
-    10: {"call_id", "call_sor_id", "call_dst_id", "start_time", "end_time", "release_reason"},
+    # Table 6, with its optional voice-navigation fields.
+    10: {
+        "call_id",
+        "call_sor_id",
+        "call_dst_id",
+        "start_time",
+        "end_time",
+        "release_reason",
+        "region_id",
+        "entrance_id",
+        "exit_id",
+        "user_type_id",
+        "suilu_region_id",
+    },
     11: {
         "call_id",
         "call_sor_id",
@@ -99,7 +112,7 @@ ALLOWED_KEYS = {
 }
 REQUIRED_KEYS = {
     9: {"call_id", "prompt_type", "prompt_text", "language", "inter_idx", "timeout"},
-    10: ALLOWED_KEYS[10],
+    10: {"call_id", "call_sor_id", "call_dst_id", "start_time", "end_time", "release_reason"},
     11: {"call_id", "call_sor_id", "trans_type", "route_value", "inter_idx"},
     12: {"call_id", "prompt_type", "inter_idx", "moduleName"},
 }

@@ -21,6 +21,7 @@ from tests.server.engine.test_interpreter import (
     speech,
     spoken,
     started,
+    transferred,
     walk,
 )
 
@@ -89,6 +90,43 @@ def test_set_params_go_back_to_the_platform_in_call_data() -> None:
     )
     decision = last(flow, started(parameters={"old": "x", "keep": "y"}))
     assert dict(decision.response.call_data.parameters) == {"keep": "y", "route": "vip"}
+
+
+@pytest.mark.parametrize(
+    ("last_node", "event", "action"),
+    [
+        ("{type: hangup, prompt: 再见}", None, "play_and_hang_up"),
+        (
+            "{type: transfer, target: {skill_queue: '1'}, on_failure: gone}",
+            None,
+            "play_and_transfer",
+        ),
+        (
+            "{type: transfer, target: {skill_queue: '1'}, on_failure: gone}",
+            transferred(pb.TRANSFER_OUTCOME_SUCCEEDED),
+            "end_dialogue",
+        ),
+    ],
+    ids=["hang-up", "transfer", "end after the transfer"],
+)
+def test_params_set_right_before_a_final_action_reach_the_platform(
+    last_node: str, event: pb.DecideNextActionRequest | None, action: str
+) -> None:
+    flow = make_flow(
+        f"""
+        start: mark
+        defaults: {{on_max_attempts: last}}
+        nodes:
+          mark: {{type: set, set: {{params.outcome: resolved}}, next: last}}
+          last: {last_node}
+          gone: {{type: hangup}}
+        """
+    )
+    turns = [started(parameters={"keep": "y"}, passthrough="ivr-data")]
+    decision = last(flow, *turns, *([event] if event else []))
+    assert decision.response.WhichOneof("action") == action
+    assert dict(decision.response.call_data.parameters) == {"keep": "y", "outcome": "resolved"}
+    assert decision.response.call_data.passthrough == "ivr-data"
 
 
 # -- branch conditions ----------------------------------------------------------------------------

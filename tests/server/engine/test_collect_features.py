@@ -197,3 +197,30 @@ def test_a_correction_in_the_same_breath_takes_the_new_value_and_reads_it_back()
     assert "corrected while confirming" in decision.response.diagnostics.note
     done = last(CONFIRM, started(), speech(PHONE), speech("不对，是13900139000"), keys("1"))
     assert spoken(done) == ["好的13900139000"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "answer"),
+    [
+        ("slot_type: time", speech("下午三点")),  # takes no keys
+        ("slot_type: text", speech("随便说说")),
+        ("slot_type: regex, pattern: '[A-Z]{2}[0-9]{4}'", speech("AB1234")),
+        ("slot_type: digits, speech: false", keys("1234")),  # takes no speech
+        ("slot_type: choice, options: [large, small]", speech("large")),  # no option has a key
+    ],
+    ids=["time", "text", "regex", "keys only", "choice without keys"],
+)
+def test_a_confirmation_listens_for_keys_1_2_and_speech_whatever_the_slot_takes(
+    fields: str, answer: pb.DecideNextActionRequest
+) -> None:
+    flow = collect_flow(f"{fields}, confirm: '是{{value}}吗？确认请按1，重新输入请按2'")
+    confirming = last(flow, started(), answer)
+    assert confirming.state.confirming
+    listen = confirming.response.play_and_listen
+    assert (listen.digits.min_digits, listen.digits.max_digits) == (1, 1)
+    assert listen.digits.valid_keys == "12"
+    assert listen.HasField("speech")
+    assert listen.speech.hints == []  # a yes/no, not the options
+    assert last(flow, started(), answer, keys("1")).state.node == "done"
+    assert last(flow, started(), answer, speech("对的")).state.node == "done"
+    assert last(flow, started(), answer, keys("2")).state.slots == {}

@@ -817,7 +817,7 @@ def test_hangup_ends_the_dialogue_with_its_reason(
     assert decision.response.play_and_hang_up.reason == expected
     assert decision.response.dialogue_over is True
     assert decision.state.over is True
-    assert not decision.response.HasField("call_data")
+    assert not decision.response.call_data.continuation_token  # no callback will echo it
 
 
 @pytest.mark.parametrize(
@@ -1393,8 +1393,9 @@ def _barge_flow(defaults: str, notice: str, prompt: str) -> Flow:
             "{items: 公告, barge_in: speech, min_speech_ms: 800}",
             "{items: 请按键, barge_in: keys}",
             pb.BARGE_IN_MODE_NONE,
-            0,
+            800,  # the longest, whatever the mode (section 8)
         ),
+        ("barge_in: none, min_speech_ms: 300", "公告", "请选择", pb.BARGE_IN_MODE_NONE, 300),
         (
             "barge_in: any, min_speech_ms: 200",
             "{items: 公告, barge_in: any, min_speech_ms: 100}",
@@ -1431,17 +1432,35 @@ def test_say_level_barge_in_none_makes_the_carried_chain_uninterruptible() -> No
 
 
 @pytest.mark.parametrize(
-    ("defaults", "prompt", "speech_ms", "expected"),
+    ("defaults", "prompt", "speech_ms", "expected", "note"),
     [
-        ("barge_in: any", "请选择", 0, "stop_playing"),
-        ("barge_in: speech, min_speech_ms: 500", "请选择", 500, "stop_playing"),
-        ("barge_in: speech, min_speech_ms: 500", "请选择", 499, "keep_playing"),
-        ("barge_in: keys", "请选择", 2000, "keep_playing"),
-        ("barge_in: any", "{items: 请选择, barge_in: none}", 2000, "keep_playing"),
+        ("barge_in: any", "请选择", 0, "stop_playing", "caller spoke 0 ms over the prompt"),
+        ("barge_in: speech, min_speech_ms: 500", "请选择", 500, "stop_playing", "stop it"),
+        (
+            "barge_in: speech, min_speech_ms: 500",
+            "请选择",
+            499,
+            "keep_playing",
+            "barge-in too short (spoke 499 ms, needs 500 ms)",
+        ),
+        (
+            "barge_in: keys",
+            "请选择",
+            2000,
+            "keep_playing",
+            "speech barge-in not allowed here (spoke 2000 ms)",
+        ),
+        (
+            "barge_in: any, min_speech_ms: 500",
+            "{items: 请选择, barge_in: none}",
+            2000,
+            "keep_playing",
+            "speech barge-in not allowed here",
+        ),
     ],
 )
 def test_barged_in_stops_playing_only_when_speech_may_interrupt_for_long_enough(
-    defaults: str, prompt: str, speech_ms: int, expected: str
+    defaults: str, prompt: str, speech_ms: int, expected: str, note: str
 ) -> None:
     flow = make_flow(
         f"""
@@ -1459,6 +1478,7 @@ def test_barged_in_stops_playing_only_when_speech_may_interrupt_for_long_enough(
     before, decision = walk(flow, started(), barged_in(speech_ms))
 
     assert action(decision) == expected
+    assert note in decision.response.diagnostics.note
     assert decision.state.node == "ask"
     assert decision.state.counters == before.state.counters
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -95,6 +96,28 @@ def test_transfer_record_and_any_event_by_slash_commands(run: Run) -> None:
     )
     assert "    transfer: skill queue 10086001 (blind)" in agent.lines
     assert "bot [play_and_hang_up] node agent_busy · dialogue over" in agent.lines
+
+
+def test_a_barge_in_too_short_is_told_from_one_not_allowed(run: Run, tmp_path: Path) -> None:
+    flow = tmp_path / "barge.yaml"
+    flow.write_text(
+        """\
+flow: barge
+version: "1"
+start: ask
+defaults: {on_max_attempts: bye, barge_in: speech, min_speech_ms: 500}
+nodes:
+  ask: {type: menu, prompt: 请选择, choices: [{intent: a, key: "1", next: bye}]}
+  bye: {type: hangup}
+""",
+        encoding="utf-8",
+    )
+    result = run("chat", str(flow), stdin="/bargein 300\n/bargein 600\n")
+    notes = [line for line in result.lines if line.startswith("    note: ")]
+    assert notes[1:] == [
+        "    note: barge-in too short (spoke 300 ms, needs 500 ms): carry on",
+        "    note: caller spoke 600 ms over the prompt: stop it",
+    ]
 
 
 def test_mistakes_are_reported_and_the_chat_goes_on(run: Run) -> None:

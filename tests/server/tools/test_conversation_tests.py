@@ -232,6 +232,57 @@ def test_a_missing_path_exits_2(run: Run, tmp_path: Path) -> None:
     assert "missing.yaml: no such file or directory" in result.err
 
 
+def test_a_flows_directory_means_the_tests_in_its_tests_directory(run: Run) -> None:
+    of_tests = run("test", str(DEMO_TESTS))
+    of_flows = run("test", str(DEMO_FLOWS))
+    assert of_flows.status == 0, of_flows.out
+    assert of_flows.out == of_tests.out
+
+
+def test_a_flows_directorys_tests_run_against_its_own_flows(run: Run, tmp_path: Path) -> None:
+    flows = tmp_path / "my-flows"
+    (flows / "tests").mkdir(parents=True)
+    _write(
+        flows / "hello.yaml",
+        """\
+        flow: hello
+        version: "1"
+        start: bye
+        defaults: {on_max_attempts: bye}
+        nodes:
+          bye: {type: hangup, prompt: 你好，再见。}
+        """,
+    )
+    _write(
+        flows / "tests" / "hello.yaml",
+        """\
+        flow: hello
+        cases:
+          - name: says hello
+            turns:
+              - {start: true, expect: {say_contains: 你好, dialogue_over: true}}
+        """,
+    )
+    result = run("test", str(flows))
+    assert result.status == 0, result.out
+    assert result.lines == [
+        f"{flows / 'tests' / 'hello.yaml'} (hello 1)",
+        "PASS says hello",
+        "1 passed, 0 failed",
+    ]
+    # --flows still decides where flow ids are looked up: the demo flows have no `hello`.
+    elsewhere = run("test", "--flows", str(DEMO_FLOWS), str(flows))
+    assert elsewhere.status == 1
+    assert "no flow 'hello'" in elsewhere.out
+
+
+def test_a_flows_directory_without_tests_exits_2(run: Run, tmp_path: Path) -> None:
+    _write(tmp_path / "routing.yaml", "routes: {}\n")
+    result = run("test", str(tmp_path))
+    assert result.status == 2
+    assert f"{tmp_path} is a flows directory without conversation tests" in result.err
+
+
 def test_python_m_server_tools_runs_the_demo_conversation_tests() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "server.tools", "test", "flows/tests"],

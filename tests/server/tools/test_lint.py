@@ -132,6 +132,30 @@ def test_a_slot_read_where_no_path_has_set_it_is_reported() -> None:
     )
 
 
+def test_a_collects_confirmation_reads_its_own_slot_filled_but_its_other_prompts_do_not() -> None:
+    body = """\
+        nodes:
+          ask:
+            type: collect
+            slot: at
+            slot_type: time
+            prompt: "几点{at}？"
+            confirm: "是{at}吗？确认请按1，重新选择请按2。"
+            invalid: ["{at}不是时间。"]
+            no_input: ["{at}您还在吗？"]
+            next: bye
+          bye:
+            type: hangup
+            prompt: 好的，{at}。
+    """
+    findings = _lint(body)
+    assert _short(findings) == [
+        (12, WARNING, "node 'ask'.prompt"),
+        (14, WARNING, "node 'ask'.invalid[0]"),
+        (15, WARNING, "node 'ask'.no_input[0]"),
+    ]
+
+
 def test_declared_slots_and_call_values_are_not_checked() -> None:
     body = """\
         slots: [vip]

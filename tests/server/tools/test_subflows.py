@@ -95,3 +95,29 @@ def test_chat_and_graph_run_through_the_inlined_nodes(run: Run, flows: Path) -> 
     assert "    say: 谢谢，13800138000已登记。" in chat.lines
     mermaid = run("graph", str(flows / "main.yaml"), "--mermaid").out
     assert 'get_mobile.ask -->|"mobile filled"| get_mobile.done' in mermaid
+
+
+def test_graph_shapes_the_subflow_node_and_its_returns_and_names_them(
+    run: Run, flows: Path
+) -> None:
+    mermaid = run("graph", str(flows / "main.yaml"), "--mermaid").lines
+    assert '  get_mobile((("get_mobile<br/>subflow<br/>ask_mobile")))' in mermaid
+    assert '  get_mobile.done("get_mobile.done<br/>return<br/>done")' in mermaid
+    assert '  get_mobile.failed("get_mobile.failed<br/>return<br/>failed")' in mermaid
+    assert "  get_mobile --> get_mobile.ask" in mermaid  # entering the copy: no "default"
+    assert '  get_mobile.done -->|"returns done"| thanks' in mermaid
+    assert '  get_mobile.failed -->|"returns failed"| bye' in mermaid
+    dot = run("graph", str(flows / "main.yaml")).out
+    assert '"get_mobile" [shape=folder' in dot
+    assert '"get_mobile.done" [shape=house' in dot
+    assert '"get_mobile.failed" -> "bye" [label="returns failed"];' in dot
+
+
+def test_a_branch_without_cases_is_still_a_branch(run: Run, flows: Path) -> None:
+    text = _FLOW.replace("    next: thanks\n", "    next: check\n") + (
+        "  check: {type: branch, cases: [], default: thanks}\n"
+    )
+    (flows / "main.yaml").write_text(text, encoding="utf-8")
+    mermaid = run("graph", str(flows / "main.yaml"), "--mermaid").lines
+    assert '  check{"check<br/>branch"}' in mermaid
+    assert '  get_mobile.done -->|"returns done"| check' in mermaid
