@@ -48,6 +48,8 @@ nodes:
   lookup:
     type: fulfillment
     url: URL
+    # Room for a loaded test machine: the hook is a local HTTP server.
+    timeout_ms: 5000
     args: {account: "{account}"}
     slots: [balance]
     on_success: tell
@@ -152,7 +154,7 @@ def test_a_slot_only_a_set_node_fills_is_checked_along_paths(run: Run, tmp_path:
     result = run("validate", str(flow))
     assert result.status == 0
     assert result.lines[0] == (
-        f"{flow}:44: warning: node 'closed'.prompt: reads slot 'account_label' at node 'closed', "
+        f"{flow}:46: warning: node 'closed'.prompt: reads slot 'account_label' at node 'closed', "
         "but no path to it sets 'account_label' first (it is always empty here)"
     )
 
