@@ -52,7 +52,16 @@ class Snapshot:
 
 
 class SessionStore(Protocol):
-    """Durable per-call state and turn log."""
+    """Durable per-call state and turn log.
+
+    Attributes:
+        starts_inline: The store's operations usually finish without waiting (no network), and
+            none binds anything to the task it starts in (`asyncio.timeout` does): the service
+            may then run an operation's first step in the caller's own task and only make a
+            task of it when it does wait (see `DialogueService._store`).
+    """
+
+    starts_inline: bool
 
     async def read(self, call_id: str, request_id: str) -> Snapshot:
         """Returns the call's state and version, and the turn already applied for request_id."""

@@ -29,6 +29,8 @@ class MemoryStore:
     compare-and-set in `write` needs no lock.
     """
 
+    starts_inline = True  # see SessionStore: nothing here ever waits
+
     def __init__(
         self,
         *,

@@ -144,6 +144,9 @@ _TURN_FORMAT: Final = 1
 class RedisStore:
     """Session store in a Redis server shared by every replica; calls expire when idle."""
 
+    # See SessionStore: every operation waits for the network, under redis-py's timeouts.
+    starts_inline = False
+
     def __init__(
         self,
         url: str,

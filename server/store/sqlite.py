@@ -78,6 +78,10 @@ class _ConflictError(Exception):
 class SqliteStore:
     """Session store in a SQLite database file; calls expire (see the module docstring)."""
 
+    # See SessionStore: reads and writes run on the loop thread; only opening the file, a busy
+    # write lock and the turn log wait for the store's thread (a plain executor future).
+    starts_inline = True
+
     def __init__(
         self,
         path: str | PathLike[str],
