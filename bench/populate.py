@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from typing import Final
@@ -44,7 +43,6 @@ class Template:
             zip(self.states, self.requests, self.responses, strict=True), start=1
         ):
             request_id = f"{call_id}-r{number - 1}"
-            fingerprint = hashlib.sha256(request_id.encode()).hexdigest()[:32]
             out.append(
                 (
                     encode(replace(state, call_id=call_id)),
@@ -53,7 +51,6 @@ class Template:
                     TurnRecord(
                         number,
                         request_id,
-                        fingerprint,
                         bytes(bytearray(request)),
                         bytes(bytearray(response)),
                     ),
@@ -64,10 +61,7 @@ class Template:
     def payload_bytes(self, call_id: str) -> int:
         """Bytes a store must keep for one call: the last state and every turn record."""
         records = self.records(call_id)
-        turns = sum(
-            len(t.request) + len(t.response) + len(t.request_id) + len(t.fingerprint) + 8
-            for _, t in records
-        )
+        turns = sum(len(t.request) + len(t.response) + len(t.request_id) + 8 for _, t in records)
         return len(records[-1][0]) + turns
 
 

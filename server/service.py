@@ -165,12 +165,12 @@ class DialogueService:
         request = _valid(_parse(pb.DecideNextActionRequest, raw), validate_decide)
         turn.request(request)
         call_id = request.call.call_id
-        fingerprint = _fingerprint(request)
         async with self._locks.hold(call_id):
             for _ in range(_WRITE_ATTEMPTS):
                 snapshot = await self._store(self.store.read(call_id, request.request_id))
                 if snapshot.replay is not None:
-                    if snapshot.replay.fingerprint != fingerprint:
+                    # Computed only now: a digest kept with every turn would cost its bytes.
+                    if _stored_fingerprint(snapshot.replay) != _fingerprint(request):
                         raise StatusError(
                             grpc.StatusCode.FAILED_PRECONDITION,
                             f"request_id {request.request_id!r} was already used for a different event of call {call_id!r}",
@@ -184,9 +184,7 @@ class DialogueService:
                     raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from exc
                 response = decision.response.SerializeToString(deterministic=True)
                 turn.decided(decision.state, decision.response)
-                record = TurnRecord(
-                    decision.state.turn, request.request_id, fingerprint, raw, response
-                )
+                record = TurnRecord(decision.state.turn, request.request_id, raw, response)
                 if await self._store(
                     self.store.write(
                         call_id,
@@ -372,6 +370,11 @@ def _valid(request: M, validate: Callable[[M], list[Violation]]) -> M:
     if violations:
         raise _bad_request(violations)
     return request
+
+
+def _stored_fingerprint(turn: TurnRecord) -> str:
+    """The fingerprint of a stored turn's event (its request was valid when it was stored)."""
+    return _fingerprint(pb.DecideNextActionRequest.FromString(turn.request))
 
 
 def _fingerprint(request: pb.DecideNextActionRequest) -> str:

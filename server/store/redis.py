@@ -132,13 +132,16 @@ end
 return 1
 """
 
-# An encoded TurnRecord: format, number, then the byte lengths of request_id, fingerprint and
-# request; the four fields follow, response last taking the rest. Raw bytes, not JSON with
-# base64, because request and response are protobufs: base64 would add a third to the bulk of
-# what a call keeps in Redis, and the fixed 21-byte header is all the overhead there is.
+# An encoded TurnRecord: format, number, then the byte lengths of request_id and request; the
+# three fields follow, response last taking the rest. Raw bytes, not JSON with base64, because
+# request and response are protobufs: base64 would add a third to the bulk of what a call keeps
+# in Redis, and the fixed 17-byte header is all the overhead there is. Format 1 (still read)
+# also kept a digest of the event after the request id, with its length in the header.
 _POOL_SIZE: Final = 256
-_TURN_HEADER: Final = struct.Struct(">BqIII")
-_TURN_FORMAT: Final = 1
+_TURN_HEADER: Final = struct.Struct(">BqII")
+_TURN_FORMAT: Final = 2
+_TURN_HEADER_V1: Final = struct.Struct(">BqIII")
+_TURN_FORMAT_V1: Final = 1
 
 
 class RedisStore:
@@ -433,32 +436,31 @@ def _call_id_of(state_key: str) -> str:
 
 def _encode_turn(turn: TurnRecord) -> bytes:
     request_id = turn.request_id.encode()
-    fingerprint = turn.fingerprint.encode()
-    header = _TURN_HEADER.pack(
-        _TURN_FORMAT, turn.number, len(request_id), len(fingerprint), len(turn.request)
-    )
-    return b"".join((header, request_id, fingerprint, turn.request, turn.response))
+    header = _TURN_HEADER.pack(_TURN_FORMAT, turn.number, len(request_id), len(turn.request))
+    return b"".join((header, request_id, turn.request, turn.response))
 
 
 def _decode_turn(record: bytes) -> TurnRecord | None:
-    """The TurnRecord `_encode_turn` made, or None when record is not one."""
-    if len(record) < _TURN_HEADER.size:
+    """The TurnRecord `_encode_turn` made (now or as format 1), or None when record is not one."""
+    if record[:1] == bytes((_TURN_FORMAT_V1,)) and len(record) >= _TURN_HEADER_V1.size:
+        _, number, request_id_size, skipped, request_size = _TURN_HEADER_V1.unpack_from(record)
+        start = _TURN_HEADER_V1.size
+    elif record[:1] == bytes((_TURN_FORMAT,)) and len(record) >= _TURN_HEADER.size:
+        _, number, request_id_size, request_size = _TURN_HEADER.unpack_from(record)
+        start, skipped = _TURN_HEADER.size, 0
+    else:
         return None
-    form, number, request_id_size, fingerprint_size, request_size = _TURN_HEADER.unpack_from(record)
-    start = _TURN_HEADER.size
-    request_start = start + request_id_size + fingerprint_size
+    request_start = start + request_id_size + skipped
     response_start = request_start + request_size
-    if form != _TURN_FORMAT or response_start > len(record):
+    if response_start > len(record):
         return None
     try:
         request_id = record[start : start + request_id_size].decode()
-        fingerprint = record[start + request_id_size : request_start].decode()
     except UnicodeDecodeError:
         return None
     return TurnRecord(
         number=number,
         request_id=request_id,
-        fingerprint=fingerprint,
         request=record[request_start:response_start],
         response=record[response_start:],
     )
