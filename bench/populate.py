@@ -9,8 +9,10 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from bench.workload import carrier_walk
+from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.state import CallState, encode
 from server.store import SessionStore, TurnRecord
+from server.turnlog import compact
 
 # At most this many writes in flight: the Redis store's pool holds 100 connections and fails
 # (rather than waits) beyond them.
@@ -19,7 +21,11 @@ _BATCH: Final = 64
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """One carrier call's first turns: the state after each and the turn records."""
+    """One carrier call's first turns: the state after each and the turn records.
+
+    `requests` are as the turn log keeps them (server.turnlog.compact: without the ids), so the
+    same for every call id.
+    """
 
     states: tuple[CallState, ...]
     requests: tuple[bytes, ...]
@@ -32,7 +38,9 @@ class Template:
         walk = carrier_walk()[:turns]
         return Template(
             tuple(state for state, _, _ in walk),
-            tuple(request for _, request, _ in walk),
+            tuple(
+                compact(pb.DecideNextActionRequest.FromString(request)) for _, request, _ in walk
+            ),
             tuple(response for _, _, response in walk),
         )
 

@@ -30,6 +30,7 @@ from server.engine.state import CallState, decode, encode
 from server.hook_client import HookClient, run_turn
 from server.observability import ServerMetrics, Turn, observe_turn
 from server.store import SessionStore, StoreUnavailableError, TurnRecord
+from server.turnlog import compact, restored
 from server.validation import Violation, validate_decide, validate_get_call
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["DialogueService"].full_name
@@ -170,7 +171,8 @@ class DialogueService:
                 snapshot = await self._store(self.store.read(call_id, request.request_id))
                 if snapshot.replay is not None:
                     # Computed only now: a digest kept with every turn would cost its bytes.
-                    if _stored_fingerprint(snapshot.replay) != _fingerprint(request):
+                    stored = restored(snapshot.replay, call_id)
+                    if _fingerprint(stored) != _fingerprint(request):
                         raise StatusError(
                             grpc.StatusCode.FAILED_PRECONDITION,
                             f"request_id {request.request_id!r} was already used for a different event of call {call_id!r}",
@@ -184,7 +186,9 @@ class DialogueService:
                     raise StatusError(grpc.StatusCode.FAILED_PRECONDITION, str(exc)) from exc
                 response = decision.response.SerializeToString(deterministic=True)
                 turn.decided(decision.state, decision.response)
-                record = TurnRecord(decision.state.turn, request.request_id, raw, response)
+                record = TurnRecord(
+                    decision.state.turn, request.request_id, compact(request), response
+                )
                 if await self._store(
                     self.store.write(
                         call_id,
@@ -257,7 +261,7 @@ class DialogueService:
         for turn in await self._store(self.store.turns(request.call_id)):
             response.turns.add(
                 number=turn.number,
-                request=pb.DecideNextActionRequest.FromString(turn.request),
+                request=restored(turn, request.call_id),
                 response=pb.DecideNextActionResponse.FromString(turn.response),
             )
         return response.SerializeToString(deterministic=True)
@@ -370,11 +374,6 @@ def _valid(request: M, validate: Callable[[M], list[Violation]]) -> M:
     if violations:
         raise _bad_request(violations)
     return request
-
-
-def _stored_fingerprint(turn: TurnRecord) -> str:
-    """The fingerprint of a stored turn's event (its request was valid when it was stored)."""
-    return _fingerprint(pb.DecideNextActionRequest.FromString(turn.request))
 
 
 def _fingerprint(request: pb.DecideNextActionRequest) -> str:
