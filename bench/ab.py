@@ -96,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="dialogue-ab-")))
         redis_url = ""
         if args.store == "redis":
+            (scratch / "redis").mkdir()
             redis_url = stack.enter_context(start_redis(scratch / "redis")).url
         logs = scratch / "logs"
         targets: dict[str, Child] = {}
