@@ -30,8 +30,10 @@ from bench.populate import Template, call_id, fill_url, populate
 from bench.procs import Child, PeakSampler, echo_argv, launch, running, server_argv
 from bench.results import Figure, Ratio, Table, Target, fmt_bytes
 from bench.workload import carrier_walk
+from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.state import encode
 from server.store import MemoryStore, SessionStore, open_store
+from server.turnlog import compact
 from tests.support.redis_server import start_redis
 
 BUDGET_BYTES = 2048
@@ -108,7 +110,11 @@ def run(ctx: Context) -> Figure:
     payload = template.payload_bytes(call_id("mem", 0))
     walk = carrier_walk()
     sizes = [len(encode(state)) for state, _, _ in walk]
-    turn_sizes = [len(request) + len(response) for _, request, response in walk]
+    # What the turn log keeps of each turn: the request without its ids, and the response.
+    turn_sizes = [
+        len(compact(pb.DecideNextActionRequest.FromString(request))) + len(response)
+        for _, request, response in walk
+    ]
     figure.ratios.append(
         Ratio(
             "encoded state per call (largest step)",
@@ -202,7 +208,7 @@ def run(ctx: Context) -> Figure:
                 )
     sizes_table = Table(
         "Encoded state and turn record by step of the carrier script",
-        ["step", "node after", "encoded state (B)", "request + response (B)"],
+        ["step", "node after", "encoded state (B)", "kept request + response (B)"],
         [
             [str(step), state.node, str(size), str(turn)]
             for step, ((state, _, _), size, turn) in enumerate(

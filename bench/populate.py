@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import time
 from dataclasses import dataclass, replace
 from typing import Final
 
 from bench.workload import carrier_walk
+from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.state import CallState, encode
 from server.store import SessionStore, TurnRecord
+from server.turnlog import compact
 
 # At most this many writes in flight: the Redis store's pool holds 100 connections and fails
 # (rather than waits) beyond them.
@@ -20,7 +21,11 @@ _BATCH: Final = 64
 
 @dataclass(frozen=True, slots=True)
 class Template:
-    """One carrier call's first turns: the state after each and the turn records."""
+    """One carrier call's first turns: the state after each and the turn records.
+
+    `requests` are as the turn log keeps them (server.turnlog.compact: without the ids), so the
+    same for every call id.
+    """
 
     states: tuple[CallState, ...]
     requests: tuple[bytes, ...]
@@ -33,7 +38,9 @@ class Template:
         walk = carrier_walk()[:turns]
         return Template(
             tuple(state for state, _, _ in walk),
-            tuple(request for _, request, _ in walk),
+            tuple(
+                compact(pb.DecideNextActionRequest.FromString(request)) for _, request, _ in walk
+            ),
             tuple(response for _, _, response in walk),
         )
 
@@ -44,7 +51,6 @@ class Template:
             zip(self.states, self.requests, self.responses, strict=True), start=1
         ):
             request_id = f"{call_id}-r{number - 1}"
-            fingerprint = hashlib.sha256(request_id.encode()).hexdigest()[:32]
             out.append(
                 (
                     encode(replace(state, call_id=call_id)),
@@ -53,7 +59,6 @@ class Template:
                     TurnRecord(
                         number,
                         request_id,
-                        fingerprint,
                         bytes(bytearray(request)),
                         bytes(bytearray(response)),
                     ),
@@ -64,10 +69,7 @@ class Template:
     def payload_bytes(self, call_id: str) -> int:
         """Bytes a store must keep for one call: the last state and every turn record."""
         records = self.records(call_id)
-        turns = sum(
-            len(t.request) + len(t.response) + len(t.request_id) + len(t.fingerprint) + 8
-            for _, t in records
-        )
+        turns = sum(len(t.request) + len(t.response) + len(t.request_id) + 8 for _, t in records)
         return len(records[-1][0]) + turns
 
 

@@ -117,15 +117,22 @@ def _pump(stream: IO[bytes], sink: queue.Queue[str | None]) -> None:
 
 
 def launch(
-    name: str, argv: Sequence[str], log_dir: Path, env: dict[str, str] | None = None
+    name: str,
+    argv: Sequence[str],
+    log_dir: Path,
+    env: dict[str, str] | None = None,
+    *,
+    cwd: Path = REPO_ROOT,
 ) -> Child:
-    """Starts `python ARGV...` from the repository root; does not wait for it to listen."""
+    """Starts `python ARGV...` from cwd (the repository root, or an exported revision of it:
+    `python -m` imports the packages of its working directory first); does not wait for it to
+    listen."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.log"
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [sys.executable, *argv],
-            cwd=REPO_ROOT,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -11,7 +11,12 @@ from opentelemetry import trace
 
 from server import reflection
 from server.engine.catalog import Catalog
-from server.observability import ObservingInterceptor, ServerMetrics
+from server.observability import (
+    ObservingInterceptor,
+    ObservingRegistry,
+    RpcObserver,
+    ServerMetrics,
+)
 from server.security import ServerSecurity, TokenInterceptor
 from server.service import SERVICE_NAME, DialogueService
 from server.store import SessionStore
@@ -56,14 +61,16 @@ async def create_server(
     """
     security = security or ServerSecurity()
     metrics = metrics or ServerMetrics()
-    # The observer comes first so that refusals by the token check are counted too.
-    interceptors: list[grpc.aio.ServerInterceptor] = [ObservingInterceptor(metrics, tracer)]
+    observer = RpcObserver(metrics, tracer)
+    interceptors: list[grpc.aio.ServerInterceptor] = []
     if security.tokens:
-        interceptors.append(
+        # Observed per RPC, before the token check, so that its refusals are counted too.
+        interceptors = [
+            ObservingInterceptor(observer),
             TokenInterceptor(
                 security.tokens, lambda reason: metrics.auth_failures.labels(reason).inc()
-            )
-        )
+            ),
+        ]
     server = grpc.aio.server(
         interceptors=interceptors,
         maximum_concurrent_rpcs=_MAX_CONCURRENT_RPCS,
@@ -86,10 +93,15 @@ async def create_server(
             await health_servicer.set(name, status)
 
     service = DialogueService(catalog, store, on_store_health, metrics=metrics)
-    server.add_generic_rpc_handlers((service.handler(),))
-    server.add_registered_method_handlers(SERVICE_NAME, service.method_handlers())
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable(server, [SERVICE_NAME, health.SERVICE_NAME])
+    # Without an interceptor every method is observed once, when registered: an interceptor
+    # costs a coroutine and a wrap per RPC (see server.observability.RpcObserver).
+    registry: grpc.aio.Server | ObservingRegistry = (
+        server if interceptors else ObservingRegistry(server, observer)
+    )
+    registry.add_generic_rpc_handlers((service.handler(),))
+    registry.add_registered_method_handlers(SERVICE_NAME, service.method_handlers())
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registry)
+    reflection.enable(registry, [SERVICE_NAME, health.SERVICE_NAME])
     try:
         if security.credentials is None:
             port = server.add_insecure_port(address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import traceback
 from datetime import UTC, datetime
@@ -68,10 +69,14 @@ class TextFormatter(logging.Formatter):
         return f"{first} {pairs}{newline}{rest}"
 
 
+# What makes a value need quotes: whitespace or a quote (one regex search: every turn logs a line).
+_NEEDS_QUOTES: Final = re.compile(r'[\s"]')
+
+
 def _text(value: object) -> str:
     text = str(value)
     # Quoted when it would not read as one value: empty, or with spaces, quotes or newlines.
-    plain = text and not any(c.isspace() or c == '"' for c in text)
+    plain = text and _NEEDS_QUOTES.search(text) is None
     return text if plain else json.dumps(text, ensure_ascii=False)
 
 

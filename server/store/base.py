@@ -21,17 +21,19 @@ class StoreUnavailableError(Exception):
 class TurnRecord:
     """One event applied to a call and the decision it got.
 
+    What tells a retry from a reused request id is a digest of the event, which the service
+    computes from `request` when it needs it (only for a retry): a stored digest would cost
+    every turn of every call its bytes.
+
     Attributes:
         number: The turn number, counting from 1 for the call's first event.
         request_id: The request id of the event (unique per call).
-        fingerprint: A digest of the event, to tell a retry from a reused request id.
         request: The serialised DecideNextActionRequest.
         response: The serialised DecideNextActionResponse, returned verbatim on a retry.
     """
 
     number: int
     request_id: str
-    fingerprint: str
     request: bytes
     response: bytes
 
@@ -52,7 +54,16 @@ class Snapshot:
 
 
 class SessionStore(Protocol):
-    """Durable per-call state and turn log."""
+    """Durable per-call state and turn log.
+
+    Attributes:
+        starts_inline: The store's operations usually finish without waiting (no network), and
+            none binds anything to the task it starts in (`asyncio.timeout` does): the service
+            may then run an operation's first step in the caller's own task and only make a
+            task of it when it does wait (see `DialogueService._store`).
+    """
+
+    starts_inline: bool
 
     async def read(self, call_id: str, request_id: str) -> Snapshot:
         """Returns the call's state and version, and the turn already applied for request_id."""

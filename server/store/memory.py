@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
 from server.store.expiry import Expiry, Sweeper
+from server.store.records import decode_turn, encode_turn, turn_key
 
 
 @dataclass(slots=True)
@@ -16,7 +17,13 @@ class _Call:
     version: int
     state: bytes
     expires_at: float
-    turns: list[TurnRecord] = field(default_factory=list)  # ordered by turn number
+    # Each turn as one byte string (server.store.records), ordered by turn number: a TurnRecord
+    # and its four objects would cost about 130 bytes more per turn.
+    turns: list[bytes] = field(default_factory=list)
+
+    def find(self, request_id: str) -> bytes | None:
+        wanted = request_id.encode()
+        return next((t for t in self.turns if turn_key(t)[1] == wanted), None)
 
 
 class MemoryStore:
@@ -28,6 +35,8 @@ class MemoryStore:
     No method awaits anything, so on one event loop every call is atomic and the
     compare-and-set in `write` needs no lock.
     """
+
+    starts_inline = True  # see SessionStore: nothing here ever waits
 
     def __init__(
         self,
@@ -60,7 +69,8 @@ class MemoryStore:
         call = self._call(call_id)
         if call is None:
             return Snapshot(state=None, version=0, replay=None)
-        replay = next((t for t in call.turns if t.request_id == request_id), None)
+        found = call.find(request_id)
+        replay = None if found is None else decode_turn(found)
         return Snapshot(state=call.state, version=call.version, replay=replay)
 
     async def write(
@@ -86,21 +96,23 @@ class MemoryStore:
         if call is None:
             call = _Call(version=0, state=state, expires_at=now)
             self._calls[call_id] = call
-        elif any(t.request_id == turn.request_id for t in call.turns):
+        elif call.find(turn.request_id) is not None:
             return False
-        elif any(t.number == turn.number for t in call.turns):
+        elif any(turn_key(t)[0] == turn.number for t in call.turns):
             raise ValueError(f"turn {turn.number} is already recorded for call {call_id!r}")
         call.version = version + 1
         call.state = state
         call.expires_at = self._expiry.expires_at(now, ended=ended)
-        bisect.insort(call.turns, turn, key=lambda t: t.number)
+        bisect.insort(call.turns, encode_turn(turn), key=lambda t: turn_key(t)[0])
         del call.turns[: -self._max_turns]
         return True
 
     async def turns(self, call_id: str) -> list[TurnRecord]:
         """See `SessionStore.turns`."""
         call = self._call(call_id)
-        return [] if call is None else list(call.turns)
+        if call is None:
+            return []
+        return [turn for turn in map(decode_turn, call.turns) if turn is not None]
 
     async def call_ids(self) -> AsyncIterator[str]:
         """See `SessionStore.call_ids`."""

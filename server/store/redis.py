@@ -4,7 +4,7 @@ Key layout, three keys per call, all carrying the same hash tag so that a Redis 
 them on one slot (a Lua script may only touch keys of one slot there):
 
     dialogue:{<tag>}:state   hash   v -> version (decimal), s -> the opaque state bytes
-    dialogue:{<tag>}:turns   hash   request id -> encoded TurnRecord (see `_encode_turn`)
+    dialogue:{<tag>}:turns   hash   request id -> encoded TurnRecord (see `server.store.records`)
     dialogue:{<tag>}:order   zset   request id, scored by turn number (the turn log's order)
 
 `<tag>` is the call id with `%`, `{` and `}` percent-escaped (`%25`, `%7B`, `%7D`), so a call id
@@ -42,7 +42,6 @@ recovers by itself when Redis comes back.
 
 from __future__ import annotations
 
-import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Final
 
@@ -56,6 +55,7 @@ from redis.exceptions import RedisError
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
 from server.store.expiry import Expiry
+from server.store.records import decode_turn, encode_turn
 from server.store.redis_url import CLUSTER, SENTINEL, RedisTarget, parse_redis_url
 
 # KEYS: state, turns, order. ARGV: expected version, state, turn number, request id, encoded
@@ -132,17 +132,14 @@ end
 return 1
 """
 
-# An encoded TurnRecord: format, number, then the byte lengths of request_id, fingerprint and
-# request; the four fields follow, response last taking the rest. Raw bytes, not JSON with
-# base64, because request and response are protobufs: base64 would add a third to the bulk of
-# what a call keeps in Redis, and the fixed 21-byte header is all the overhead there is.
 _POOL_SIZE: Final = 256
-_TURN_HEADER: Final = struct.Struct(">BqIII")
-_TURN_FORMAT: Final = 1
 
 
 class RedisStore:
     """Session store in a Redis server shared by every replica; calls expire when idle."""
+
+    # See SessionStore: every operation waits for the network, under redis-py's timeouts.
+    starts_inline = False
 
     def __init__(
         self,
@@ -243,7 +240,7 @@ class RedisStore:
             state,
             turn.number,
             turn.request_id,
-            _encode_turn(turn),
+            encode_turn(turn),
             self._max_turns,
             self._ended_ttl_s if ended else self._idle_ttl_s,
         ]
@@ -351,7 +348,7 @@ class RedisStore:
 
     def _decode(self, call_id: str, record: object) -> TurnRecord:
         if isinstance(record, bytes):
-            turn = _decode_turn(record)
+            turn = decode_turn(record)
             if turn is not None:
                 return turn
         raise self._corrupt(call_id, "turn record")
@@ -426,36 +423,3 @@ def _call_id_of(state_key: str) -> str:
     if tag == "%":
         return ""
     return tag.replace("%7D", "}").replace("%7B", "{").replace("%25", "%")
-
-
-def _encode_turn(turn: TurnRecord) -> bytes:
-    request_id = turn.request_id.encode()
-    fingerprint = turn.fingerprint.encode()
-    header = _TURN_HEADER.pack(
-        _TURN_FORMAT, turn.number, len(request_id), len(fingerprint), len(turn.request)
-    )
-    return b"".join((header, request_id, fingerprint, turn.request, turn.response))
-
-
-def _decode_turn(record: bytes) -> TurnRecord | None:
-    """The TurnRecord `_encode_turn` made, or None when record is not one."""
-    if len(record) < _TURN_HEADER.size:
-        return None
-    form, number, request_id_size, fingerprint_size, request_size = _TURN_HEADER.unpack_from(record)
-    start = _TURN_HEADER.size
-    request_start = start + request_id_size + fingerprint_size
-    response_start = request_start + request_size
-    if form != _TURN_FORMAT or response_start > len(record):
-        return None
-    try:
-        request_id = record[start : start + request_id_size].decode()
-        fingerprint = record[start + request_id_size : request_start].decode()
-    except UnicodeDecodeError:
-        return None
-    return TurnRecord(
-        number=number,
-        request_id=request_id,
-        fingerprint=fingerprint,
-        request=record[request_start:response_start],
-        response=record[response_start:],
-    )

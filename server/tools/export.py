@@ -14,6 +14,7 @@ from google.protobuf import json_format
 from dialogue.v1 import dialogue_pb2 as pb
 from server.store import SessionStore, StoreUnavailableError, open_store
 from server.tools.common import ToolError
+from server.turnlog import restored
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +63,7 @@ async def _export(store: SessionStore, only: list[str] | None, out: TextIO) -> i
                 record = {
                     "call_id": call_id,
                     "number": turn.number,
-                    "request": _json(pb.DecideNextActionRequest.FromString(turn.request)),
+                    "request": _json(restored(turn, call_id)),
                     "response": _json(pb.DecideNextActionResponse.FromString(turn.response)),
                 }
                 out.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")

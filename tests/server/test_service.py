@@ -14,6 +14,8 @@ from dialogue.v1 import dialogue_pb2 as pb
 from server.config import DEMO_FLOWS
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.loader import parse_flow
+from server.service import DialogueService
+from server.store import MemoryStore, Snapshot, StoreUnavailableError
 from tests.support.grpc_server import Served, bad_request_fields, request, serve
 
 
@@ -222,3 +224,54 @@ async def test_reflection_lists_services_under_both_protocol_versions(version: s
         ]
         assert "dialogue.v1.DialogueService" in names
         assert "grpc.health.v1.Health" in names
+
+
+class _WaitingStore(MemoryStore):
+    """A memory store (which starts inline) whose reads wait for `gate`, then fail if `broken`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = asyncio.Event()
+        self.broken = False
+
+    async def read(self, call_id: str, request_id: str) -> Snapshot:
+        await self.gate.wait()
+        if self.broken:
+            raise StoreUnavailableError("disk gone")
+        return await super().read(call_id, request_id)
+
+
+def _first_event() -> bytes:
+    return request("c1", "r1", call_started={}).SerializeToString()
+
+
+async def test_an_inline_store_operation_that_waits_still_answers() -> None:
+    store = _WaitingStore()
+    service = DialogueService(load_catalog(DEMO_FLOWS), store)
+    decision = asyncio.ensure_future(service._decide_next_action(_first_event()))
+    await asyncio.sleep(0.01)
+    assert not decision.done()  # waiting inside the store's read
+    store.gate.set()
+    answer = pb.DecideNextActionResponse.FromString(await decision)
+    assert answer.diagnostics.node_id == "main_menu"
+
+
+async def test_a_waiting_store_failure_reaches_health_after_the_caller_left() -> None:
+    store = _WaitingStore()
+    store.broken = True
+    health: list[bool] = []
+
+    async def on_store_health(healthy: bool) -> None:
+        health.append(healthy)
+
+    service = DialogueService(load_catalog(DEMO_FLOWS), store, on_store_health)
+    decision = asyncio.ensure_future(service._decide_next_action(_first_event()))
+    await asyncio.sleep(0.01)
+    decision.cancel()  # the gateway's deadline passed first
+    with pytest.raises(asyncio.CancelledError):
+        await decision
+    assert health == []
+    store.gate.set()  # the store now fails, with nobody waiting for it
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert health == [False]

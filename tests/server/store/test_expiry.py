@@ -54,7 +54,7 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
 
 
 def turn(number: int, payload: bytes = b"") -> TurnRecord:
-    return TurnRecord(number, f"r{number}", "fp", b"request" + payload, b"response" + payload)
+    return TurnRecord(number, f"r{number}", b"request" + payload, b"response" + payload)
 
 
 async def test_a_call_is_kept_until_its_idle_ttl_then_unknown(make_store: StoreMaker) -> None:

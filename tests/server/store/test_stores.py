@@ -96,7 +96,6 @@ def turn(number: int, request_id: str | None = None) -> TurnRecord:
     return TurnRecord(
         number=number,
         request_id=request_id,
-        fingerprint=f"fp-{request_id}",
         request=f"request {request_id}".encode(),
         response=b"\x00\xffresponse " + request_id.encode(),
     )
@@ -340,7 +339,7 @@ from server.store import TurnRecord, open_store
 
 async def main() -> None:
     store = open_store(sys.argv[1])
-    turn = TurnRecord(1, "req-1", "fp-req-1", b"request", b"response")
+    turn = TurnRecord(1, "req-1", b"request", b"response")
     ok = await store.write("call-1", 0, b"committed", turn)
     print("written" if ok else "rejected", flush=True)
     await asyncio.sleep(3600)  # keep the connection open until killed
@@ -376,7 +375,7 @@ async def test_sqlite_committed_write_survives_sigkill(tmp_path: Path) -> None:
     assert snapshot == Snapshot(
         state=b"committed",
         version=1,
-        replay=TurnRecord(1, "req-1", "fp-req-1", b"request", b"response"),
+        replay=TurnRecord(1, "req-1", b"request", b"response"),
     )
 
 
