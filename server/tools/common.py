@@ -25,6 +25,7 @@ from dialogue.v1 import dialogue_pb2 as pb
 from server.config import DEMO_FLOWS
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.flow import (
+    TRANSFER_FAILURES,
     AiGatherNode,
     Branch,
     Collect,
@@ -410,6 +411,22 @@ def describe_state(state: CallState | None) -> str:
         f"state: node {state.node or '-'} · turn {state.turn} · slots {slots} · "
         f"counters {counters} · params {params}" + (" · over" if state.over else "")
     )
+
+
+# How a tool's input names a transfer's end (`transfer: busy` in a conversation test, `/transfer
+# busy` in chat): the TransferFinished payload, as JSON. A failure reason is a failed transfer
+# that says why.
+TRANSFER_RESULTS: dict[str, dict[str, str]] = {
+    "succeeded": {"outcome": "TRANSFER_OUTCOME_SUCCEEDED"},
+    "failed": {"outcome": "TRANSFER_OUTCOME_FAILED"},
+    **{
+        failure: {
+            "outcome": "TRANSFER_OUTCOME_FAILED",
+            "failure": f"TRANSFER_FAILURE_{failure.upper()}",
+        }
+        for failure in TRANSFER_FAILURES
+    },
+}
 
 
 # -- the flow as a graph ----------------------------------------------------------------------
