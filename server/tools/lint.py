@@ -12,7 +12,16 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from server.engine.flow import AiGatherNode, Branch, Flow, Fulfillment, Menu, Node, SetNode
+from server.engine.flow import (
+    AiGatherNode,
+    Branch,
+    Escalation,
+    Flow,
+    Fulfillment,
+    Menu,
+    Node,
+    SetNode,
+)
 from server.tools.common import (
     ANY_SLOT,
     PLACEHOLDER,
@@ -269,6 +278,21 @@ class _Lint:
                 "defaults.on_failure_budget",
                 "is never used: defaults.max_failures is 0 (off)",
             )
+        for node_id, node in self.flow.nodes.items():
+            escalation = getattr(node, "escalation", None)
+            if (
+                isinstance(escalation, Escalation)
+                and escalation.on_max
+                and escalation.on_max_no_input
+                and escalation.on_max_no_match
+            ):
+                self.add(
+                    lines.node_line(node_id, "on_max"),
+                    WARNING,
+                    f"node '{node_id}'.on_max",
+                    "is never used: on_max_no_input and on_max_no_match are both set, and "
+                    "come first",
+                )
         command_keys = {c.key: c.intent for c in self.flow.commands if c.key}
         for node_id, node in self.flow.nodes.items():
             if not isinstance(node, Menu):

@@ -76,3 +76,17 @@ def test_the_drawing_and_the_checks_follow_the_new_edges() -> None:
     assert lint_flow(flow, _FLOW) == []
     for label in ("transfer failed: busy", "no-input ×2", "no-match ×3"):
         assert label in mermaid
+
+
+def test_on_max_beside_both_kind_specific_targets_is_reported_unused() -> None:
+    both = _FLOW.replace(
+        "    on_max_no_match: explain\n", "    on_max_no_match: explain\n    on_max: bye\n"
+    )
+
+    findings = lint_flow(_flow(both), both)
+
+    assert [(f.line, f.severity, f.where) for f in findings] == [
+        (14, "warning", "node 'ask'.on_max")
+    ]
+    assert "is never used" in findings[0].message
+    assert lint_flow(_flow(_FLOW.replace("on_max_no_input", "on_max")), _FLOW) == []
