@@ -7,10 +7,11 @@ import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.flow import TRANSFER_FAILURES, Transfer
-from server.engine.flowfile import FlowError
+from server.engine.flowfile import FlowError, parse_flow, parse_subflows
 from server.engine.interpreter import Decision
 from server.engine.state import decode, encode
 from tests.server.engine.test_interpreter import (
+    HEADER,
     last,
     make_flow,
     make_request,
@@ -178,3 +179,64 @@ def test_an_unknown_placeholder_names_the_transfer_family() -> None:
         make_flow(_FLOW.replace("{transfer.failure}）", "{transfer.reason}）"))
 
     assert "transfer.failure)" in str(caught.value)
+
+
+_SUBFLOW = """\
+subflow: reach_agent
+start: ask
+nodes:
+  ask:
+    type: menu
+    prompt: 转人工请按0
+    choices: [{intent: agent, key: "0", next: agent}]
+    max_no_input: 1
+    max_no_match: 1
+    on_max_no_input: silent
+    on_max_no_match: lost
+  agent:
+    type: transfer
+    target: {skill_queue: "100"}
+    on_busy: busy
+    on_failure: failed
+  silent: {type: return, outcome: silent}
+  lost: {type: return, outcome: lost}
+  busy: {type: return, outcome: busy}
+  failed: {type: return, outcome: failed}
+"""
+
+
+def test_inside_a_subflow_the_reason_and_limit_targets_are_renamed_with_it() -> None:
+    library = parse_subflows({"reach_agent.yaml": _SUBFLOW})
+    flow = parse_flow(
+        HEADER
+        + """\
+start: use
+defaults: {on_max_attempts: bye}
+nodes:
+  use:
+    type: subflow
+    flow: reach_agent
+    next: bye
+    outcomes: {silent: bye_silent, lost: bye_lost, busy: bye_busy, failed: bye}
+  bye_silent: {type: hangup, prompt: 听不到您。}
+  bye_lost: {type: hangup, prompt: 没听懂。}
+  bye_busy: {type: hangup, prompt: 坐席忙。}
+  bye: {type: hangup, prompt: 再见。}
+""",
+        "inline.yaml",
+        library,
+    )
+
+    def after(*requests: pb.DecideNextActionRequest) -> list[str]:
+        return spoken(walk(flow, started(), *requests)[-1])
+
+    assert after(make_request("no_input")) == ["听不到您。"]
+    assert after(make_request("digits_entered", pb.DigitsEntered(digits="9"))) == ["没听懂。"]
+    assert after(
+        make_request("digits_entered", pb.DigitsEntered(digits="0")),
+        _failed(pb.TRANSFER_FAILURE_BUSY),
+    ) == ["坐席忙。"]
+    assert after(
+        make_request("digits_entered", pb.DigitsEntered(digits="0")),
+        _failed(pb.TRANSFER_FAILURE_REJECTED),
+    ) == ["再见。"]
