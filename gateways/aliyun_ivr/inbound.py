@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import unquote
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -39,6 +39,7 @@ __all__ = [
     "REPORT_ACK",
     "Callback",
     "CallbackError",
+    "TransferReport",
     "VoiceReport",
     "parse_callback",
     "parse_reports",
@@ -98,24 +99,31 @@ _STATUS_MESSAGE_KEYS: Final = ("reason", "msg", "message", "status_msg", "desc")
 _SUCCESS_WORDS: Final = frozenset(
     {"success", "succeeded", "successful", "ok", "answer", "answered", "connected", "bridged"}
 )
+# Status words that also say why the transfer failed (docs/gateways/aliyun-ivr.md): read the
+# same unpublished way, so a word not listed is a failure without a reason.
+_FAILURE_REASON_WORDS: Final = MappingProxyType(
+    {
+        "busy": pb.TRANSFER_FAILURE_BUSY,
+        "noanswer": pb.TRANSFER_FAILURE_NO_ANSWER,
+        "no_answer": pb.TRANSFER_FAILURE_NO_ANSWER,
+        "timeout": pb.TRANSFER_FAILURE_NO_ANSWER,
+        "reject": pb.TRANSFER_FAILURE_REJECTED,
+        "rejected": pb.TRANSFER_FAILURE_REJECTED,
+        "refused": pb.TRANSFER_FAILURE_REJECTED,
+        "unreachable": pb.TRANSFER_FAILURE_UNREACHABLE,
+    }
+)
 _FAILURE_WORDS: Final = frozenset(
     {
         "fail",
         "failed",
         "failure",
         "error",
-        "busy",
-        "noanswer",
-        "no_answer",
-        "reject",
-        "rejected",
-        "refused",
-        "timeout",
         "cancel",
         "canceled",
         "cancelled",
         "hangup",
-        "unreachable",
+        *_FAILURE_REASON_WORDS,
     }
 )
 
@@ -336,9 +344,10 @@ def to_request(callback: Callback) -> pb.DecideNextActionRequest:
             barged.speech_duration_ms = min(callback.timestamp - began, _INT32_MAX)
         barged.media = json_text(content.get("current_media_code")).strip()
     elif kind == "parallel_transfer":
-        outcome, reason = transfer_outcome(content)
+        outcome, reason, failure = transfer_outcome(content)
         request.transfer_finished.outcome = outcome
         request.transfer_finished.reason = reason
+        request.transfer_finished.failure = failure
     else:
         raise CallbackError(f"content_type {kind!r} is not one of {', '.join(CONTENT_TYPES)}")
     return request
@@ -650,7 +659,15 @@ def _fill_digits(request: pb.DecideNextActionRequest, raw: Any) -> None:
         digits.digits = keys
 
 
-def transfer_outcome(content: Mapping[str, Any]) -> tuple[pb.TransferOutcome.ValueType, str]:
+class TransferReport(NamedTuple):
+    """What a parallel_transfer status says: the outcome, the reason text, and why it failed."""
+
+    outcome: pb.TransferOutcome.ValueType
+    reason: str
+    failure: pb.TransferFailure.ValueType = pb.TRANSFER_FAILURE_UNSPECIFIED
+
+
+def transfer_outcome(content: Mapping[str, Any]) -> TransferReport:
     """Reads the unpublished parallel_transfer status: the first status-like field decides."""
     for key in _STATUS_KEYS:
         if key not in content:
@@ -668,11 +685,14 @@ def transfer_outcome(content: Mapping[str, Any]) -> tuple[pb.TransferOutcome.Val
         reason = _clip(f"{key}={status}" + (f": {message}" if message else ""), _MAX_REASON)
         word = status.lower().replace(" ", "_")
         if raw is True or word in _SUCCESS_WORDS:
-            return pb.TRANSFER_OUTCOME_SUCCEEDED, reason
+            return TransferReport(pb.TRANSFER_OUTCOME_SUCCEEDED, reason)
         if raw is False or word in _FAILURE_WORDS:
-            return pb.TRANSFER_OUTCOME_FAILED, reason
-        return pb.TRANSFER_OUTCOME_UNSPECIFIED, reason
-    return pb.TRANSFER_OUTCOME_UNSPECIFIED, "no status in the parallel_transfer callback"
+            failure = _FAILURE_REASON_WORDS.get(word, pb.TRANSFER_FAILURE_UNSPECIFIED)
+            return TransferReport(pb.TRANSFER_OUTCOME_FAILED, reason, failure)
+        return TransferReport(pb.TRANSFER_OUTCOME_UNSPECIFIED, reason)
+    return TransferReport(
+        pb.TRANSFER_OUTCOME_UNSPECIFIED, "no status in the parallel_transfer callback"
+    )
 
 
 def _unreadable(value: Any) -> str:

@@ -451,6 +451,41 @@ def _on_bridged(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
     return Reaction(ccid, "call bridged: the transfer outcome comes with call.answered/hangup")
 
 
+# Why the new leg of a transfer hung up before it was answered: `hangup_cause` as the OpenAPI
+# spec lists it (`timeout`: the transfer's timeout_secs ran out while it rang), else the SIP
+# response of `sip_hangup_cause` (RFC 3261). Anything else (normal_clearing, originator_cancel,
+# time_limit, unspecified, other codes) says no reason: UNSPECIFIED.
+_HANGUP_CAUSE_FAILURES: Final = MappingProxyType(
+    {
+        "user_busy": pb.TRANSFER_FAILURE_BUSY,
+        "no_answer": pb.TRANSFER_FAILURE_NO_ANSWER,
+        "timeout": pb.TRANSFER_FAILURE_NO_ANSWER,
+        "call_rejected": pb.TRANSFER_FAILURE_REJECTED,
+        "not_found": pb.TRANSFER_FAILURE_UNREACHABLE,
+    }
+)
+_SIP_FAILURES: Final = MappingProxyType(
+    {
+        "486": pb.TRANSFER_FAILURE_BUSY,  # Busy Here
+        "600": pb.TRANSFER_FAILURE_BUSY,  # Busy Everywhere
+        "408": pb.TRANSFER_FAILURE_NO_ANSWER,  # Request Timeout
+        "480": pb.TRANSFER_FAILURE_NO_ANSWER,  # Temporarily Unavailable
+        "603": pb.TRANSFER_FAILURE_REJECTED,  # Decline
+        "404": pb.TRANSFER_FAILURE_UNREACHABLE,  # Not Found
+        "484": pb.TRANSFER_FAILURE_UNREACHABLE,  # Address Incomplete
+        "604": pb.TRANSFER_FAILURE_UNREACHABLE,  # Does Not Exist Anywhere
+    }
+)
+
+
+def transfer_failure(hangup_cause: str, sip_hangup_cause: str) -> pb.TransferFailure.ValueType:
+    """Why a transfer's new leg failed, from its call.hangup causes (case and spaces ignored)."""
+    cause = hangup_cause.strip().lower()
+    if cause in _HANGUP_CAUSE_FAILURES:
+        return _HANGUP_CAUSE_FAILURES[cause]
+    return _SIP_FAILURES.get(sip_hangup_cause.strip(), pb.TRANSFER_FAILURE_UNSPECIFIED)
+
+
 def _on_hangup(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
     state = webhook.state
     payload = webhook.payload
@@ -465,6 +500,7 @@ def _on_hangup(webhook: Webhook, ccid: str, settings: Settings) -> Reaction:
         request = _base_request(webhook, state.a_leg, state)
         request.transfer_finished.outcome = pb.TRANSFER_OUTCOME_FAILED
         request.transfer_finished.reason = reason or "transfer leg hung up"
+        request.transfer_finished.failure = transfer_failure(cause, sip_cause)
         return _decide(
             request, webhook, state.a_leg, state, "transfer leg hung up", settings=settings
         )

@@ -107,17 +107,49 @@ class NodeKind:
 
 @dataclass(frozen=True, slots=True)
 class Escalation:
-    """No-input / no-match handling of a listening node (None: the flow defaults apply)."""
+    """No-input / no-match handling of a listening node (None: the flow defaults apply).
+
+    Attributes:
+        on_max: Where the node goes when either limit is reached.
+        on_max_no_input: Where it goes when the no-input limit is reached (before `on_max`).
+        on_max_no_match: Where it goes when the no-match limit is reached (before `on_max`).
+    """
 
     no_input: tuple[PromptSpec, ...] | None = None
     no_match: tuple[PromptSpec, ...] | None = None
     max_no_input: int | None = None
     max_no_match: int | None = None
     on_max: str | None = None
+    on_max_no_input: str | None = None
+    on_max_no_match: str | None = None
+
+    def leave_to(self, kind: str, defaults: Defaults) -> str:
+        """Where the node goes when the limit of `kind` ("no_input" or "no_match") is reached:
+        the node's target for that kind, else its `on_max`, else the flow's target for that
+        kind, else `defaults.on_max_attempts` (docs/flows.md, section 7)."""
+        if kind == "no_input":
+            own, flow_wide = self.on_max_no_input, defaults.on_max_no_input
+        else:
+            own, flow_wide = self.on_max_no_match, defaults.on_max_no_match
+        return own or self.on_max or flow_wide or defaults.on_max_attempts
+
+    def targets(self) -> tuple[str, ...]:
+        """The node's own limit targets (the flow defaults aside)."""
+        named = (self.on_max_no_input, self.on_max, self.on_max_no_match)
+        return tuple(target for target in named if target)
 
     def retarget(self, rename: Rename) -> Escalation:
-        """A copy whose `on_max` is renamed."""
-        return replace(self, on_max=rename(self.on_max)) if self.on_max else self
+        """A copy whose limit targets are renamed."""
+
+        def renamed(target: str | None) -> str | None:
+            return rename(target) if target else target
+
+        return replace(
+            self,
+            on_max=renamed(self.on_max),
+            on_max_no_input=renamed(self.on_max_no_input),
+            on_max_no_match=renamed(self.on_max_no_match),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,9 +315,21 @@ class TransferTarget:
     value: str
 
 
+# Why a transfer failed, as flows name it (`on_busy`, `{transfer.failure}`); UNKNOWN_FAILURE
+# when the platform did not say or said something else.
+TRANSFER_FAILURES = ("busy", "no_answer", "rejected", "unreachable")
+UNKNOWN_FAILURE = "unknown"
+
+
 @dataclass(frozen=True, slots=True)
 class Transfer(NodeKind):
-    """Plays a prompt, then transfers; on failure goes to on_failure."""
+    """Plays a prompt, then transfers; on failure goes where the reason leads.
+
+    Attributes:
+        on_failure: Where a failed transfer goes when no reason-specific target applies.
+        on_busy, on_no_answer, on_rejected, on_unreachable: Where it goes when the platform
+            says it failed for that reason ("": to `on_failure`).
+    """
 
     id: str
     prompt: PromptSpec
@@ -295,15 +339,41 @@ class Transfer(NodeKind):
     monitored: bool = False
     caller_id: str = ""
     timeout_ms: int = 0
+    on_busy: str = ""
+    on_no_answer: str = ""
+    on_rejected: str = ""
+    on_unreachable: str = ""
 
     kind: ClassVar[str] = "transfer"
     may_end: ClassVar[bool] = True
 
+    def on_failed(self, failure: str) -> str:
+        """Where the call goes when the transfer failed for `failure` (TRANSFER_FAILURES, or
+        UNKNOWN_FAILURE)."""
+        specific: str = getattr(self, f"on_{failure}") if failure in TRANSFER_FAILURES else ""
+        return specific or self.on_failure
+
+    def failure_targets(self) -> tuple[tuple[str, str], ...]:
+        """(reason, node) for each reason with a target of its own, in TRANSFER_FAILURES order."""
+        named = ((failure, getattr(self, f"on_{failure}")) for failure in TRANSFER_FAILURES)
+        return tuple((failure, target) for failure, target in named if target)
+
     def targets(self) -> tuple[str, ...]:
-        return (self.on_failure,)
+        return (*(target for _, target in self.failure_targets()), self.on_failure)
 
     def retarget(self, rename: Rename) -> Transfer:
-        return replace(self, id=rename(self.id), on_failure=rename(self.on_failure))
+        def renamed(target: str) -> str:
+            return rename(target) if target else ""
+
+        return replace(
+            self,
+            id=rename(self.id),
+            on_failure=rename(self.on_failure),
+            on_busy=renamed(self.on_busy),
+            on_no_answer=renamed(self.on_no_answer),
+            on_rejected=renamed(self.on_rejected),
+            on_unreachable=renamed(self.on_unreachable),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -558,7 +628,7 @@ ListeningNode = Menu | Collect
 
 
 def _on_max(escalation: Escalation) -> tuple[str, ...]:
-    return (escalation.on_max,) if escalation.on_max else ()
+    return escalation.targets()
 
 
 @dataclass(frozen=True, slots=True)
@@ -578,6 +648,9 @@ class Defaults:
     """Flow-wide settings every node falls back on."""
 
     on_max_attempts: str
+    # Kind-specific limit targets, before on_max_attempts ("": not set); see Escalation.leave_to.
+    on_max_no_input: str = ""
+    on_max_no_match: str = ""
     barge_in: BargeIn = BargeIn.ANY
     min_speech_ms: int = 0
     no_input_timeout_ms: int = 5_000

@@ -24,6 +24,8 @@ from common.jsontext import json_text
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine import hooks, matching, responses, slots
 from server.engine.flow import (
+    TRANSFER_FAILURES,
+    UNKNOWN_FAILURE,
     AiGatherNode,
     AssistantNode,
     Branch,
@@ -265,8 +267,11 @@ class _Turn(TurnBase):
             result = self.request.transfer_finished
             if result.outcome == pb.TRANSFER_OUTCOME_SUCCEEDED:
                 return self.finish_over(f"transferred to {node.target.kind} {node.target.value}")
-            self.note = f"transfer failed: {result.reason}".strip(": ")
-            return self.run(node.on_failure)
+            failure = _FAILURES.get(result.failure, UNKNOWN_FAILURE)
+            self.state = replace(self.state, transfer_failure=failure)
+            said = "" if failure == UNKNOWN_FAILURE else f" ({failure})"
+            self.note = f"transfer failed{said}: {result.reason}".strip(": ")
+            return self.run(node.on_failed(failure))
         if event in ("playback_finished", "no_input"):
             # The platform played the prompts but did not transfer (Aliyun's first answer of an
             # inbound call cannot): ask for the transfer again rather than leave the caller.
@@ -615,7 +620,7 @@ class _Turn(TurnBase):
             self.note += f": failure budget spent, going to {defaults.on_failure_budget}"
             leaving = defaults.on_failure_budget
         elif count >= limit:
-            leaving = node.escalation.on_max or defaults.on_max_attempts
+            leaving = node.escalation.leave_to(kind, defaults)
             self.note += f": giving up, going to {leaving}"
         if leaving:
             if isinstance(node, Collect) and self._confirming():
@@ -813,6 +818,11 @@ _ACT: dict[type[Node], Callable[[_Turn, Any, list[PromptSpec]], Decision]] = {
     Transfer: _Turn._act_transfer,
     HangUp: _Turn._act_hang_up,
     RecordNode: _Turn._act_record,
+}
+# How a transfer's failure is named in flows (`on_busy`, `{transfer.failure}`); any other
+# value, UNSPECIFIED included, is UNKNOWN_FAILURE.
+_FAILURES: dict[int, str] = {
+    pb.TransferFailure.Value(f"TRANSFER_FAILURE_{name.upper()}"): name for name in TRANSFER_FAILURES
 }
 # Node kinds that need a platform capability, and go to their `on_unavailable` without it.
 _NEEDS: dict[type[Node], int] = {

@@ -255,6 +255,8 @@ class TurnBase:
             return _queue_figure(self.state.queue, name.removeprefix("queue."))
         if name.startswith("assistant."):
             return self.state.assistant.get(name.removeprefix("assistant."))
+        if name == "transfer.failure":
+            return self.state.transfer_failure or None
         if name in ("call.date", "call.time"):
             local = self._local_now(self.f.timezone)
             if local is None:

@@ -21,6 +21,7 @@ from server.engine.hooks import Outcome
 from server.tools.common import (
     DEFAULT_CALLEE,
     DEFAULT_CALLER,
+    TRANSFER_RESULTS,
     CallInfo,
     Conversation,
     ToolError,
@@ -42,7 +43,7 @@ HELP = """\
   /nomatch          the platform could not recognise the input (no match)
   /played           the platform finished playing the prompts
   /recorded [URI]   the recording finished
-  /transfer ok|failed   the transfer finished
+  /transfer ok|failed   the transfer finished (or failed: busy, no_answer, rejected, unreachable)
   /bargein MS       the caller spoke MS milliseconds over the prompt
   /event NAME JSON  any event, e.g. /event platform_error {"code": "503"}
   /hangup           the caller hangs up
@@ -112,11 +113,11 @@ class Event:
     payload: dict[str, Any]
 
 
-_TRANSFER_OUTCOMES = {
-    "ok": "TRANSFER_OUTCOME_SUCCEEDED",
-    "succeeded": "TRANSFER_OUTCOME_SUCCEEDED",
-    "failed": "TRANSFER_OUTCOME_FAILED",
-    "fail": "TRANSFER_OUTCOME_FAILED",
+# Chat's short forms beside the conversation tests' words (`TRANSFER_RESULTS`).
+_TRANSFER_RESULTS = {
+    **TRANSFER_RESULTS,
+    "ok": TRANSFER_RESULTS["succeeded"],
+    "fail": TRANSFER_RESULTS["failed"],
 }
 
 
@@ -147,8 +148,8 @@ def parse_input(line: str) -> Event | str:
         return Event(
             "recording_finished", {"recording_uri": rest or "file:///tmp/dialogue-chat.wav"}
         )
-    if word == "transfer" and rest in _TRANSFER_OUTCOMES:
-        return Event("transfer_finished", {"outcome": _TRANSFER_OUTCOMES[rest]})
+    if word == "transfer" and rest in _TRANSFER_RESULTS:
+        return Event("transfer_finished", dict(_TRANSFER_RESULTS[rest]))
     if word == "bargein" and rest.isdigit():
         return Event("barged_in", {"speech_duration_ms": int(rest)})
     if word == "event" and rest:
@@ -162,7 +163,7 @@ def parse_input(line: str) -> Event | str:
         return Event(name, payload)
     if word in ("transfer", "bargein", "event"):
         usage = {
-            "transfer": "/transfer ok|failed",
+            "transfer": "/transfer ok|failed|busy|no_answer|rejected|unreachable",
             "bargein": "/bargein MS",
             "event": "/event NAME JSON",
         }

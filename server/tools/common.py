@@ -25,6 +25,7 @@ from dialogue.v1 import dialogue_pb2 as pb
 from server.config import DEMO_FLOWS
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.flow import (
+    TRANSFER_FAILURES,
     AiGatherNode,
     Branch,
     Collect,
@@ -412,6 +413,22 @@ def describe_state(state: CallState | None) -> str:
     )
 
 
+# How a tool's input names a transfer's end (`transfer: busy` in a conversation test, `/transfer
+# busy` in chat): the TransferFinished payload, as JSON. A failure reason is a failed transfer
+# that says why.
+TRANSFER_RESULTS: dict[str, dict[str, str]] = {
+    "succeeded": {"outcome": "TRANSFER_OUTCOME_SUCCEEDED"},
+    "failed": {"outcome": "TRANSFER_OUTCOME_FAILED"},
+    **{
+        failure: {
+            "outcome": "TRANSFER_OUTCOME_FAILED",
+            "failure": f"TRANSFER_FAILURE_{failure.upper()}",
+        }
+        for failure in TRANSFER_FAILURES
+    },
+}
+
+
 # -- the flow as a graph ----------------------------------------------------------------------
 
 
@@ -495,14 +512,19 @@ class Edge:
     sets: frozenset[str] = frozenset()
 
 
-def escalation_edge(flow: Flow, node_id: str, escalation: Escalation) -> Edge:
+def escalation_edges(flow: Flow, node_id: str, escalation: Escalation) -> list[Edge]:
+    """Where the limits lead: one edge when both kinds go to the same node, else one each."""
     defaults = flow.defaults
-    limits = (
-        f"no-input ×{escalation.max_no_input or defaults.max_no_input} / "
-        f"no-match ×{escalation.max_no_match or defaults.max_no_match}"
-    )
-    target = escalation.on_max or defaults.on_max_attempts
-    return Edge(node_id, target, limits, "escalation")
+    no_input = f"no-input ×{escalation.max_no_input or defaults.max_no_input}"
+    no_match = f"no-match ×{escalation.max_no_match or defaults.max_no_match}"
+    on_no_input = escalation.leave_to("no_input", defaults)
+    on_no_match = escalation.leave_to("no_match", defaults)
+    if on_no_input == on_no_match:
+        return [Edge(node_id, on_no_input, f"{no_input} / {no_match}", "escalation")]
+    return [
+        Edge(node_id, on_no_input, no_input, "escalation"),
+        Edge(node_id, on_no_match, no_match, "escalation"),
+    ]
 
 
 def _choice_label(intent: str, key: str, keywords: tuple[str, ...]) -> str:
@@ -538,13 +560,13 @@ def node_edges(flow: Flow, node: Node) -> list[Edge]:
         return [
             Edge(nid, c.next, _choice_label(c.intent, c.key, c.keywords), "choice", understood)
             for c in node.choices
-        ] + [escalation_edge(flow, nid, node.escalation)]
+        ] + escalation_edges(flow, nid, node.escalation)
     if isinstance(node, Collect):
         return [
             Edge(
                 nid, node.next, f"{node.slot} filled", "next", frozenset({node.slot}) | understood
             ),
-            escalation_edge(flow, nid, node.escalation),
+            *escalation_edges(flow, nid, node.escalation),
         ]
     if isinstance(node, Branch):
         return [
@@ -552,7 +574,15 @@ def node_edges(flow: Flow, node: Node) -> list[Edge]:
             for index, case in enumerate(node.cases)
         ] + [Edge(nid, node.default, "default", "default")]
     if isinstance(node, Transfer):
-        return [Edge(nid, node.on_failure, "transfer failed", "failure")]
+        specific = node.failure_targets()
+        return [
+            Edge(nid, target, f"transfer failed: {failure.replace('_', ' ')}", "failure")
+            for failure, target in specific
+        ] + [
+            Edge(
+                nid, node.on_failure, "transfer failed" + (", other" if specific else ""), "failure"
+            )
+        ]
     if isinstance(node, HangUp):
         return []
     if isinstance(node, RecordNode):
@@ -593,7 +623,7 @@ def node_edges(flow: Flow, node: Node) -> list[Edge]:
 def _generic_edges(flow: Flow, nid: str, value: object, path: str) -> Iterator[Edge]:
     """Edges of a node kind added after these tools: every field naming a node is an edge."""
     if isinstance(value, Escalation):
-        yield escalation_edge(flow, nid, value)
+        yield from escalation_edges(flow, nid, value)
         return
     if not dataclasses.is_dataclass(value) or isinstance(value, type):
         return

@@ -28,6 +28,7 @@ from server.engine.interpreter import Decision
 from server.tools.common import (
     ACTION_FIELDS,
     EVENT_FIELDS,
+    TRANSFER_RESULTS,
     CallInfo,
     Conversation,
     HookHandler,
@@ -74,10 +75,6 @@ _EXPECT_KEYS = (
     "dialogue_over",
     "response",
 )
-_TRANSFER_OUTCOMES = {
-    "succeeded": pb.TRANSFER_OUTCOME_SUCCEEDED,
-    "failed": pb.TRANSFER_OUTCOME_FAILED,
-}
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -404,11 +401,11 @@ class _Reader:
                 return "digits_entered", {"digits": value}
             return "recording_finished", {"recording_uri": value}
         if key == "transfer":
-            if value not in _TRANSFER_OUTCOMES:
-                raise self.fail(line, f"{where}: transfer: expected succeeded or failed")
-            return "transfer_finished", {
-                "outcome": pb.TransferOutcome.Name(_TRANSFER_OUTCOMES[value])
-            }
+            if value not in TRANSFER_RESULTS:
+                raise self.fail(
+                    line, f"{where}: transfer: expected one of: {', '.join(TRANSFER_RESULTS)}"
+                )
+            return "transfer_finished", dict(TRANSFER_RESULTS[value])
         if key == "queue":
             return "queue_status_reported", {}
         if key == "barge_in":

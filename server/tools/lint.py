@@ -16,6 +16,7 @@ from server.engine.flow import (
     AiGatherNode,
     Branch,
     Collect,
+    Escalation,
     Flow,
     Fulfillment,
     Menu,
@@ -291,6 +292,21 @@ class _Lint:
                 "defaults.on_failure_budget",
                 "is never used: defaults.max_failures is 0 (off)",
             )
+        for node_id, node in self.flow.nodes.items():
+            escalation = getattr(node, "escalation", None)
+            if (
+                isinstance(escalation, Escalation)
+                and escalation.on_max
+                and escalation.on_max_no_input
+                and escalation.on_max_no_match
+            ):
+                self.add(
+                    lines.node_line(node_id, "on_max"),
+                    WARNING,
+                    f"node '{node_id}'.on_max",
+                    "is never used: on_max_no_input and on_max_no_match are both set, and "
+                    "come first",
+                )
         command_keys = {c.key: c.intent for c in self.flow.commands if c.key}
         for node_id, node in self.flow.nodes.items():
             if not isinstance(node, Menu):

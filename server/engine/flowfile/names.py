@@ -14,10 +14,13 @@ CALL_FIELDS = ("call.caller", "call.callee", "call.date", "call.time")
 # assistant node's conversation ended: without a value until then.
 QUEUE_FIELDS = ("queue.position", "queue.wait_minutes", "queue.agents_online", "queue.agents_idle")
 ASSISTANT_FIELDS = ("assistant.reason", "assistant.duration_ms", "assistant.transcript")
+# Why the last transfer failed (busy, no_answer, rejected, unreachable or unknown): without a
+# value until one failed.
+TRANSFER_FIELDS = ("transfer.failure",)
 # How an unknown-placeholder message names the families above.
 NAMED_FAMILIES = (
     "params.NAME, queue.position/wait_minutes/agents_online/agents_idle, "
-    "assistant.reason/duration_ms/transcript"
+    "assistant.reason/duration_ms/transcript, transfer.failure"
 )
 PARAM_NAME = re.compile(r"^params\.[A-Za-z0-9_.-]{1,64}$")
 URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from server.engine import conditions as condition_ops
 from server.engine import hours
 from server.engine.flow import (
+    TRANSFER_FAILURES,
     AiGatherNode,
     AssistantNode,
     Branch,
@@ -347,6 +348,10 @@ def read_transfer(r: FlowReader, node_id: str, data: LineMap, where: str) -> Nod
         monitored=r.c.get(data, "monitored", bool, where, default=False) is True,
         caller_id=r.c.get(data, "caller_id", str, where, default="") or "",
         timeout_ms=r.positive(data, "timeout_ms", where, 0, zero_ok=True),
+        on_busy=r.ref(data, "on_busy", where, required=False),
+        on_no_answer=r.ref(data, "on_no_answer", where, required=False),
+        on_rejected=r.ref(data, "on_rejected", where, required=False),
+        on_unreachable=r.ref(data, "on_unreachable", where, required=False),
     )
 
 
@@ -683,6 +688,8 @@ _LISTENING = (
     "max_no_input",
     "max_no_match",
     "on_max",
+    "on_max_no_input",
+    "on_max_no_match",
     "nlu",
     "fuzzy_threshold",
 )
@@ -697,7 +704,8 @@ READERS: dict[str, NodeReader] = {
     ),
     "branch": NodeReader(("cases", "default"), read_branch),
     "transfer": NodeReader(
-        ("prompt", "target", "mode", "monitored", "caller_id", "timeout_ms", "on_failure"),
+        ("prompt", "target", "mode", "monitored", "caller_id", "timeout_ms", "on_failure",
+         *(f"on_{failure}" for failure in TRANSFER_FAILURES)),
         read_transfer,
     ),
     "hangup": NodeReader(("prompt", "reason"), read_hangup),

@@ -36,6 +36,7 @@ from server.engine.flowfile.names import (
     PARAM_NAME,
     PLACEHOLDER,
     QUEUE_FIELDS,
+    TRANSFER_FIELDS,
     URL,
 )
 from server.engine.flowfile.nodes import READERS
@@ -45,7 +46,7 @@ from server.engine.matching import normalize
 
 T = TypeVar("T")
 # Values the call has beside its slots, readable in any template.
-_RUNTIME_FIELDS = frozenset((*CALL_FIELDS, *QUEUE_FIELDS, *ASSISTANT_FIELDS))
+_RUNTIME_FIELDS = frozenset((*CALL_FIELDS, *QUEUE_FIELDS, *ASSISTANT_FIELDS, *TRANSFER_FIELDS))
 # Each setting's default, from the flow model: a file that leaves one out gets exactly that.
 _DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(Defaults)}
 
@@ -190,7 +191,7 @@ class FlowReader:
         c, w = self.c, "defaults"
         c.known_keys(
             data,
-            ("on_max_attempts", "barge_in", "min_speech_ms", "no_input_timeout_ms", "inter_digit_timeout_ms",
+            ("on_max_attempts", "on_max_no_input", "on_max_no_match", "barge_in", "min_speech_ms", "no_input_timeout_ms", "inter_digit_timeout_ms",
              "max_no_input", "max_no_match", "max_failures", "on_failure_budget", "no_input", "no_match",
              "fuzzy_threshold"),
             w,
@@ -198,6 +199,8 @@ class FlowReader:
         fuzzy = self.fuzzy(data, w)
         return Defaults(
             on_max_attempts=self.ref(data, "on_max_attempts", w),
+            on_max_no_input=self.ref(data, "on_max_no_input", w, required=False),
+            on_max_no_match=self.ref(data, "on_max_no_match", w, required=False),
             barge_in=self.barge_in(data, w) or _DEFAULTS["barge_in"],
             min_speech_ms=self.positive(
                 data, "min_speech_ms", w, _DEFAULTS["min_speech_ms"], zero_ok=True
@@ -467,6 +470,8 @@ class FlowReader:
             if "max_no_match" in data
             else None,
             on_max=self.ref(data, "on_max", where, required=False) or None,
+            on_max_no_input=self.ref(data, "on_max_no_input", where, required=False) or None,
+            on_max_no_match=self.ref(data, "on_max_no_match", where, required=False) or None,
         )
 
     def _nodes(self, data: LineMap | None) -> dict[str, Raw]:

@@ -156,12 +156,39 @@ async def test_a_transfer_nobody_answers_runs_the_flows_failure_path(world: Worl
     agent = world.leg(
         "v3:busy-leg", client_state=transfer.body["target_leg_client_state"], caller=leg.callee
     )
-    await agent.send("call.hangup", hangup_cause="user_busy", hangup_source="callee")
+    # The transfer's timeout ran out while it rang: no answer, which the flow leaves to on_failure.
+    await agent.send("call.hangup", hangup_cause="timeout", hangup_source="callee")
     sorry = leg.only_command()
     assert sorry.command == "speak"
     assert "all our agents are busy" in sorry.body["payload"]
     await leg.send("call.speak.ended", status="completed")
     assert leg.only_command().command == "hangup"
+
+
+async def test_a_busy_agent_line_takes_the_flows_on_busy_path(world: World) -> None:
+    leg = world.leg("v3:call-line-busy")
+    await answer(leg)
+    await leg.send("call.answered")
+    leg.commands()
+    await leg.send("call.gather.ended", status="valid", digits="0")
+    leg.commands()
+    await leg.send("call.speak.ended", status="completed")
+    transfer = leg.only_command()
+    agent = world.leg(
+        "v3:line-busy-leg",
+        client_state=transfer.body["target_leg_client_state"],
+        caller=leg.callee,
+    )
+    await agent.send(
+        "call.hangup", hangup_cause="user_busy", sip_hangup_cause="486", hangup_source="callee"
+    )
+    # carrier-en's on_busy: say so, and self-service goes on at the anything-else menu.
+    menu = leg.only_command()
+    assert menu.command == "gather_using_speak"
+    assert menu.body["payload"].startswith("Sorry, all our agent lines are busy.")
+    assert "To go back to the main menu, press 1." in menu.body["payload"]
+    snapshot = await world.snapshot(leg.call_control_id)
+    assert snapshot.call.node_id == "anything_else"
 
 
 async def test_silence_and_wrong_keys_escalate_like_the_flow_says(world: World) -> None:

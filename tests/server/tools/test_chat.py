@@ -171,6 +171,20 @@ def test_a_routed_selector_finds_its_flow(run: Run) -> None:
         ("/nomatch", Event("no_match", {})),
         ("/hangup", Event("call_ended", {"hung_up_by": "HANG_UP_PARTY_CALLER"})),
         ("/transfer ok", Event("transfer_finished", {"outcome": "TRANSFER_OUTCOME_SUCCEEDED"})),
+        (
+            "/transfer busy",
+            Event(
+                "transfer_finished",
+                {"outcome": "TRANSFER_OUTCOME_FAILED", "failure": "TRANSFER_FAILURE_BUSY"},
+            ),
+        ),
+        (
+            "/transfer no_answer",
+            Event(
+                "transfer_finished",
+                {"outcome": "TRANSFER_OUTCOME_FAILED", "failure": "TRANSFER_FAILURE_NO_ANSWER"},
+            ),
+        ),
         ("/bargein 300", Event("barged_in", {"speech_duration_ms": 300})),
         ("/quit", "quit"),
         ("/exit", "quit"),

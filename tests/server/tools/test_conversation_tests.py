@@ -191,6 +191,12 @@ _BROKEN = {
         "play_and_listen, play_and_transfer, play_and_hang_up, play, record, keep_playing, "
         "stop_playing, wait, ai_gather, end_dialogue, query_queue, hand_to_assistant)",
     ),
+    "an unknown transfer result": (
+        "flow: carrier-zh\ncases:\n  - name: x\n    turns:\n      - start: true\n"
+        "      - transfer: engaged\n",
+        "6: case 'x' turn 2: transfer: expected one of: succeeded, failed, busy, no_answer, "
+        "rejected, unreachable",
+    ),
     "a selector routed elsewhere": (
         'flow: carrier-zh\nselector: "10087"\ncases: []\n',
         "2: selector '10087' routes to flow 'carrier-en', not 'carrier-zh'",

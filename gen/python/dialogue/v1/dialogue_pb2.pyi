@@ -112,6 +112,38 @@ TRANSFER_OUTCOME_FAILED: TransferOutcome.ValueType  # 2
 """The transfer failed (busy, no answer, rejected, no agent free)."""
 Global___TransferOutcome: _TypeAlias = TransferOutcome  # noqa: Y015
 
+class _TransferFailure:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _TransferFailureEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_TransferFailure.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    TRANSFER_FAILURE_UNSPECIFIED: _TransferFailure.ValueType  # 0
+    """Not said, or a reason none of the others names (still a failure when the outcome is)."""
+    TRANSFER_FAILURE_BUSY: _TransferFailure.ValueType  # 1
+    """The target was busy (SIP 486/600, "user busy")."""
+    TRANSFER_FAILURE_NO_ANSWER: _TransferFailure.ValueType  # 2
+    """The target rang but nobody answered in time (SIP 408/480, ring timeout)."""
+    TRANSFER_FAILURE_REJECTED: _TransferFailure.ValueType  # 3
+    """The target declined the call (SIP 603, "call rejected")."""
+    TRANSFER_FAILURE_UNREACHABLE: _TransferFailure.ValueType  # 4
+    """The target could not be reached at all (unknown or unroutable number, SIP 404/484/604)."""
+
+class TransferFailure(_TransferFailure, metaclass=_TransferFailureEnumTypeWrapper):
+    """TransferFailure is why a transfer failed, as far as the platform tells."""
+
+TRANSFER_FAILURE_UNSPECIFIED: TransferFailure.ValueType  # 0
+"""Not said, or a reason none of the others names (still a failure when the outcome is)."""
+TRANSFER_FAILURE_BUSY: TransferFailure.ValueType  # 1
+"""The target was busy (SIP 486/600, "user busy")."""
+TRANSFER_FAILURE_NO_ANSWER: TransferFailure.ValueType  # 2
+"""The target rang but nobody answered in time (SIP 408/480, ring timeout)."""
+TRANSFER_FAILURE_REJECTED: TransferFailure.ValueType  # 3
+"""The target declined the call (SIP 603, "call rejected")."""
+TRANSFER_FAILURE_UNREACHABLE: TransferFailure.ValueType  # 4
+"""The target could not be reached at all (unknown or unroutable number, SIP 404/484/604)."""
+Global___TransferFailure: _TypeAlias = TransferFailure  # noqa: Y015
+
 class _HangUpParty:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -973,19 +1005,25 @@ class TransferFinished(_message.Message):
 
     OUTCOME_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
+    FAILURE_FIELD_NUMBER: _builtins.int
     outcome: Global___TransferOutcome.ValueType
     """How the transfer ended."""
     reason: _builtins.str
     """The platform's reason or code, free text; may be empty."""
+    failure: Global___TransferFailure.ValueType
+    """Why a failed transfer failed, where the platform says it (UNSPECIFIED on success, and
+    when it does not say or says something else); flows may branch on it.
+    """
     def __init__(
         self,
         *,
         outcome: Global___TransferOutcome.ValueType = ...,
         reason: _builtins.str = ...,
+        failure: Global___TransferFailure.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["outcome", b"outcome", "reason", b"reason"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["failure", b"failure", "outcome", b"outcome", "reason", b"reason"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

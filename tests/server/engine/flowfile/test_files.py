@@ -532,7 +532,7 @@ _BROKEN = {
         (
             "unknown placeholder '{nope}'",
             "expected one of: call.callee, call.caller, call.date, call.time, params.NAME, "
-            "queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
+            "queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript, transfer.failure)",
         ),
     ),
     "unknown-placeholder-in-a-list-item": _Broken(
@@ -1210,7 +1210,7 @@ def test_load_flow_file_names_the_file_and_its_lines(tmp_path: Path) -> None:
             str(path),
             12,
             "node 'x'.prompt",
-            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
+            "unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript, transfer.failure)",
         )
     ]
 

@@ -251,7 +251,7 @@ def test_a_flow_with_every_new_feature_reads_into_the_model() -> None:
         (
             "",
             "s: {type: set, set: {a: '{nope}'}, next: bye}\n",
-            "8: node 's'.set.a: unknown placeholder '{nope}' (expected one of: a, call.callee, call.caller, call.date, call.time, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
+            "8: node 's'.set.a: unknown placeholder '{nope}' (expected one of: a, call.callee, call.caller, call.date, call.time, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript, transfer.failure)",
         ),
         (
             "",

@@ -241,7 +241,7 @@ def test_subflow_files_are_checked_on_their_own_lines() -> None:
     """
     assert _subflow_problems(textwrap.dedent(broken)) == [
         "subflows/s0.yaml:4: node 'ask'.next: unknown node 'gone' (expected one of: ask)",
-        "subflows/s0.yaml:4: node 'ask'.prompt: unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, x, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript)",
+        "subflows/s0.yaml:4: node 'ask'.prompt: unknown placeholder '{nope}' (expected one of: call.callee, call.caller, call.date, call.time, x, params.NAME, queue.position/wait_minutes/agents_online/agents_idle, assistant.reason/duration_ms/transcript, transfer.failure)",
         "subflows/s0.yaml:3: subflow: no 'return' node (expected at least one, to go back)",
     ]
 
