@@ -68,6 +68,9 @@ class PromptSpec:
 
 
 Rename = Callable[[str], str]
+# Keywords said in one language each: ((language, keywords), ...), in the file's order. Empty
+# when the keywords are a plain list, which counts in every language.
+KeywordsByLanguage = tuple[tuple[str, tuple[str, ...]], ...]
 
 
 class NodeKind:
@@ -153,6 +156,10 @@ class Choice:
     key: str = ""
     keywords: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    # The keywords of each language, when given per language (`keywords` then holds them all).
+    keywords_by_language: KeywordsByLanguage = ()
+    # Choosing this switches the call to this language ("For English press 9"); "" keeps it.
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +199,8 @@ class Option:
     keywords: tuple[str, ...] = ()
     key: str = ""
     patterns: tuple[str, ...] = ()
+    # The keywords of each language, when given per language (`keywords` then holds them all).
+    keywords_by_language: KeywordsByLanguage = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -571,6 +580,8 @@ class Command:
     repeat: bool = False
     key: str = ""
     patterns: tuple[str, ...] = ()
+    # The keywords of each language, when given per language (`keywords` then holds them all).
+    keywords_by_language: KeywordsByLanguage = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -607,9 +618,12 @@ class Flow:
     """A validated flow: its identity, defaults, global commands and nodes.
 
     Attributes:
+        language: The language calls start in (the first of `languages`, when declared).
         timezone: IANA time zone for relative dates, clock times and business hours.
         synonyms: Folded word → its whole synonym group; a keyword matches its group too.
         nlu: The external understanding hook, if any.
+        languages: Every language the flow speaks, the default first; empty for a flow of one
+            language (`language:` alone), which plays every prompt item as written.
     """
 
     id: str
@@ -625,3 +639,4 @@ class Flow:
     timezone: str = "UTC"
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     nlu: NluConfig | None = None
+    languages: tuple[str, ...] = ()

@@ -50,6 +50,8 @@ class CallState:
         queue: The queue figures the platform last reported (QUEUE_FIGURES), only those known.
         assistant: How the platform's voice assistant last ended: reason, duration_ms and
             transcript (one "role: content" line per message).
+        language: The language the call speaks now, one the flow declares (`languages:`);
+            "" for the flow's default. States written before it existed decode to "".
     """
 
     call_id: str
@@ -72,6 +74,7 @@ class CallState:
     capabilities: tuple[int, ...] = ()
     queue: dict[str, int] = field(default_factory=dict)
     assistant: dict[str, str] = field(default_factory=dict)
+    language: str = ""
 
     def count(self, name: str) -> int:
         """Returns a counter's value (0 when never counted)."""
@@ -102,6 +105,7 @@ _KEYS = {
     "capabilities": "x",
     "queue": "q",
     "assistant": "r",
+    "language": "l",
 }
 _FIELDS = {short: name for name, short in _KEYS.items()}
 # The barge-in policy is one key, [mode, min_speech_ms]: both or neither are meaningful.

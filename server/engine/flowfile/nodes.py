@@ -89,12 +89,13 @@ def read_menu(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node | 
         if not isinstance(entry, LineMap):
             r.c.problem(line, cw, f"got {describe(entry)}, expected a mapping")
             continue
-        r.c.known_keys(entry, ("intent", "key", "keywords", "patterns", "next"), cw)
+        r.c.known_keys(entry, ("intent", "key", "keywords", "patterns", "next", "language"), cw)
         key = r.key(entry, cw)
-        keywords = tuple(
-            str(k) for k in (r.c.get(entry, "keywords", LineList, cw, default=LineList()) or ())
-        )
+        keywords, by_language = r.keywords(entry, cw)
         patterns = r.patterns(entry, cw)
+        language = r.c.get(entry, "language", str, cw, default="") or ""
+        if language and not r.known_language(language, r.c.line_of(entry, "language"), cw):
+            language = ""
         if not key and not keywords and not patterns:
             r.c.problem(
                 entry.line,
@@ -102,7 +103,9 @@ def read_menu(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node | 
                 "neither 'key' nor 'keywords' nor 'patterns' (expected at least one)",
             )
         intent = r.c.get(entry, "intent", str, cw, required=True) or ""
-        choices.append(Choice(intent, r.ref(entry, "next", cw), key, keywords, patterns))
+        choices.append(
+            Choice(intent, r.ref(entry, "next", cw), key, keywords, patterns, by_language, language)
+        )
     keys = [choice.key for choice in choices if choice.key]
     if len(keys) != len(set(keys)):
         r.c.problem(
@@ -220,15 +223,14 @@ def _options(
             r.c.problem(line, ow, f"got {describe(entry)}, expected text or a mapping")
             continue
         r.c.known_keys(entry, ("value", "keywords", "key", "patterns"), ow)
-        keywords = tuple(
-            str(k) for k in (r.c.get(entry, "keywords", LineList, ow, default=LineList()) or ())
-        )
+        keywords, by_language = r.keywords(entry, ow)
         options.append(
             Option(
                 r.c.get(entry, "value", str, ow, required=True) or "",
                 keywords,
                 r.key(entry, ow),
                 r.patterns(entry, ow),
+                by_language,
             )
         )
     values = [option.value for option in options]
