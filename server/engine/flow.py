@@ -48,7 +48,11 @@ class SlotType(Enum):
 
 @dataclass(frozen=True, slots=True)
 class PromptItem:
-    """One thing to play: TTS text (a template) or recorded audio (media name or URL)."""
+    """One thing to play: TTS text (a template) or recorded audio (media name or URL).
+
+    `heard_in` is the call language that hears this item when it is not the one it is spoken
+    in: the English "For English, press 9" of a Chinese menu ("": its own language).
+    """
 
     text: str = ""
     media_name: str = ""
@@ -56,6 +60,7 @@ class PromptItem:
     voice: str = ""
     language: str = ""
     speed: float = 0.0
+    heard_in: str = ""
 
 
 @dataclass(frozen=True, slots=True)

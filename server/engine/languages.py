@@ -63,8 +63,7 @@ def declared(flow: Flow, tag: str) -> str:
 def items(flow: Flow, spec: PromptSpec, language: str) -> tuple[PromptItem, ...]:
     """The items of a prompt that are played in a call speaking `language`.
 
-    In a flow of several languages: the items in the call's language (an item without
-    `language:` is in the default one); if the prompt has none, the default language's items
+    In a flow of several languages: the items heard in the call's language (`heard_in`); if the prompt has none, the default language's items
     (`dialogue lint` reports the gap); if it has none of those either, all of them, so the
     caller never hears nothing. A flow of one language plays every item.
     """
@@ -72,10 +71,16 @@ def items(flow: Flow, spec: PromptSpec, language: str) -> tuple[PromptItem, ...]
         return spec.items
     current = spoken(flow, language)
     for wanted in (current, flow.language):
-        chosen = tuple(item for item in spec.items if (item.language or flow.language) == wanted)
+        chosen = tuple(item for item in spec.items if heard_in(flow, item) == wanted)
         if chosen:
             return chosen
     return spec.items
+
+
+def heard_in(flow: Flow, item: PromptItem) -> str:
+    """The call language that hears an item: the key it is under, else its own language, else
+    the flow's default."""
+    return item.heard_in or item.language or flow.language
 
 
 def keywords_in(said: Said, language: str, *, first: bool) -> tuple[str, ...]:

@@ -12,7 +12,21 @@ from collections import defaultdict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from server.engine.flow import AiGatherNode, Branch, Flow, Fulfillment, Menu, Node, SetNode
+from server.engine.flow import (
+    AiGatherNode,
+    Branch,
+    Choice,
+    Collect,
+    Command,
+    Flow,
+    Fulfillment,
+    Menu,
+    Node,
+    Option,
+    SetNode,
+)
+from server.engine.flowfile import LineList
+from server.engine.languages import heard_in
 from server.tools.common import (
     ANY_SLOT,
     PLACEHOLDER,
@@ -225,11 +239,11 @@ class _Lint:
         ]
 
     def languages(self) -> None:
-        """With `languages:` declared, every prompt needs an item in each of them."""
-        declared = getattr(self.flow, "languages", None) or self.lines.data.get("languages")
-        if not isinstance(declared, list | tuple) or not declared:
+        """With `languages:` declared, every prompt needs items, and every keyword mapping
+        keywords, in each of them (a plain keyword list counts in every language)."""
+        wanted = list(self.flow.languages)
+        if not wanted:
             return
-        wanted = [str(language) for language in declared]
         located = [
             (self.lines.node_line(node_id, path), f"node '{node_id}'.{path}", spec)
             for node_id, node in self.flow.nodes.items()
@@ -241,7 +255,7 @@ class _Lint:
         for line, where, spec in located:
             if not spec.items:
                 continue  # nothing is said, in any language
-            covered = {item.language or self.flow.language for item in spec.items}
+            covered = {heard_in(self.flow, item) for item in spec.items}
             missing = [language for language in wanted if language not in covered]
             if missing:
                 self.add(
@@ -249,8 +263,42 @@ class _Lint:
                     ERROR,
                     where,
                     f"no prompt for language {', '.join(missing)} (the flow declares languages: "
-                    f"{', '.join(wanted)}; this prompt has {', '.join(sorted(covered))})",
+                    f"{', '.join(wanted)}; this prompt has {', '.join(sorted(covered))}); "
+                    f"calls in it hear the {self.flow.language} items",
                 )
+        for line, where, said in self._keyword_mappings():
+            given = [language for language, _ in said.keywords_by_language]
+            missing = [language for language in wanted if language not in given]
+            if missing:
+                self.add(
+                    line,
+                    ERROR,
+                    where,
+                    f"no keywords for language {', '.join(missing)} (the flow declares "
+                    f"languages: {', '.join(wanted)}; these keywords have {', '.join(given)})",
+                )
+
+    def _keyword_mappings(self) -> list[tuple[int, str, Command | Choice | Option]]:
+        """(line, where, what) for every choice, option and command keyed by language."""
+        found: list[tuple[int, str, Command | Choice | Option]] = []
+        for node_id, node in self.flow.nodes.items():
+            entries: tuple[tuple[str, Choice | Option], ...] = ()
+            if isinstance(node, Menu):
+                entries = tuple((f"choices[{i}]", c) for i, c in enumerate(node.choices))
+            elif isinstance(node, Collect):
+                entries = tuple((f"options[{i}]", o) for i, o in enumerate(node.options))
+            found += [
+                (self.lines.node_line(node_id, path), f"node '{node_id}'.{path}.keywords", entry)
+                for path, entry in entries
+                if entry.keywords_by_language
+            ]
+        raw = self.lines.data.get("commands")
+        command_lines = raw.item_lines if isinstance(raw, LineList) else []
+        for index, command in enumerate(self.flow.commands):
+            if command.keywords_by_language:
+                line = command_lines[index] if index < len(command_lines) else 1
+                found.append((line, f"commands[{index}].keywords", command))
+        return found
 
     def ignored_settings(self) -> None:
         """Settings the engine accepts but silently ignores (docs/flows.md, sections 7 and 9)."""

@@ -102,6 +102,9 @@ class FlowReader:
         # Only `languages:` makes every item's own `language:` one of them (items are chosen
         # by language at play time); a one-language flow may mix in any.
         self.declared_languages: tuple[str, ...] = ()
+        # Reading the items under a language key: their own `language:` is only how they are
+        # spoken ({zh-CN: [中文…, {tts: "For English, press 9", language: en-US}]}).
+        self.under_language = False
 
     def read(self) -> Flow | None:
         c, data = self.c, self.data
@@ -539,15 +542,15 @@ class FlowReader:
                     "barge_in and min_speech_ms apply to the whole prompt (expected them around "
                     "the languages: {items: {zh-CN: …, en-US: …}, barge_in: …})",
                 )
-            for item in self.prompt_value(entry, tag_line, lw).items:
+            self.under_language = True
+            spec = self.prompt_value(entry, tag_line, lw)
+            self.under_language = False
+            for item in spec.items:
+                # An item spoken in another language is still heard by this one's calls.
                 if item.language and item.language != tag:
-                    self.c.problem(
-                        tag_line,
-                        lw,
-                        f"an item in language '{item.language}' under '{tag}' (expected "
-                        f"language: {tag} or none)",
-                    )
-                items.append(dataclasses.replace(item, language=str(tag)))
+                    items.append(dataclasses.replace(item, heard_in=str(tag)))
+                else:
+                    items.append(dataclasses.replace(item, language=str(tag)))
         return PromptSpec(tuple(items))
 
     def prompt_item(self, value: Any, line: int, where: str) -> PromptItem | None:
@@ -569,7 +572,12 @@ class FlowReader:
             self.templates.append((value.line, where, text))
         speed = self.c.get(value, "speed", float, where, default=0.0) or 0.0
         language = self.c.get(value, "language", str, where, default="") or ""
-        if language and self.declared_languages and language not in self.declared_languages:
+        if (
+            language
+            and self.declared_languages
+            and not self.under_language
+            and language not in self.declared_languages
+        ):
             self.c.problem(
                 self.c.line_of(value, "language"),
                 f"{where}.language",

@@ -172,7 +172,15 @@ def test_a_default_reprompt_reading_an_unset_slot_points_at_defaults() -> None:
 
 
 def test_with_declared_languages_every_prompt_needs_each_language() -> None:
+    # Issue 17 bug 5: `languages:` was refused by the loader, so this check could never run.
     body = """\
+        commands:
+          - intent: agent
+            keywords: {zh-CN: [人工], en-US: [agent]}
+            goto: bye
+          - intent: help
+            keywords: {zh-CN: [帮助]}
+            goto: bye
         nodes:
           ask:
             type: menu
@@ -181,20 +189,43 @@ def test_with_declared_languages_every_prompt_needs_each_language() -> None:
               - {tts: "Please choose.", language: en-US}
             choices:
               - intent: one
-                key: "1"
+                keywords: {en-US: [one]}
+                next: bye
+              - intent: two
+                keywords: [二, two]
                 next: bye
           bye:
             type: hangup
+            prompt: {zh-CN: 再见。, en-US: Goodbye.}
+          lost:
+            type: hangup
             prompt: 再见。
     """
-    # The engine's loader may not know `languages:` yet; the check reads it from the YAML too.
-    findings = _lint(body, "languages: [zh-CN, en-US]\n")
-    assert _short(findings) == [(19, ERROR, "node 'bye'.prompt")]
-    assert findings[0].message == (
-        "no prompt for language en-US (the flow declares languages: zh-CN, en-US; "
-        "this prompt has zh-CN)"
+    text = _HEADER.replace("language: zh-CN\n", "languages: [zh-CN, en-US]\n") + textwrap.dedent(
+        body
     )
-    assert _lint(body) == []
+    findings = [f for f in lint_flow(parse_flow(text, "t.yaml"), text) if f.severity == ERROR]
+    assert _short(findings) == [
+        (11, ERROR, "commands[1].keywords"),
+        (21, ERROR, "node 'ask'.choices[0].keywords"),
+        (32, ERROR, "node 'lost'.prompt"),
+    ]
+    assert findings[0].message == (
+        "no keywords for language en-US (the flow declares languages: zh-CN, en-US; "
+        "these keywords have zh-CN)"
+    )
+    assert findings[2].message == (
+        "no prompt for language en-US (the flow declares languages: zh-CN, en-US; "
+        "this prompt has zh-CN); calls in it hear the zh-CN items"
+    )
+    # A flow of one language has nothing to miss.
+    one = _HEADER + textwrap.dedent(body).replace("en-US: [agent]", "").replace(
+        "{en-US: [one]}", "[one]"
+    )
+    one = one.replace("en-US: Goodbye.", "").replace(
+        '- {tts: "Please choose.", language: en-US}', "- Please choose."
+    )
+    assert [f for f in lint_flow(parse_flow(one, "t.yaml"), one) if f.severity == ERROR] == []
 
 
 def test_settings_without_effect_are_warned_about() -> None:
