@@ -156,7 +156,13 @@ def speech(
         hints = [
             k
             for o in node.options
-            for k in expand(flow, (o.value, *languages.keywords_in(o, current, first=True)))
+            for k in expand(
+                flow,
+                (
+                    *(() if o.keywords_by_language else (o.value,)),
+                    *languages.keywords_in(o, current, first=True),
+                ),
+            )
         ]
     return pb.SpeechRecognition(
         language=current,

@@ -36,7 +36,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from server.engine import extraction, matching
 from server.engine import languages as spoken_languages
 from server.engine.dates import parse_date, parse_time
-from server.engine.flow import Collect, SlotType
+from server.engine.flow import Collect, Option, SlotType
 
 _MOBILE_CN = re.compile(r"^1[3-9][0-9]{9}$")
 _CN_COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(?=1[3-9][0-9]{9}$)")
@@ -446,12 +446,11 @@ def _choice(
         return SlotCheck(option.value)
 
     def candidates(language: str, first: bool) -> list[matching.Candidate]:
-        # An option's value is one of its words, in every language (so: tried first).
         return [
             matching.Candidate(
                 matching.expand(
                     (
-                        *((option.value,) if first else ()),
+                        *((option.value,) if first and _value_is_said(option) else ()),
                         *(
                             spoken_languages.keywords_in(option, language, first=first)
                             if languages
@@ -472,6 +471,12 @@ def _choice(
     if found is None:
         return SlotCheck(None, f"'{text}' matches no option")
     return SlotCheck(node.options[found.index].value, language=language)
+
+
+def _value_is_said(option: Option) -> bool:
+    """A `choice` option's value is one of its words, in every language, unless its keywords
+    are given per language: then it is only what is stored ("large" in a Chinese call)."""
+    return not option.keywords_by_language
 
 
 def _regex(node: Collect, said: str) -> SlotCheck:
