@@ -76,6 +76,8 @@ Rename = Callable[[str], str]
 # Keywords said in one language each: ((language, keywords), ...), in the file's order. Empty
 # when the keywords are a plain list, which counts in every language.
 KeywordsByLanguage = tuple[tuple[str, tuple[str, ...]], ...]
+# A text given per language: ((language, text), ...); empty when it is one text for all.
+TextByLanguage = tuple[tuple[str, str], ...]
 
 
 class NodeKind:
@@ -388,6 +390,8 @@ class AiGatherNode(NodeKind):
     on_failure: str
     voice: str = ""
     user_response_timeout_ms: int = 0
+    # The greeting of each language, when given per language (`greeting`: the default's).
+    greetings: TextByLanguage = ()
 
     kind: ClassVar[str] = "ai_gather"
 
@@ -629,6 +633,8 @@ class Flow:
         nlu: The external understanding hook, if any.
         languages: Every language the flow speaks, the default first; empty for a flow of one
             language (`language:` alone), which plays every prompt item as written.
+        voices: The TTS voice of each language, when `voice:` is given per language (`voice`
+            is then the default language's).
     """
 
     id: str
@@ -645,3 +651,4 @@ class Flow:
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     nlu: NluConfig | None = None
     languages: tuple[str, ...] = ()
+    voices: TextByLanguage = ()

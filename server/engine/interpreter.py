@@ -768,7 +768,9 @@ class _Turn(TurnBase):
                 language=self.language,
             )
             return self._respond(hand_to_assistant=handed)
-        greeting = self._render_text(node.greeting)[0]
+        greeting = self._render_text(
+            languages.text_in(node.greeting, node.greetings, self.f, self.state.language)
+        )[0]
         return self._respond(ai_gather=responses.ai_gather(self.f, node, greeting, self.language))
 
     def _unavailable(self, node: Node) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from server.engine import matching
-from server.engine.flow import Flow, KeywordsByLanguage, PromptItem, PromptSpec
+from server.engine.flow import Flow, KeywordsByLanguage, PromptItem, PromptSpec, TextByLanguage
 
 # A BCP-47 tag with a region or script ("zh-CN", "en-US", "yue-Hant-HK"): what a key of a
 # prompt or keyword mapping must look like to be read as a language.
@@ -81,6 +81,19 @@ def heard_in(flow: Flow, item: PromptItem) -> str:
     """The call language that hears an item: the key it is under, else its own language, else
     the flow's default."""
     return item.heard_in or item.language or flow.language
+
+
+def text_in(default: str, by_language: TextByLanguage, flow: Flow, language: str) -> str:
+    """A text given per language (a voice, a greeting): the call's language's, else the
+    default language's (`default`); one text for all when not given per language."""
+    if not by_language:
+        return default
+    return dict(by_language).get(spoken(flow, language), default)
+
+
+def voice(flow: Flow, language: str) -> str:
+    """The flow's TTS voice for a language (`voice:` may be given per language)."""
+    return text_in(flow.voice, flow.voices, flow, language)
 
 
 def keywords_in(said: Said, language: str, *, first: bool) -> tuple[str, ...]:

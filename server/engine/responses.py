@@ -89,7 +89,7 @@ def prompts(
                     pb.TextToSpeech(
                         text=text,
                         language=item.language or flow.language,
-                        voice=item.voice or flow.voice,
+                        voice=item.voice or languages.voice(flow, item.language or flow.language),
                         speed=item.speed,
                         template=item.text if values else "",
                         template_values=values,
@@ -195,7 +195,7 @@ def ai_gather(flow: Flow, node: AiGatherNode, greeting: str, language: str = "")
     gather = pb.AiGather(
         greeting=greeting,
         language=languages.spoken(flow, language),
-        voice=node.voice or flow.voice,
+        voice=node.voice or languages.voice(flow, language),
         user_response_timeout_ms=node.user_response_timeout_ms,
     )
     gather.parameters_schema.update(node.schema)

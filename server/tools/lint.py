@@ -266,6 +266,26 @@ class _Lint:
                     f"{', '.join(wanted)}; this prompt has {', '.join(sorted(covered))}); "
                     f"calls in it hear the {self.flow.language} items",
                 )
+        texts = [
+            (self.lines.node_line(node_id, "greeting"), f"node '{node_id}'.greeting", "greeting",
+             node.greetings)
+            for node_id, node in self.flow.nodes.items()
+            if isinstance(node, AiGatherNode) and node.greetings
+        ]  # fmt: skip
+        if self.flow.voices:
+            texts.append((self.lines.top.get("voice", 1), "flow.voice", "voice", self.flow.voices))
+        for line, where, what, by_language in texts:
+            given = [language for language, _ in by_language]
+            missing = [language for language in wanted if language not in given]
+            if missing:
+                self.add(
+                    line,
+                    ERROR,
+                    where,
+                    f"no {what} for language {', '.join(missing)} (the flow declares languages: "
+                    f"{', '.join(wanted)}; it has {', '.join(given)}); calls in it get the "
+                    f"{self.flow.language} one",
+                )
         for line, where, said in self._keyword_mappings():
             given = [language for language, _ in said.keywords_by_language]
             missing = [language for language in wanted if language not in given]

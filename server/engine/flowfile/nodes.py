@@ -400,8 +400,9 @@ def read_ai_gather(r: FlowReader, node_id: str, data: LineMap, where: str) -> No
         )
     for name in properties if isinstance(properties, dict) else ():
         r.slots.add(str(name))
-    greeting = r.c.get(data, "greeting", str, where, required=True) or ""
-    r.templates.append((r.c.line_of(data, "greeting"), f"{where}.greeting", greeting))
+    if "greeting" not in data:
+        r.c.problem(data.line, where, "'greeting' is missing (expected text)")
+    greeting, greetings = r.text_by_language(data, "greeting", where, template=True)
     return AiGatherNode(
         node_id,
         greeting,
@@ -410,6 +411,7 @@ def read_ai_gather(r: FlowReader, node_id: str, data: LineMap, where: str) -> No
         r.ref(data, "on_failure", where),
         r.c.get(data, "voice", str, where, default="") or "",
         r.positive(data, "user_response_timeout_ms", where, 0, zero_ok=True),
+        greetings,
     )
 
 

@@ -23,6 +23,7 @@ from server.engine.flow import (
     Node,
     PromptItem,
     PromptSpec,
+    TextByLanguage,
 )
 from server.engine.flowfile.checker import Checker
 from server.engine.flowfile.names import (
@@ -121,7 +122,7 @@ class FlowReader:
         languages = self._languages(data, language)
         language = languages[0] if languages else language
         self.languages, self.declared_languages = languages or (language,), languages
-        voice = c.get(data, "voice", str, "flow", default="") or ""
+        voice, voices = self.text_by_language(data, "voice", "flow")
         timezone = self.timezone(data, "flow") or "UTC"
         declared = c.get(data, "slots", LineList, "flow", default=LineList()) or LineList()
         self.slots.update(str(slot) for slot in declared)
@@ -160,6 +161,7 @@ class FlowReader:
             synonyms=synonyms,
             nlu=nlu,
             languages=languages,
+            voices=voices,
         )
 
     def _languages(self, data: LineMap, language: str) -> tuple[str, ...]:
@@ -215,6 +217,35 @@ class FlowReader:
             f"unknown language '{tag}' (expected one of: {', '.join(self.languages)}{hint})",
         )
         return False
+
+    def text_by_language(
+        self, data: LineMap, key: str, where: str, *, template: bool = False
+    ) -> tuple[str, TextByLanguage]:
+        """A text, or `{zh-CN: …, en-US: …}`: the default language's text (else the first
+        given), and the text of each language when given per language (else empty)."""
+        value, line = data.get(key), self.c.line_of(data, key)
+        if not self.is_by_language(value):
+            text = self.c.get(data, key, str, where, default="") or ""
+            if template:
+                self.templates.append((line, f"{where}.{key}", text))
+            return text, ()
+        assert isinstance(value, LineMap)
+        texts: list[tuple[str, str]] = []
+        for tag, entry in value.items():
+            tag_line = value.key_lines.get(tag, line)
+            if not self.known_language(str(tag), tag_line, f"{where}.{key}"):
+                continue
+            if not isinstance(entry, str | int | float) or isinstance(entry, bool):
+                self.c.problem(
+                    tag_line, f"{where}.{key}.{tag}", f"got {describe(entry)}, expected text"
+                )
+                continue
+            if template:
+                self.templates.append((tag_line, f"{where}.{key}.{tag}", str(entry)))
+            texts.append((str(tag), str(entry)))
+        by_language = dict(texts)
+        default = self.languages[0] if self.languages else ""
+        return by_language.get(default, texts[0][1] if texts else ""), tuple(texts)
 
     def is_by_language(self, value: Any) -> bool:
         """Whether a mapping is keyed by language (`{zh-CN: …, en-US: …}`), not a prompt item."""

@@ -15,6 +15,7 @@ from server.engine.hooks import NLU
 from server.engine.interpreter import Decision, decide
 from server.engine.state import decode, encode
 from tests.server.engine.test_interpreter import (
+    CALLER,
     action,
     keys,
     make_request,
@@ -286,3 +287,44 @@ def test_ai_gather_assistant_and_nlu_follow_the_calls_language() -> None:
     handed = walk(flow, *requests)[-1]
     assert action(handed) == "hand_to_assistant"
     assert handed.response.hand_to_assistant.language == "en-US"
+
+
+def test_voice_and_ai_gather_greeting_may_be_given_per_language() -> None:
+    text = textwrap.dedent("""\
+        flow: voices
+        version: "1"
+        languages: [zh-CN, en-US]
+        voice: {zh-CN: xiaoyun, en-US: emily}
+        start: menu
+        defaults: {on_max_attempts: bye}
+        nodes:
+          menu:
+            type: menu
+            prompt: {zh-CN: [请选择。, {tts: "For English, press 9.", language: en-US}]}
+            choices:
+              - {intent: english, key: "9", language: en-US, next: gather}
+              - {intent: chinese, key: "1", next: gather}
+          gather:
+            type: ai_gather
+            greeting: {zh-CN: 您好，请讲。, en-US: "Hello {call.caller}, go ahead."}
+            schema: {type: object, properties: {topic: {type: string}}}
+            next: bye
+            on_failure: bye
+          bye: {type: hangup, prompt: {zh-CN: 再见。, en-US: Goodbye.}}
+    """)
+    flow = parse_flow(text, "voices.yaml")
+    assert (flow.voice, flow.voices) == ("xiaoyun", (("zh-CN", "xiaoyun"), ("en-US", "emily")))
+    first = decide(flow, None, started())
+    assert [item.tts.voice for item in prompts_of(first).items] == ["xiaoyun", "emily"]
+    english = walk(flow, started(), keys("9"))[-1].response.ai_gather
+    assert (english.greeting, english.language, english.voice) == (
+        f"Hello {CALLER}, go ahead.",
+        "en-US",
+        "emily",
+    )
+    chinese = walk(flow, started(), keys("1"))[-1].response.ai_gather
+    assert (chinese.greeting, chinese.language, chinese.voice) == (
+        "您好，请讲。",
+        "zh-CN",
+        "xiaoyun",
+    )

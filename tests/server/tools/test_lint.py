@@ -218,6 +218,34 @@ def test_with_declared_languages_every_prompt_needs_each_language() -> None:
         "no prompt for language en-US (the flow declares languages: zh-CN, en-US; "
         "this prompt has zh-CN); calls in it hear the zh-CN items"
     )
+    # A voice or an AI gather greeting given per language needs every language too.
+    voices = _HEADER.replace(
+        "language: zh-CN\n", "languages: [zh-CN, en-US]\nvoice: {zh-CN: xiaoyun}\n"
+    ) + textwrap.dedent("""\
+        nodes:
+          ask:
+            type: ai_gather
+            greeting: {en-US: Hello.}
+            schema: {type: object, properties: {topic: {type: string}}}
+            next: bye
+            on_failure: bye
+          bye: {type: hangup, prompt: {zh-CN: 再见。, en-US: Goodbye.}}
+    """)
+    found = [f for f in lint_flow(parse_flow(voices, "t.yaml"), voices) if f.severity == ERROR]
+    assert [(f.line, f.where, f.message) for f in found] == [
+        (
+            4,
+            "flow.voice",
+            "no voice for language en-US (the flow declares languages: zh-CN, en-US; it has "
+            "zh-CN); calls in it get the zh-CN one",
+        ),
+        (
+            11,
+            "node 'ask'.greeting",
+            "no greeting for language zh-CN (the flow declares languages: zh-CN, en-US; it has "
+            "en-US); calls in it get the zh-CN one",
+        ),
+    ]
     # A flow of one language has nothing to miss.
     one = _HEADER + textwrap.dedent(body).replace("en-US: [agent]", "").replace(
         "{en-US: [one]}", "[one]"
