@@ -492,6 +492,7 @@ class _Turn(TurnBase):
                 self._merge(nlu.slots)
                 self.intent = choice.intent
                 self.note = f"chose '{choice.intent}' by nlu {nlu.confidence:g}"
+                self._switch_language(choice.language, f"chose '{choice.intent}'")
                 return self.run(choice.next)
             command = self._nlu_command(nlu)
             if command is not None:

@@ -21,6 +21,12 @@ from server.engine.flow import Flow, KeywordsByLanguage, PromptItem, PromptSpec,
 # A BCP-47 tag with a region or script ("zh-CN", "en-US", "yue-Hant-HK"): what a key of a
 # prompt or keyword mapping must look like to be read as a language.
 LANGUAGE_TAG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})+$")
+# What `languages:` accepts: a tag with or without its region ("en" too, since it is declared,
+# a key that names it is known), except the field names a prompt mapping has.
+DECLARABLE_TAG = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
+PROMPT_FIELDS = frozenset(
+    {"tts", "audio", "url", "voice", "language", "speed", "items", "barge_in", "min_speech_ms"}
+)
 
 
 class Said(Protocol):
@@ -48,16 +54,18 @@ def order(flow: Flow, language: str) -> tuple[str, ...]:
 
 
 def declared(flow: Flow, tag: str) -> str:
-    """The declared language a platform's tag names ("en-us", or "en" when only one English is
-    declared), else ""."""
+    """The declared language a platform's tag names: the same tag in any case ("en-us"), else
+    the one declared language of its primary language ("en" or "en-GB" for a flow declaring
+    en-US), else ""."""
     folded = tag.strip().lower()
     if not folded or not flow.languages:
         return ""
     for language in flow.languages:
         if language.lower() == folded:
             return language
-    primary = [lang for lang in flow.languages if lang.lower().split("-")[0] == folded]
-    return primary[0] if len(primary) == 1 else ""
+    primary = folded.split("-")[0]
+    same = [lang for lang in flow.languages if lang.lower().split("-")[0] == primary]
+    return same[0] if len(same) == 1 else ""
 
 
 def items(flow: Flow, spec: PromptSpec, language: str) -> tuple[PromptItem, ...]:

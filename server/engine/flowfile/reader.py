@@ -43,7 +43,7 @@ from server.engine.flowfile.names import (
 from server.engine.flowfile.nodes import READERS
 from server.engine.flowfile.subflows import Raw, Return, Subflow, inline
 from server.engine.flowfile.yaml_lines import LineList, LineMap, describe
-from server.engine.languages import LANGUAGE_TAG
+from server.engine.languages import DECLARABLE_TAG, LANGUAGE_TAG, PROMPT_FIELDS
 from server.engine.matching import normalize
 
 T = TypeVar("T")
@@ -174,11 +174,11 @@ class FlowReader:
         found: list[str] = []
         for entry, line in zip(raw, raw.item_lines, strict=True):
             tag = str(entry)
-            if not isinstance(entry, str) or not LANGUAGE_TAG.match(tag):
+            if not isinstance(entry, str) or not DECLARABLE_TAG.match(tag) or tag in PROMPT_FIELDS:
                 c.problem(
                     line,
                     where,
-                    f"got {describe(entry)}, expected a BCP-47 language with its region, such as zh-CN or en-US",
+                    f"got {describe(entry)}, expected a BCP-47 language such as zh-CN or en-US",
                 )
             elif tag in found:
                 c.problem(line, where, f"'{tag}' is listed twice (expected each language once)")

@@ -101,8 +101,8 @@ def test_order_puts_the_calls_language_first(flow: Flow) -> None:
 
 @pytest.mark.parametrize(
     ("tag", "expected"),
-    [("en-US", "en-US"), ("EN-us", "en-US"), ("en", "en-US"), ("zh", "zh-CN"), ("fr-FR", ""),
-     ("", "")],
+    [("en-US", "en-US"), ("EN-us", "en-US"), ("en", "en-US"), ("en-GB", "en-US"),
+     ("zh", "zh-CN"), ("fr-FR", ""), ("", "")],
 )  # fmt: skip
 def test_a_platforms_tag_names_a_declared_language(flow: Flow, tag: str, expected: str) -> None:
     assert languages.declared(flow, tag) == expected

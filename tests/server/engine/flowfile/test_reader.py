@@ -87,6 +87,14 @@ def test_languages_is_accepted_and_read_into_the_model() -> None:
     assert pick.options[0].keywords_by_language == (("zh-CN", ("大杯",)), ("en-US", ("large",)))
 
 
+def test_bare_languages_may_be_declared_and_key_prompts() -> None:
+    text = _text("languages: [zh, en]").replace("zh-CN", "zh").replace("en-US", "en")
+    flow = parse_flow(text, "demo.yaml")
+    assert (flow.language, flow.languages) == ("zh", ("zh", "en"))
+    bye = flow.nodes["bye"]
+    assert [item.language for item in bye.prompt.items] == ["zh", "en"]  # type: ignore[union-attr]
+
+
 def test_language_given_too_must_be_the_first_of_languages() -> None:
     both = "language: zh-CN\nlanguages: [zh-CN, en-US]"
     assert parse_flow(_text(both), "demo.yaml").languages == ("zh-CN", "en-US")
@@ -101,8 +109,11 @@ def test_language_given_too_must_be_the_first_of_languages() -> None:
     [
         (
             "languages: [zh-CN, english]",
-            "3: flow.languages: got str 'english', expected a BCP-47 language with its region, "
-            "such as zh-CN or en-US",
+            "3: flow.languages: got str 'english', expected a BCP-47 language such as zh-CN or en-US",
+        ),
+        (
+            "languages: [zh-CN, tts]",
+            "3: flow.languages: got str 'tts', expected a BCP-47 language such as zh-CN or en-US",
         ),
         ("languages: [zh-CN, zh-CN, en-US]", "3: flow.languages: 'zh-CN' is listed twice"),
         ("languages: []", "3: flow.languages: no languages (expected at least one"),
