@@ -542,6 +542,8 @@ class AssistantNode(NodeKind):
     greeting: str = ""
     instructions: str = ""
     context: tuple[str, ...] = ()
+    # The greeting of each language, when given per language (`greeting`: the default's).
+    greetings: TextByLanguage = ()
     kind: ClassVar[str] = "assistant"
 
     def targets(self) -> tuple[str, ...]:

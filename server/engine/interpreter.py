@@ -763,7 +763,9 @@ class _Turn(TurnBase):
             handed = responses.hand_to_assistant(
                 self.f,
                 assistant_id=render(node.assistant_id)[0],
-                greeting=render(node.greeting)[0],
+                greeting=render(
+                    languages.text_in(node.greeting, node.greetings, self.f, self.state.language)
+                )[0],
                 instructions=render(node.instructions)[0],
                 context={s: self.state.slots[s] for s in node.context if s in self.state.slots},
                 language=self.language,

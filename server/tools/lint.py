@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from server.engine.flow import (
     AiGatherNode,
+    AssistantNode,
     Branch,
     Choice,
     Collect,
@@ -270,7 +271,7 @@ class _Lint:
             (self.lines.node_line(node_id, "greeting"), f"node '{node_id}'.greeting", "greeting",
              node.greetings)
             for node_id, node in self.flow.nodes.items()
-            if isinstance(node, AiGatherNode) and node.greetings
+            if isinstance(node, AiGatherNode | AssistantNode) and node.greetings
         ]  # fmt: skip
         if self.flow.voices:
             texts.append((self.lines.top.get("voice", 1), "flow.voice", "voice", self.flow.voices))

@@ -650,11 +650,12 @@ def read_queue_status(r: FlowReader, node_id: str, data: LineMap, where: str) ->
 
 def read_assistant(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node:
     texts: dict[str, str] = {}
-    for key in ("assistant_id", "greeting", "instructions"):
+    for key in ("assistant_id", "instructions"):
         text = r.c.get(data, key, str, where, default="", required=key == "assistant_id") or ""
         if text:
             r.templates.append((r.c.line_of(data, key), f"{where}.{key}", text))
         texts[key] = text
+    greeting, greetings = r.text_by_language(data, "greeting", where, template=True)
     raw_context = r.c.get(data, "context", LineList, where, default=LineList()) or LineList()
     context: list[str] = []
     for name, line in zip(raw_context, raw_context.item_lines, strict=True):
@@ -667,9 +668,10 @@ def read_assistant(r: FlowReader, node_id: str, data: LineMap, where: str) -> No
         texts["assistant_id"],
         next_node,
         r.ref(data, "on_unavailable", where, required=False) or next_node,
-        texts["greeting"],
+        greeting,
         texts["instructions"],
         tuple(context),
+        greetings,
     )
 
 

@@ -268,6 +268,7 @@ def test_ai_gather_assistant_and_nlu_follow_the_calls_language() -> None:
           helper:
             type: assistant
             assistant_id: a-1
+            greeting: {zh-CN: 您好。, en-US: Hi there.}
             next: bye
             on_unavailable: bye
           bye: {type: hangup, prompt: {zh-CN: 再见。, en-US: Goodbye.}}
@@ -287,6 +288,7 @@ def test_ai_gather_assistant_and_nlu_follow_the_calls_language() -> None:
     handed = walk(flow, *requests)[-1]
     assert action(handed) == "hand_to_assistant"
     assert handed.response.hand_to_assistant.language == "en-US"
+    assert handed.response.hand_to_assistant.greeting == "Hi there."
 
 
 def test_voice_and_ai_gather_greeting_may_be_given_per_language() -> None:
