@@ -50,8 +50,9 @@ class SlotType(Enum):
 class PromptItem:
     """One thing to play: TTS text (a template) or recorded audio (media name or URL).
 
-    `heard_in` is the call language that hears this item when it is not the one it is spoken
-    in: the English "For English, press 9" of a Chinese menu ("": its own language).
+    `heard_in` is the language key the item was written under (`{zh-CN: …, en-US: …}`): the
+    call language that hears it, even when it is spoken in another (the English "For English,
+    press 9" of a Chinese menu). "" for an item of the plain forms: heard in its own language.
     """
 
     text: str = ""

@@ -73,10 +73,12 @@ def items(flow: Flow, spec: PromptSpec, language: str) -> tuple[PromptItem, ...]
 
     In a flow of several languages: the items heard in the call's language (`heard_in`); if the prompt has none, the default language's items
     (`dialogue lint` reports the gap); if it has none of those either, all of them, so the
-    caller never hears nothing. A flow of one language plays every item.
+    caller never hears nothing. A flow of one language plays every item, except those written
+    under another language's key (a subflow shared by flows of different languages).
     """
     if not flow.languages:
-        return spec.items
+        own = tuple(i for i in spec.items if not i.heard_in or i.heard_in == flow.language)
+        return own or spec.items
     current = spoken(flow, language)
     for wanted in (current, flow.language):
         chosen = tuple(item for item in spec.items if heard_in(flow, item) == wanted)

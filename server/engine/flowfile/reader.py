@@ -576,12 +576,11 @@ class FlowReader:
             self.under_language = True
             spec = self.prompt_value(entry, tag_line, lw)
             self.under_language = False
-            for item in spec.items:
-                # An item spoken in another language is still heard by this one's calls.
-                if item.language and item.language != tag:
-                    items.append(dataclasses.replace(item, heard_in=str(tag)))
-                else:
-                    items.append(dataclasses.replace(item, language=str(tag)))
+            # Heard by this language's calls, even an item spoken in another language.
+            items += [
+                dataclasses.replace(item, language=item.language or str(tag), heard_in=str(tag))
+                for item in spec.items
+            ]
         return PromptSpec(tuple(items))
 
     def prompt_item(self, value: Any, line: int, where: str) -> PromptItem | None:

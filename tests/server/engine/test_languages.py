@@ -10,7 +10,7 @@ import pytest
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine import languages
 from server.engine.flow import Choice, Flow, PromptItem, PromptSpec
-from server.engine.flowfile import parse_flow
+from server.engine.flowfile import parse_flow, parse_subflows
 from server.engine.hooks import NLU
 from server.engine.interpreter import Decision, decide
 from server.engine.state import decode, encode
@@ -330,3 +330,32 @@ def test_voice_and_ai_gather_greeting_may_be_given_per_language() -> None:
         "zh-CN",
         "xiaoyun",
     )
+
+
+def test_a_subflow_keyed_by_language_serves_flows_of_either_language() -> None:
+    library = parse_subflows(
+        {
+            "greet.yaml": textwrap.dedent("""\
+                subflow: greet
+                start: hello
+                nodes:
+                  hello:
+                    type: say
+                    prompt: {zh-CN: 您好。, en-US: Hello.}
+                    next: done
+                  done: {type: return}
+            """)
+        }
+    )
+    body = textwrap.dedent("""\
+        start: greeting
+        defaults: {on_max_attempts: bye}
+        nodes:
+          greeting: {type: subflow, flow: greet, next: bye}
+          bye: {type: hangup, prompt: "{bye}"}
+    """)
+    heard = {}
+    for language, bye in (("en-US", "Goodbye."), ("zh-CN", "再见。")):
+        text = f'flow: f\nversion: "1"\nlanguage: {language}\n' + body.replace("{bye}", bye)
+        heard[language] = spoken(decide(parse_flow(text, "f.yaml", library), None, started()))
+    assert heard == {"en-US": ["Hello.", "Goodbye."], "zh-CN": ["您好。", "再见。"]}

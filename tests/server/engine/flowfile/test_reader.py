@@ -67,9 +67,9 @@ def test_languages_is_accepted_and_read_into_the_model() -> None:
     menu = flow.nodes["menu"]
     assert isinstance(menu, Menu)
     assert menu.prompt.items == (
-        PromptItem(text="请选择。", language="zh-CN"),
+        PromptItem(text="请选择。", language="zh-CN", heard_in="zh-CN"),
         PromptItem(text="For English, press 9.", language="en-US", heard_in="zh-CN"),
-        PromptItem(text="Please choose.", language="en-US"),
+        PromptItem(text="Please choose.", language="en-US", heard_in="en-US"),
     )
     bill, english = menu.choices
     assert bill.keywords == ("话费", "bill")
@@ -155,7 +155,7 @@ def test_a_one_language_flow_may_key_by_its_own_language_only() -> None:
     assert only_zh.languages == ()
     menu = only_zh.nodes["menu"]
     assert isinstance(menu, Menu)
-    assert menu.prompt.items == (PromptItem(text="请选择。", language="zh-CN"),)
+    assert menu.prompt.items == (PromptItem(text="请选择。", language="zh-CN", heard_in="zh-CN"),)
 
 
 def test_an_item_language_must_be_declared_in_the_list_form() -> None:
