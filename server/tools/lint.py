@@ -257,6 +257,17 @@ class _Lint:
             if not spec.items:
                 continue  # nothing is said, in any language
             covered = {heard_in(self.flow, item) for item in spec.items}
+            unheard = sorted(covered - set(wanted))
+            if unheard:
+                # Only a subflow's keys can name an undeclared language (the loader refuses
+                # them in the flow itself); no call of this flow ever hears those items.
+                self.add(
+                    line,
+                    WARNING,
+                    where,
+                    f"items in {', '.join(unheard)}, which the flow does not declare "
+                    f"(languages: {', '.join(wanted)}): no call hears them",
+                )
             missing = [language for language in wanted if language not in covered]
             if missing:
                 self.add(

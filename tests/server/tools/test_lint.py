@@ -7,7 +7,7 @@ import textwrap
 from dataclasses import dataclass
 
 from server.engine.flow import Flow, HangUp, PromptItem, PromptSpec
-from server.engine.flowfile import parse_flow
+from server.engine.flowfile import parse_flow, parse_subflows
 from server.tools.common import all_edges, node_edges
 from server.tools.lint import ERROR, WARNING, Finding, lint_flow
 
@@ -218,6 +218,30 @@ def test_with_declared_languages_every_prompt_needs_each_language() -> None:
         "no prompt for language en-US (the flow declares languages: zh-CN, en-US; "
         "this prompt has zh-CN); calls in it hear the zh-CN items"
     )
+    # A subflow may key items by a language the flow does not declare: nobody hears them.
+    library = parse_subflows(
+        {
+            "hi.yaml": "subflow: hi\nstart: hi\nnodes:\n"
+            "  hi: {type: say, prompt: {zh-CN: 您好, en-US: Hi, fr-FR: Salut}, next: done}\n"
+            "  done: {type: return}\n"
+        }
+    )
+    uses = (
+        _HEADER.replace("language: zh-CN\n", "languages: [zh-CN, en-US]\n").replace(
+            "start: ask", "start: hi"
+        )
+        + "nodes:\n  hi: {type: subflow, flow: hi, next: bye}\n  bye: {type: hangup, prompt: {zh-CN: 再见, en-US: Bye}}\n"
+    )
+    found = lint_flow(parse_flow(uses, "t.yaml", library), uses)
+    assert [(f.line, f.severity, f.where, f.message) for f in found] == [
+        (
+            8,
+            WARNING,
+            "node 'hi.hi'.prompt",
+            "items in fr-FR, which the flow does not declare (languages: zh-CN, en-US): no "
+            "call hears them",
+        )
+    ]
     # A voice or an AI gather greeting given per language needs every language too.
     voices = _HEADER.replace(
         "language: zh-CN\n", "languages: [zh-CN, en-US]\nvoice: {zh-CN: xiaoyun}\n"
