@@ -382,9 +382,11 @@ def _playable(prompts: pb.Prompts) -> bool:
 
 
 def _language(prompt: _Prompt, speech: pb.SpeechRecognition | None, fallback: str = "") -> str:
-    """`language`: 1 for English, 0 (Chinese) otherwise, from the TTS, else the recognition."""
-    tag = (prompt.tts.language if prompt.tts is not None else "") or (
-        speech.language if speech is not None else ""
+    """`language`: 1 for English, 0 (Chinese) otherwise. One field serves TTS and ASR, so a
+    step that listens takes the recognition language (the call's: what the caller will
+    answer in, even after a Chinese menu's "For English, press 9"); else the TTS's."""
+    tag = (speech.language if speech is not None else "") or (
+        prompt.tts.language if prompt.tts is not None else ""
     )
     tag = tag or fallback
     return "1" if tag.strip().lower().startswith("en") else "0"

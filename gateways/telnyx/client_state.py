@@ -83,6 +83,8 @@ class ClientState:
         selector: With KIND_OUTBOUND: the flow selector the dialer chose.
         transcribing: transcription_start was sent on this leg (Telnyx refuses a second one
             with 90054, so it is started once and this flag travels in every later state).
+        transcription_language: The bare language that transcription was started in ("" if
+            unknown or not chosen); a call that switches language restarts it in the new one.
         maximum: With KIND_LISTEN and a terminator: the most keys the menu takes (the gather
             asks Telnyx for one more, so the terminator is always collected, never leaked).
     """
@@ -99,6 +101,7 @@ class ClientState:
     selector: str = ""
     transcribing: bool = False
     maximum: int = 0
+    transcription_language: str = ""
 
 
 def encode_state(state: ClientState) -> str:
@@ -116,6 +119,7 @@ def encode_state(state: ClientState) -> str:
         ("s", state.selector),
         ("tr", 1 if state.transcribing else 0),
         ("x", state.maximum),
+        ("tl", state.transcription_language),
     ):
         if value:
             data[key] = value
@@ -159,6 +163,7 @@ def decode_state(text: Any) -> ClientState | None:
         call_control_id=text_of("c"),
         selector=text_of("s"),
         transcribing=data.get("tr") == 1,
+        transcription_language=text_of("tl"),
         maximum=_count(data.get("x")),
     )
 

@@ -573,7 +573,11 @@ def _follow_up(webhook: Webhook, ccid: str, state: ClientState) -> Reaction:
             return Reaction(ccid, "prompt ended; the transfer in the state has no valid 'to'")
         body["client_state"] = encode_state(
             ClientState(
-                KIND_TRANSFER, ref=ref, outbound=state.outbound, transcribing=state.transcribing
+                KIND_TRANSFER,
+                ref=ref,
+                outbound=state.outbound,
+                transcribing=state.transcribing,
+                transcription_language=state.transcription_language,
             )
         )
         body["target_leg_client_state"] = encode_state(
@@ -587,6 +591,7 @@ def _follow_up(webhook: Webhook, ccid: str, state: ClientState) -> Reaction:
                 KIND_RECORD,
                 ref=ref,
                 transcribing=state.transcribing,
+                transcription_language=state.transcription_language,
                 outbound=state.outbound,
                 stop_key=state.stop_key,
                 call_control_id=ccid,
@@ -615,6 +620,7 @@ def _decide(
         settings=settings,
         running=running,
         transcribing=state is not None and state.transcribing,
+        transcription_language=state.transcription_language if state is not None else "",
     )
     return Reaction(ccid, note, request=request, context=context)
 

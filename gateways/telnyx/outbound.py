@@ -51,6 +51,7 @@ COMMANDS: Final = (
     "record_start",
     "record_stop",
     "transcription_start",
+    "transcription_stop",
     "gather_stop",
     "ai_assistant_start",
     "ai_assistant_stop",
@@ -58,10 +59,11 @@ COMMANDS: Final = (
 )
 """Every command `react` and `plan_commands` can produce."""
 
-OPTIONAL_COMMANDS: Final = frozenset({"answer", "transcription_start"})
+OPTIONAL_COMMANDS: Final = frozenset({"answer", "transcription_start", "transcription_stop"})
 """Commands whose refusal leaves the rest of the plan valid: not reported to the dialogue, and
 the commands after them still go out (an `answer` refused because the call is answered already,
-e.g. a late call.initiated; a refused transcription leaves the menu keys-only)."""
+e.g. a late call.initiated; a refused transcription leaves the menu keys-only; a refused stop
+before a restart in another language leaves the old one running)."""
 
 RUNNING_GATHER: Final = "gather"
 RUNNING_ASSISTANT: Final = "assistant"
@@ -106,6 +108,7 @@ class CommandContext:
             (the caller answered a key menu by voice: the gather is stopped first),
             RUNNING_ASSISTANT (an AI assistant has the call: it is stopped first, or told), or "".
         transcribing: transcription already runs on the leg (never started twice: 90054).
+        transcription_language: the bare language it runs in ("" when unknown).
     """
 
     event_id: str
@@ -114,6 +117,7 @@ class CommandContext:
     settings: Settings = field(default_factory=Settings)
     running: str = ""
     transcribing: bool = False
+    transcription_language: str = ""
 
 
 def plan_commands(response: pb.DecideNextActionResponse, context: CommandContext) -> list[Command]:
@@ -255,15 +259,38 @@ def _play_command(prompt: _Prompt, settings: Settings) -> tuple[str, dict[str, A
 
 def _state(kind: str, context: CommandContext, **fields: Any) -> str:
     fields.setdefault("transcribing", context.transcribing)
+    fields.setdefault("transcription_language", context.transcription_language)
     return encode_state(ClientState(kind, outbound=context.outbound, **fields))
 
 
 def _listen(listen: pb.PlayAndListen, context: CommandContext) -> list[Command]:
-    """The gather, after `transcription_start` when the menu invites speech (once per call)."""
-    if not listen.HasField("speech") or not context.settings.speech or context.transcribing:
+    """The gather, after `transcription_start` when the menu invites speech (once per call,
+    and again, after `transcription_stop`, when the call's language changed)."""
+    if not listen.HasField("speech") or not context.settings.speech:
         return [_gather(listen, context)]
-    started = replace(context, transcribing=True)
+    language = _transcription_language(listen.speech, context.settings)
+    if context.transcribing:
+        # Unknown on either side (another engine, a state written before languages were
+        # kept): the running transcription stays.
+        if (
+            not language
+            or language == context.transcription_language
+            or (not context.transcription_language)
+        ):
+            return [_gather(listen, context)]
+        restarted = replace(context, transcription_language=language)
+        return [
+            ("transcription_stop", {}),
+            _transcription_start(listen.speech, context.settings),
+            _gather(listen, restarted),
+        ]
+    started = replace(context, transcribing=True, transcription_language=language)
     return [_transcription_start(listen.speech, context.settings), _gather(listen, started)]
+
+
+def _transcription_language(speech: pb.SpeechRecognition, settings: Settings) -> str:
+    """The language transcription is asked for ("" when the engine takes none)."""
+    return ai_language(speech.language) if settings.transcription_engine == "Google" else ""
 
 
 def _transcription_start(speech: pb.SpeechRecognition, settings: Settings) -> Command:
@@ -275,7 +302,7 @@ def _transcription_start(speech: pb.SpeechRecognition, settings: Settings) -> Co
     config: dict[str, Any] = {"transcription_engine": settings.transcription_engine}
     if settings.transcription_engine == "Google":
         config["interim_results"] = False
-        language = ai_language(speech.language)
+        language = _transcription_language(speech, settings)
         if language:
             config["language"] = language
         hints = [hint.strip() for hint in speech.hints if hint.strip()][:_MAX_HINTS]

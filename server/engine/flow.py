@@ -48,7 +48,12 @@ class SlotType(Enum):
 
 @dataclass(frozen=True, slots=True)
 class PromptItem:
-    """One thing to play: TTS text (a template) or recorded audio (media name or URL)."""
+    """One thing to play: TTS text (a template) or recorded audio (media name or URL).
+
+    `heard_in` is the language key the item was written under (`{zh-CN: …, en-US: …}`): the
+    call language that hears it, even when it is spoken in another (the English "For English,
+    press 9" of a Chinese menu). "" for an item of the plain forms: heard in its own language.
+    """
 
     text: str = ""
     media_name: str = ""
@@ -56,6 +61,7 @@ class PromptItem:
     voice: str = ""
     language: str = ""
     speed: float = 0.0
+    heard_in: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,11 @@ class PromptSpec:
 
 
 Rename = Callable[[str], str]
+# Keywords said in one language each: ((language, keywords), ...), in the file's order. Empty
+# when the keywords are a plain list, which counts in every language.
+KeywordsByLanguage = tuple[tuple[str, tuple[str, ...]], ...]
+# A text given per language: ((language, text), ...); empty when it is one text for all.
+TextByLanguage = tuple[tuple[str, str], ...]
 
 
 class NodeKind:
@@ -185,6 +196,10 @@ class Choice:
     key: str = ""
     keywords: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    # The keywords of each language, when given per language (`keywords` then holds them all).
+    keywords_by_language: KeywordsByLanguage = ()
+    # Choosing this switches the call to this language ("For English press 9"); "" keeps it.
+    language: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +239,8 @@ class Option:
     keywords: tuple[str, ...] = ()
     key: str = ""
     patterns: tuple[str, ...] = ()
+    # The keywords of each language, when given per language (`keywords` then holds them all).
+    keywords_by_language: KeywordsByLanguage = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,6 +461,8 @@ class AiGatherNode(NodeKind):
     on_failure: str
     voice: str = ""
     user_response_timeout_ms: int = 0
+    # The greeting of each language, when given per language (`greeting`: the default's).
+    greetings: TextByLanguage = ()
 
     kind: ClassVar[str] = "ai_gather"
 
@@ -594,6 +613,8 @@ class AssistantNode(NodeKind):
     greeting: str = ""
     instructions: str = ""
     context: tuple[str, ...] = ()
+    # The greeting of each language, when given per language (`greeting`: the default's).
+    greetings: TextByLanguage = ()
     kind: ClassVar[str] = "assistant"
 
     def targets(self) -> tuple[str, ...]:
@@ -641,6 +662,8 @@ class Command:
     repeat: bool = False
     key: str = ""
     patterns: tuple[str, ...] = ()
+    # The keywords of each language, when given per language (`keywords` then holds them all).
+    keywords_by_language: KeywordsByLanguage = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -680,9 +703,14 @@ class Flow:
     """A validated flow: its identity, defaults, global commands and nodes.
 
     Attributes:
+        language: The language calls start in (the first of `languages`, when declared).
         timezone: IANA time zone for relative dates, clock times and business hours.
         synonyms: Folded word → its whole synonym group; a keyword matches its group too.
         nlu: The external understanding hook, if any.
+        languages: Every language the flow speaks, the default first; empty for a flow of one
+            language (`language:` alone), which plays every prompt item as written.
+        voices: The TTS voice of each language, when `voice:` is given per language (`voice`
+            is then the default language's).
     """
 
     id: str
@@ -698,3 +726,5 @@ class Flow:
     timezone: str = "UTC"
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     nlu: NluConfig | None = None
+    languages: tuple[str, ...] = ()
+    voices: TextByLanguage = ()

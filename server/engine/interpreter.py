@@ -22,7 +22,7 @@ from google.protobuf import json_format
 
 from common.jsontext import json_text
 from dialogue.v1 import dialogue_pb2 as pb
-from server.engine import hooks, matching, responses, slots
+from server.engine import hooks, languages, matching, responses, slots
 from server.engine.flow import (
     TRANSFER_FAILURES,
     UNKNOWN_FAILURE,
@@ -217,6 +217,7 @@ class _Turn(TurnBase):
             text = request.speech_recognized.text
             if not text.strip():
                 return self._escalate(node, NO_MATCH, "empty transcript")
+            self._heard_language()
             command = self._command(text=text)
             if command is not None:
                 return command
@@ -256,7 +257,9 @@ class _Turn(TurnBase):
                         barge_in=responses.barge_in_of(self.f.defaults, [self._prompt_of(node)])
                     ),
                     digits=responses.digits(self.f, node, confirming=self._confirming()),
-                    speech=responses.speech(self.f, node, confirming=self._confirming()),
+                    speech=responses.speech(
+                        self.f, node, confirming=self._confirming(), language=self.language
+                    ),
                 )
             )
         self.note = f"{event} does not apply at {node.id}; prompting again"
@@ -321,6 +324,7 @@ class _Turn(TurnBase):
         """A global command said while the call waits at a node that does not listen."""
         if event != "speech_recognized":
             return None
+        self._heard_language()
         return self._command(text=self.request.speech_recognized.text)
 
     def _at_wait(self, node: WaitNode, event: str | None) -> Decision:
@@ -401,18 +405,46 @@ class _Turn(TurnBase):
     # -- understanding ----------------------------------------------------------------------
 
     def _command(self, *, text: str = "", key: str = "") -> Decision | None:
-        """The first global command whose key was pressed or whose keyword/pattern was said."""
-        for command in self.f.commands:
-            hit = (key and key == command.key) or (
-                text
-                and (
-                    matching.find_keyword(text, self._expand(command.keywords))
-                    or matching.find_pattern(text, command.patterns)
-                )
-            )
-            if hit:
-                return self._run_command(command, "")
+        """The first global command whose key was pressed or whose keyword/pattern was said:
+        in the call's language first, then in the other declared ones (which it switches to)."""
+        if key:
+            command = next((c for c in self.f.commands if c.key and c.key == key), None)
+            return None if command is None else self._run_command(command, "")
+        if not text:
+            return None
+        for index, language in enumerate(languages.order(self.f, self.state.language)):
+            first = index == 0
+            for command in self.f.commands:
+                words = self._expand(languages.keywords_in(command, language, first=first))
+                if matching.find_keyword(text, words) or (
+                    first and matching.find_pattern(text, command.patterns)
+                ):
+                    if not first:
+                        self._switch_language(language, f"said '{command.intent}' in it")
+                    return self._run_command(command, "")
         return None
+
+    def _heard_language(self) -> None:
+        """The platform's recognised language, when the flow declares it, becomes the call's."""
+        heard = languages.declared(self.f, self.request.speech_recognized.language)
+        self._switch_language(heard, "recognised by the platform")
+
+    def _understand(
+        self, text: str, said: Sequence[languages.Said], threshold: float
+    ) -> tuple[matching.Understood, str]:
+        """`languages.understand` over choices and commands, in the call's language first."""
+
+        def candidates(language: str, first: bool) -> list[matching.Candidate]:
+            return [
+                matching.Candidate(
+                    self._expand(languages.keywords_in(s, language, first=first)),
+                    s.patterns if first else (),
+                )
+                for s in said
+            ]
+
+        order = languages.order(self.f, self.state.language)
+        return languages.understand(text, order, candidates, fuzzy_threshold=threshold)
 
     def _run_command(self, command: Command, how: str) -> Decision:
         self.intent = command.intent
@@ -434,7 +466,7 @@ class _Turn(TurnBase):
         payload = {
             "kind": hooks.NLU,
             "text": text,
-            "language": self.request.speech_recognized.language or self.f.language,
+            "language": self.language,
             "asr_confidence": round(self.request.speech_recognized.confidence, 4),
             "expected": expected,
             **self._hook_context(node.id),
@@ -467,6 +499,7 @@ class _Turn(TurnBase):
                 self._merge(nlu.slots)
                 self.intent = choice.intent
                 self.note = f"chose '{choice.intent}' by nlu {nlu.confidence:g}"
+                self._switch_language(choice.language, f"chose '{choice.intent}'")
                 return self.run(choice.next)
             command = self._nlu_command(nlu)
             if command is not None:
@@ -483,14 +516,11 @@ class _Turn(TurnBase):
                 return command or self._escalate(node, NO_MATCH, f"'{key}' matches no choice")
             self.intent = best.intent
             self.note = f"chose '{best.intent}' by key {key}"
+            self._switch_language(best.language, f"chose '{best.intent}'")
             return self.run(best.next)
         # Commands go first: they win fuzzy ties, as they win exact matches (checked before).
         commands = self.f.commands
-        candidates = [
-            *(matching.Candidate(self._expand(c.keywords), c.patterns) for c in commands),
-            *(matching.Candidate(self._expand(c.keywords), c.patterns) for c in node.choices),
-        ]
-        found = matching.understand(text, candidates, fuzzy_threshold=self._threshold(node))
+        found, heard_in = self._understand(text, [*commands, *node.choices], self._threshold(node))
         hit = found.hit
         if hit is None:
             return self._escalate(node, NO_MATCH, f"'{text}' matches no choice")
@@ -498,11 +528,13 @@ class _Turn(TurnBase):
         if found.ties:
             tied = ", ".join(f"'{names[t.index]}' ({t.describe()})" for t in found.ties)
             self.remarks.append(f"tied with {tied}: the one listed first wins")
+        self._switch_language(heard_in, f"said {hit.describe()}")
         if hit.index < len(commands):
             return self._run_command(commands[hit.index], hit.describe())
         best = node.choices[hit.index - len(commands)]
         self.intent = best.intent
         self.note = f"chose '{best.intent}' by voice ({hit.describe()})"
+        self._switch_language(best.language, f"chose '{best.intent}'")
         return self.run(best.next)
 
     def _fill(
@@ -523,17 +555,14 @@ class _Turn(TurnBase):
         if check.value is None:
             if text and self._threshold(node) > 0:
                 # Not an answer, but maybe a command said loosely ("operater").
-                candidates = [
-                    matching.Candidate(self._expand(c.keywords), c.patterns)
-                    for c in self.f.commands
-                ]
-                near = matching.understand(
-                    text, candidates, fuzzy_threshold=self._threshold(node)
-                ).hit
+                found, heard_in = self._understand(text, self.f.commands, self._threshold(node))
+                near = found.hit
                 if near is not None:
+                    self._switch_language(heard_in, f"said {near.describe()}")
                     return self._run_command(self.f.commands[near.index], near.describe())
             reprompts = node.invalid or None
             return self._escalate(node, NO_MATCH, f"{node.slot}: {check.problem}", reprompts)
+        self._switch_language(check.language, f"answered in it: '{check.value}'")
         return self._accept(node, check.value, "")
 
     def _parse(self, node: Collect, *, text: str = "", key: str = "") -> slots.SlotCheck:
@@ -544,6 +573,7 @@ class _Turn(TurnBase):
             today=self._today(),
             synonyms=self.f.synonyms,
             fuzzy_threshold=self._threshold(node),
+            languages=languages.order(self.f, self.state.language),
         )
 
     def _accept(self, node: Collect, value: str, how: str) -> Decision:
@@ -566,6 +596,7 @@ class _Turn(TurnBase):
             today=self._today(),
             synonyms=self.f.synonyms,
             fuzzy_threshold=self._threshold(node),
+            languages=languages.order(self.f, self.state.language),
         )
         answer = reply.answer
         if answer is None:
@@ -739,13 +770,18 @@ class _Turn(TurnBase):
             handed = responses.hand_to_assistant(
                 self.f,
                 assistant_id=render(node.assistant_id)[0],
-                greeting=render(node.greeting)[0],
+                greeting=render(
+                    languages.text_in(node.greeting, node.greetings, self.f, self.state.language)
+                )[0],
                 instructions=render(node.instructions)[0],
                 context={s: self.state.slots[s] for s in node.context if s in self.state.slots},
+                language=self.language,
             )
             return self._respond(hand_to_assistant=handed)
-        greeting = self._render_text(node.greeting)[0]
-        return self._respond(ai_gather=responses.ai_gather(self.f, node, greeting))
+        greeting = self._render_text(
+            languages.text_in(node.greeting, node.greetings, self.f, self.state.language)
+        )[0]
+        return self._respond(ai_gather=responses.ai_gather(self.f, node, greeting, self.language))
 
     def _unavailable(self, node: Node) -> str:
         """Where a node needing a capability the platform lacks goes instead ("" if it has it)."""
@@ -777,7 +813,9 @@ class _Turn(TurnBase):
             play_and_listen=pb.PlayAndListen(
                 prompts=self._prompts([*lead, self._prompt_of(node)]),
                 digits=responses.digits(self.f, node, confirming=confirming),
-                speech=responses.speech(self.f, node, confirming=confirming),
+                speech=responses.speech(
+                    self.f, node, confirming=confirming, language=self.language
+                ),
             )
         )
 

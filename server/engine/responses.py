@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Callable, Mapping, Sequence
 
 from dialogue.v1 import dialogue_pb2 as pb
-from server.engine import matching
+from server.engine import languages, matching
 from server.engine.flow import (
     AiGatherNode,
     BargeIn,
@@ -71,11 +71,14 @@ def barge_in_of(defaults: Defaults, specs: Sequence[PromptSpec]) -> pb.BargeIn:
     return pb.BargeIn(mode=_BARGE_IN_MODES[allowed], min_speech_ms=min_speech)
 
 
-def prompts(flow: Flow, specs: Sequence[PromptSpec], render: Render) -> pb.Prompts:
-    """The prompts of specs, in order, TTS templates rendered, under their combined policy."""
+def prompts(
+    flow: Flow, specs: Sequence[PromptSpec], render: Render, language: str = ""
+) -> pb.Prompts:
+    """The prompts of specs, in order, TTS templates rendered, under their combined policy;
+    of each, the items of the call's `language` (see `languages.items`)."""
     built = pb.Prompts(barge_in=barge_in_of(flow.defaults, specs))
     for spec in specs:
-        for item in spec.items:
+        for item in languages.items(flow, spec, language):
             if item.media_name:
                 built.items.add().audio.media_name = item.media_name
             elif item.url:
@@ -86,7 +89,7 @@ def prompts(flow: Flow, specs: Sequence[PromptSpec], render: Render) -> pb.Promp
                     pb.TextToSpeech(
                         text=text,
                         language=item.language or flow.language,
-                        voice=item.voice or flow.voice,
+                        voice=item.voice or languages.voice(flow, item.language or flow.language),
                         speed=item.speed,
                         template=item.text if values else "",
                         template_values=values,
@@ -138,18 +141,36 @@ def _timed(flow: Flow, spec: pb.DigitCollection) -> pb.DigitCollection:
     return spec
 
 
-def speech(flow: Flow, node: ListeningNode, *, confirming: bool) -> pb.SpeechRecognition | None:
-    """How a listening node recognises speech, with its words as hints; None: no speech.
-    A confirmation always listens for a spoken yes/no too, as it does for keys."""
+def speech(
+    flow: Flow, node: ListeningNode, *, confirming: bool, language: str = ""
+) -> pb.SpeechRecognition | None:
+    """How a listening node recognises speech, in the call's language, with its words in that
+    language as hints; None: no speech. A confirmation always listens for a spoken yes/no too,
+    as it does for keys."""
     if not node.speech and not confirming:
         return None
+    current = languages.spoken(flow, language)
     hints: list[str] = []
     if isinstance(node, Menu):
-        hints = [k for c in node.choices for k in expand(flow, c.keywords)]
+        hints = [
+            k
+            for c in node.choices
+            for k in expand(flow, languages.keywords_in(c, current, first=True))
+        ]
     elif node.slot_type is SlotType.CHOICE and not confirming:
-        hints = [k for o in node.options for k in expand(flow, (o.value, *o.keywords))]
+        hints = [
+            k
+            for o in node.options
+            for k in expand(
+                flow,
+                (
+                    *(() if o.keywords_by_language else (o.value,)),
+                    *languages.keywords_in(o, current, first=True),
+                ),
+            )
+        ]
     return pb.SpeechRecognition(
-        language=flow.language,
+        language=current,
         no_input_timeout_ms=flow.defaults.no_input_timeout_ms,
         hints=hints,
     )
@@ -174,12 +195,12 @@ def transfer(node: Transfer, slots: Mapping[str, str]) -> pb.Transfer:
     return built
 
 
-def ai_gather(flow: Flow, node: AiGatherNode, greeting: str) -> pb.AiGather:
-    """An AI gather node's action, its greeting already rendered."""
+def ai_gather(flow: Flow, node: AiGatherNode, greeting: str, language: str = "") -> pb.AiGather:
+    """An AI gather node's action in the call's language, its greeting already rendered."""
     gather = pb.AiGather(
         greeting=greeting,
-        language=flow.language,
-        voice=node.voice or flow.voice,
+        language=languages.spoken(flow, language),
+        voice=node.voice or languages.voice(flow, language),
         user_response_timeout_ms=node.user_response_timeout_ms,
     )
     gather.parameters_schema.update(node.schema)
@@ -200,14 +221,15 @@ def hand_to_assistant(
     greeting: str,
     instructions: str,
     context: Mapping[str, str],
+    language: str = "",
 ) -> pb.HandToAssistant:
-    """An assistant node's hand-over, its templates already rendered."""
+    """An assistant node's hand-over in the call's language, its templates already rendered."""
     return pb.HandToAssistant(
         assistant_id=assistant_id,
         greeting=greeting,
         instructions=instructions,
         context=context,
-        language=flow.language,
+        language=languages.spoken(flow, language),
     )
 
 

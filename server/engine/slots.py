@@ -28,14 +28,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from server.engine import extraction, matching
+from server.engine import languages as spoken_languages
 from server.engine.dates import parse_date, parse_time
-from server.engine.flow import Collect, SlotType
+from server.engine.flow import Collect, Option, SlotType
 
 _MOBILE_CN = re.compile(r"^1[3-9][0-9]{9}$")
 _CN_COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(?=1[3-9][0-9]{9}$)")
@@ -54,10 +55,15 @@ _EN_CENTS = ("cents", "cent", "pence", "penny")
 
 @dataclass(frozen=True, slots=True)
 class SlotCheck:
-    """The slot's text when the input was accepted, else None and what was wrong."""
+    """The slot's text when the input was accepted, else None and what was wrong.
+
+    `language` is the declared language the answer was said in when it is not the first one
+    tried (a `choice` option's keywords of another language), else "".
+    """
 
     value: str | None
     problem: str = ""
+    language: str = ""
 
 
 def parse_slot(
@@ -68,6 +74,7 @@ def parse_slot(
     today: date | None = None,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
     fuzzy_threshold: float = 0,
+    languages: Sequence[str] = (),
 ) -> SlotCheck:
     """Reads a collect node's answer: keys pressed (`key`) or words said (`text`).
 
@@ -78,6 +85,9 @@ def parse_slot(
         today: The call's date in the flow's time zone; relative dates need it.
         synonyms: The flow's synonym groups, for `choice` options.
         fuzzy_threshold: Fuzzy matching threshold for `choice` options (0: exact only).
+        languages: The languages to try `choice` keywords in, the call's first (empty: the
+            keywords of every language at once). Numbers, dates, times and yes/no are read by
+            the script they are said in (Chinese or Latin), so every language is understood.
     """
     said = key or text
     kind = node.slot_type
@@ -101,7 +111,14 @@ def parse_slot(
     if kind is SlotType.TIME:
         return _time(key=key, text=text)
     if kind is SlotType.CHOICE:
-        return _choice(node, key=key, text=text, synonyms=synonyms or {}, fuzzy=fuzzy_threshold)
+        return _choice(
+            node,
+            key=key,
+            text=text,
+            synonyms=synonyms or {},
+            fuzzy=fuzzy_threshold,
+            languages=languages,
+        )
     return _regex(node, said)
 
 
@@ -134,6 +151,7 @@ def read_confirmation(
     today: date | None = None,
     synonyms: Mapping[str, tuple[str, ...]] | None = None,
     fuzzy_threshold: float = 0,
+    languages: Sequence[str] = (),
 ) -> ConfirmationReply:
     """Reads the answer to a collect node's `confirm:` question: keys 1 (yes) / 2 (no), or
     speech as for `yes_no`; with a spoken no, the rest of the utterance is read as the slot's
@@ -149,7 +167,12 @@ def read_confirmation(
     if not said:
         return ConfirmationReply(False)
     check = parse_slot(
-        node, text=said, today=today, synonyms=synonyms, fuzzy_threshold=fuzzy_threshold
+        node,
+        text=said,
+        today=today,
+        synonyms=synonyms,
+        fuzzy_threshold=fuzzy_threshold,
+        languages=languages,
     )
     return ConfirmationReply(False, check.value, check.problem)
 
@@ -414,22 +437,46 @@ def _choice(
     text: str,
     synonyms: Mapping[str, tuple[str, ...]],
     fuzzy: float,
+    languages: Sequence[str],
 ) -> SlotCheck:
     if key:
         option = next((o for o in node.options if o.key and o.key == key), None)
         if option is None:
             return SlotCheck(None, f"key '{key}' picks no option")
         return SlotCheck(option.value)
-    candidates = [
-        matching.Candidate(
-            matching.expand((option.value, *option.keywords), synonyms), option.patterns
-        )
-        for option in node.options
-    ]
-    found = matching.understand(text, candidates, fuzzy_threshold=fuzzy).hit
+
+    def candidates(language: str, first: bool) -> list[matching.Candidate]:
+        return [
+            matching.Candidate(
+                matching.expand(
+                    (
+                        *((option.value,) if first and _value_is_said(option) else ()),
+                        *(
+                            spoken_languages.keywords_in(option, language, first=first)
+                            if languages
+                            else option.keywords
+                        ),
+                    ),
+                    synonyms,
+                ),
+                option.patterns if first else (),
+            )
+            for option in node.options
+        ]
+
+    understood, language = spoken_languages.understand(
+        text, languages or ("",), candidates, fuzzy_threshold=fuzzy
+    )
+    found = understood.hit
     if found is None:
         return SlotCheck(None, f"'{text}' matches no option")
-    return SlotCheck(node.options[found.index].value)
+    return SlotCheck(node.options[found.index].value, language=language)
+
+
+def _value_is_said(option: Option) -> bool:
+    """A `choice` option's value is one of its words, in every language, unless its keywords
+    are given per language: then it is only what is stored ("large" in a Chinese call)."""
+    return not option.keywords_by_language
 
 
 def _regex(node: Collect, said: str) -> SlotCheck:

@@ -52,6 +52,8 @@ class CallState:
             transcript (one "role: content" line per message).
         transfer_failure: Why the last failed transfer failed, as flows name it (busy,
             no_answer, rejected, unreachable, unknown); "" until one failed.
+        language: The language the call speaks now, one the flow declares (`languages:`);
+            "" for the flow's default. States written before it existed decode to "".
     """
 
     call_id: str
@@ -75,6 +77,7 @@ class CallState:
     queue: dict[str, int] = field(default_factory=dict)
     assistant: dict[str, str] = field(default_factory=dict)
     transfer_failure: str = ""
+    language: str = ""
 
     def count(self, name: str) -> int:
         """Returns a counter's value (0 when never counted)."""
@@ -106,6 +109,7 @@ _KEYS = {
     "queue": "q",
     "assistant": "r",
     "transfer_failure": "j",
+    "language": "l",
 }
 _FIELDS = {short: name for name, short in _KEYS.items()}
 # The barge-in policy is one key, [mode, min_speech_ms]: both or neither are meaningful.

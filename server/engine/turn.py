@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from dialogue.v1 import dialogue_pb2 as pb
-from server.engine import conditions, hooks, hours, responses
+from server.engine import conditions, hooks, hours, languages, responses
 from server.engine.flow import (
     Branch,
     Condition,
@@ -102,6 +102,18 @@ class TurnBase:
     def f(self) -> Flow:
         assert self.flow is not None
         return self.flow
+
+    @property
+    def language(self) -> str:
+        """The language the call speaks now (the flow's default unless it switched)."""
+        return languages.spoken(self.f, self.state.language)
+
+    def _switch_language(self, language: str, why: str) -> None:
+        """From now on the call speaks `language` (a declared one); "" or the same: no change."""
+        if not language or language == self.language:
+            return
+        self.state = replace(self.state, language="" if language == self.f.language else language)
+        self.remarks.append(f"language {language} ({why})")
 
     def _threshold(self, node: ListeningNode) -> float:
         return (
@@ -226,7 +238,7 @@ class TurnBase:
 
     def _prompts(self, specs: list[PromptSpec]) -> pb.Prompts:
         """The prompts to send; the state remembers their policy to judge a barge-in by."""
-        built = responses.prompts(self.f, specs, self._render_text)
+        built = responses.prompts(self.f, specs, self._render_text, self.language)
         self.state = replace(
             self.state,
             barge_in_mode=built.barge_in.mode,

@@ -409,7 +409,10 @@ def describe_state(state: CallState | None) -> str:
     params = ", ".join(f"{k}={v}" for k, v in sorted(state.params.items())) or "-"
     return (
         f"state: node {state.node or '-'} · turn {state.turn} · slots {slots} · "
-        f"counters {counters} · params {params}" + (" · over" if state.over else "")
+        f"counters {counters} · params {params}"
+        # Only a call that switched language says so (the default is the flow's).
+        + (f" · language {state.language}" if state.language else "")
+        + (" · over" if state.over else "")
     )
 
 

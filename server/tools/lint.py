@@ -14,15 +14,21 @@ from dataclasses import dataclass
 
 from server.engine.flow import (
     AiGatherNode,
+    AssistantNode,
     Branch,
+    Choice,
     Collect,
+    Command,
     Escalation,
     Flow,
     Fulfillment,
     Menu,
     Node,
+    Option,
     SetNode,
 )
+from server.engine.flowfile import LineList
+from server.engine.languages import heard_in
 from server.tools.common import (
     ANY_SLOT,
     PLACEHOLDER,
@@ -248,11 +254,11 @@ class _Lint:
         ]
 
     def languages(self) -> None:
-        """With `languages:` declared, every prompt needs an item in each of them."""
-        declared = getattr(self.flow, "languages", None) or self.lines.data.get("languages")
-        if not isinstance(declared, list | tuple) or not declared:
+        """With `languages:` declared, every prompt needs items, and every keyword mapping
+        keywords, in each of them (a plain keyword list counts in every language)."""
+        wanted = list(self.flow.languages)
+        if not wanted:
             return
-        wanted = [str(language) for language in declared]
         located = [
             (self.lines.node_line(node_id, path), f"node '{node_id}'.{path}", spec)
             for node_id, node in self.flow.nodes.items()
@@ -264,7 +270,18 @@ class _Lint:
         for line, where, spec in located:
             if not spec.items:
                 continue  # nothing is said, in any language
-            covered = {item.language or self.flow.language for item in spec.items}
+            covered = {heard_in(self.flow, item) for item in spec.items}
+            unheard = sorted(covered - set(wanted))
+            if unheard:
+                # Only a subflow's keys can name an undeclared language (the loader refuses
+                # them in the flow itself); no call of this flow ever hears those items.
+                self.add(
+                    line,
+                    WARNING,
+                    where,
+                    f"items in {', '.join(unheard)}, which the flow does not declare "
+                    f"(languages: {', '.join(wanted)}): no call hears them",
+                )
             missing = [language for language in wanted if language not in covered]
             if missing:
                 self.add(
@@ -272,8 +289,62 @@ class _Lint:
                     ERROR,
                     where,
                     f"no prompt for language {', '.join(missing)} (the flow declares languages: "
-                    f"{', '.join(wanted)}; this prompt has {', '.join(sorted(covered))})",
+                    f"{', '.join(wanted)}; this prompt has {', '.join(sorted(covered))}); "
+                    f"calls in it hear the {self.flow.language} items",
                 )
+        texts = [
+            (self.lines.node_line(node_id, "greeting"), f"node '{node_id}'.greeting", "greeting",
+             node.greetings)
+            for node_id, node in self.flow.nodes.items()
+            if isinstance(node, AiGatherNode | AssistantNode) and node.greetings
+        ]  # fmt: skip
+        if self.flow.voices:
+            texts.append((self.lines.top.get("voice", 1), "flow.voice", "voice", self.flow.voices))
+        for line, where, what, by_language in texts:
+            given = [language for language, _ in by_language]
+            missing = [language for language in wanted if language not in given]
+            if missing:
+                self.add(
+                    line,
+                    ERROR,
+                    where,
+                    f"no {what} for language {', '.join(missing)} (the flow declares languages: "
+                    f"{', '.join(wanted)}; it has {', '.join(given)}); calls in it get the "
+                    f"{self.flow.language} one",
+                )
+        for line, where, said in self._keyword_mappings():
+            given = [language for language, _ in said.keywords_by_language]
+            missing = [language for language in wanted if language not in given]
+            if missing:
+                self.add(
+                    line,
+                    ERROR,
+                    where,
+                    f"no keywords for language {', '.join(missing)} (the flow declares "
+                    f"languages: {', '.join(wanted)}; these keywords have {', '.join(given)})",
+                )
+
+    def _keyword_mappings(self) -> list[tuple[int, str, Command | Choice | Option]]:
+        """(line, where, what) for every choice, option and command keyed by language."""
+        found: list[tuple[int, str, Command | Choice | Option]] = []
+        for node_id, node in self.flow.nodes.items():
+            entries: tuple[tuple[str, Choice | Option], ...] = ()
+            if isinstance(node, Menu):
+                entries = tuple((f"choices[{i}]", c) for i, c in enumerate(node.choices))
+            elif isinstance(node, Collect):
+                entries = tuple((f"options[{i}]", o) for i, o in enumerate(node.options))
+            found += [
+                (self.lines.node_line(node_id, path), f"node '{node_id}'.{path}.keywords", entry)
+                for path, entry in entries
+                if entry.keywords_by_language
+            ]
+        raw = self.lines.data.get("commands")
+        command_lines = raw.item_lines if isinstance(raw, LineList) else []
+        for index, command in enumerate(self.flow.commands):
+            if command.keywords_by_language:
+                line = command_lines[index] if index < len(command_lines) else 1
+                found.append((line, f"commands[{index}].keywords", command))
+        return found
 
     def ignored_settings(self) -> None:
         """Settings the engine accepts but silently ignores (docs/flows.md, sections 7 and 9)."""

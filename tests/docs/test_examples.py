@@ -158,6 +158,10 @@ def _indented(text: str, spaces: int) -> str:
     return textwrap.indent(text, " " * spaces)
 
 
+# A mapping key that is a language tag (BCP-47 language-REGION), as in `en-US: …`.
+_LANGUAGE_KEY = re.compile(r"(?<![\w-])([a-z]{2,3}-[A-Z]{2})(?=\s*:)")
+
+
 def _fragment_nodes(example: Example) -> str:
     """The block as YAML lines under `nodes:` (indented by two)."""
     body = example.body
@@ -184,12 +188,20 @@ def _minimal_flow(example: Example, entries: list[str], stubs: set[str], slots: 
         for index, target in enumerate(entries or [_END])
     )
     stub_nodes = "".join(f"  {stub}: {{type: hangup}}\n" for stub in sorted(stubs))
+    # A fragment written per language (`en-US: …` keys) needs a flow declaring its languages,
+    # and the menu in front of it then speaks each of them too.
+    tags = set(_LANGUAGE_KEY.findall(example.body))
+    declared = ["zh-CN", *sorted(tags - {"zh-CN"})]
+    spoken = f"languages: [{', '.join(declared)}]\n" if tags else "language: zh-CN\n"
+    menu_prompt = (
+        "{" + ", ".join(f"{tag}: 请选择。" for tag in declared) + "}" if tags else "请选择。"
+    )
     return (
-        'flow: example\nversion: "1"\nlanguage: zh-CN\ntimezone: Asia/Shanghai\n'
+        f'flow: example\nversion: "1"\n{spoken}timezone: Asia/Shanghai\n'
         f"start: {_ENTRY}\ndefaults:\n  on_max_attempts: {_END}\n"
         + (f"slots: [{', '.join(sorted(slots))}]\n" if slots else "")
         + commands
-        + f"nodes:\n  {_ENTRY}:\n    type: menu\n    prompt: 请选择。\n    choices:\n{choices}"
+        + f"nodes:\n  {_ENTRY}:\n    type: menu\n    prompt: {menu_prompt}\n    choices:\n{choices}"
         + f"  {_END}: {{type: hangup}}\n"
         + _fragment_nodes(example)
         + stub_nodes

@@ -90,12 +90,13 @@ def read_menu(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node | 
         if not isinstance(entry, LineMap):
             r.c.problem(line, cw, f"got {describe(entry)}, expected a mapping")
             continue
-        r.c.known_keys(entry, ("intent", "key", "keywords", "patterns", "next"), cw)
+        r.c.known_keys(entry, ("intent", "key", "keywords", "patterns", "next", "language"), cw)
         key = r.key(entry, cw)
-        keywords = tuple(
-            str(k) for k in (r.c.get(entry, "keywords", LineList, cw, default=LineList()) or ())
-        )
+        keywords, by_language = r.keywords(entry, cw)
         patterns = r.patterns(entry, cw)
+        language = r.c.get(entry, "language", str, cw, default="") or ""
+        if language and not r.known_language(language, r.c.line_of(entry, "language"), cw):
+            language = ""
         if not key and not keywords and not patterns:
             r.c.problem(
                 entry.line,
@@ -103,7 +104,9 @@ def read_menu(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node | 
                 "neither 'key' nor 'keywords' nor 'patterns' (expected at least one)",
             )
         intent = r.c.get(entry, "intent", str, cw, required=True) or ""
-        choices.append(Choice(intent, r.ref(entry, "next", cw), key, keywords, patterns))
+        choices.append(
+            Choice(intent, r.ref(entry, "next", cw), key, keywords, patterns, by_language, language)
+        )
     keys = [choice.key for choice in choices if choice.key]
     if len(keys) != len(set(keys)):
         r.c.problem(
@@ -221,15 +224,14 @@ def _options(
             r.c.problem(line, ow, f"got {describe(entry)}, expected text or a mapping")
             continue
         r.c.known_keys(entry, ("value", "keywords", "key", "patterns"), ow)
-        keywords = tuple(
-            str(k) for k in (r.c.get(entry, "keywords", LineList, ow, default=LineList()) or ())
-        )
+        keywords, by_language = r.keywords(entry, ow)
         options.append(
             Option(
                 r.c.get(entry, "value", str, ow, required=True) or "",
                 keywords,
                 r.key(entry, ow),
                 r.patterns(entry, ow),
+                by_language,
             )
         )
     values = [option.value for option in options]
@@ -403,8 +405,9 @@ def read_ai_gather(r: FlowReader, node_id: str, data: LineMap, where: str) -> No
         )
     for name in properties if isinstance(properties, dict) else ():
         r.slots.add(str(name))
-    greeting = r.c.get(data, "greeting", str, where, required=True) or ""
-    r.templates.append((r.c.line_of(data, "greeting"), f"{where}.greeting", greeting))
+    if "greeting" not in data:
+        r.c.problem(data.line, where, "'greeting' is missing (expected text)")
+    greeting, greetings = r.text_by_language(data, "greeting", where, template=True)
     return AiGatherNode(
         node_id,
         greeting,
@@ -413,6 +416,7 @@ def read_ai_gather(r: FlowReader, node_id: str, data: LineMap, where: str) -> No
         r.ref(data, "on_failure", where),
         r.c.get(data, "voice", str, where, default="") or "",
         r.positive(data, "user_response_timeout_ms", where, 0, zero_ok=True),
+        greetings,
     )
 
 
@@ -651,11 +655,12 @@ def read_queue_status(r: FlowReader, node_id: str, data: LineMap, where: str) ->
 
 def read_assistant(r: FlowReader, node_id: str, data: LineMap, where: str) -> Node:
     texts: dict[str, str] = {}
-    for key in ("assistant_id", "greeting", "instructions"):
+    for key in ("assistant_id", "instructions"):
         text = r.c.get(data, key, str, where, default="", required=key == "assistant_id") or ""
         if text:
             r.templates.append((r.c.line_of(data, key), f"{where}.{key}", text))
         texts[key] = text
+    greeting, greetings = r.text_by_language(data, "greeting", where, template=True)
     raw_context = r.c.get(data, "context", LineList, where, default=LineList()) or LineList()
     context: list[str] = []
     for name, line in zip(raw_context, raw_context.item_lines, strict=True):
@@ -668,9 +673,10 @@ def read_assistant(r: FlowReader, node_id: str, data: LineMap, where: str) -> No
         texts["assistant_id"],
         next_node,
         r.ref(data, "on_unavailable", where, required=False) or next_node,
-        texts["greeting"],
+        greeting,
         texts["instructions"],
         tuple(context),
+        greetings,
     )
 
 

@@ -18,10 +18,12 @@ from server.engine.flow import (
     Defaults,
     Escalation,
     Flow,
+    KeywordsByLanguage,
     NluConfig,
     Node,
     PromptItem,
     PromptSpec,
+    TextByLanguage,
 )
 from server.engine.flowfile.checker import Checker
 from server.engine.flowfile.names import (
@@ -42,6 +44,7 @@ from server.engine.flowfile.names import (
 from server.engine.flowfile.nodes import READERS
 from server.engine.flowfile.subflows import Raw, Return, Subflow, inline
 from server.engine.flowfile.yaml_lines import LineList, LineMap, describe
+from server.engine.languages import DECLARABLE_TAG, LANGUAGE_TAG, PROMPT_FIELDS
 from server.engine.matching import normalize
 
 T = TypeVar("T")
@@ -56,6 +59,7 @@ _TOP_KEYS = (
     "version",
     "description",
     "language",
+    "languages",
     "voice",
     "timezone",
     "start",
@@ -94,6 +98,15 @@ class FlowReader:
             )
         )
         self.outcomes: set[str] = set()
+        # The languages prompts and keywords may be keyed by: the flow's `languages:`, else its
+        # one `language:`. A subflow is read before any flow uses it: any well-formed tag.
+        self.languages: tuple[str, ...] = ()
+        # Only `languages:` makes every item's own `language:` one of them (items are chosen
+        # by language at play time); a one-language flow may mix in any.
+        self.declared_languages: tuple[str, ...] = ()
+        # Reading the items under a language key: their own `language:` is only how they are
+        # spoken ({zh-CN: [中文…, {tts: "For English, press 9", language: en-US}]}).
+        self.under_language = False
 
     def read(self) -> Flow | None:
         c, data = self.c, self.data
@@ -107,7 +120,10 @@ class FlowReader:
             )
         version = c.get(data, "version", str, "flow", required=True) or ""
         language = c.get(data, "language", str, "flow", default="zh-CN") or "zh-CN"
-        voice = c.get(data, "voice", str, "flow", default="") or ""
+        languages = self._languages(data, language)
+        language = languages[0] if languages else language
+        self.languages, self.declared_languages = languages or (language,), languages
+        voice, voices = self.text_by_language(data, "voice", "flow")
         timezone = self.timezone(data, "flow") or "UTC"
         declared = c.get(data, "slots", LineList, "flow", default=LineList()) or LineList()
         self.slots.update(str(slot) for slot in declared)
@@ -145,7 +161,131 @@ class FlowReader:
             timezone=timezone,
             synonyms=synonyms,
             nlu=nlu,
+            languages=languages,
+            voices=voices,
         )
+
+    def _languages(self, data: LineMap, language: str) -> tuple[str, ...]:
+        """`languages: [zh-CN, en-US]`: the languages the flow speaks, the default first."""
+        c = self.c
+        raw = c.get(data, "languages", LineList, "flow")
+        if raw is None:
+            return ()
+        where = "flow.languages"
+        found: list[str] = []
+        for entry, line in zip(raw, raw.item_lines, strict=True):
+            tag = str(entry)
+            if not isinstance(entry, str) or not DECLARABLE_TAG.match(tag) or tag in PROMPT_FIELDS:
+                c.problem(
+                    line,
+                    where,
+                    f"got {describe(entry)}, expected a BCP-47 language such as zh-CN or en-US",
+                )
+            elif tag in found:
+                c.problem(line, where, f"'{tag}' is listed twice (expected each language once)")
+            else:
+                found.append(tag)
+        if not raw:
+            c.problem(raw.line, where, "no languages (expected at least one, the default first)")
+        if found and "language" in data and language != found[0]:
+            c.problem(
+                c.line_of(data, "language"),
+                "flow.language",
+                f"'{language}' is not the first of languages ({', '.join(found)}); expected "
+                f"language: {found[0]}, or leave 'language' out",
+            )
+        return tuple(found)
+
+    def known_language(self, tag: str, line: int, where: str) -> bool:
+        """Whether a key of a prompt or keyword mapping is a language this file may use."""
+        if self.is_subflow:
+            if LANGUAGE_TAG.match(tag):
+                return True
+            self.c.problem(
+                line, where, f"'{tag}' is not a language (expected a BCP-47 tag such as en-US)"
+            )
+            return False
+        if tag in self.languages:
+            return True
+        hint = (
+            ""
+            if self.declared_languages
+            else f"; a flow speaking more languages declares them: languages: [{self.languages[0]}, …]"
+        )
+        self.c.problem(
+            line,
+            where,
+            f"unknown language '{tag}' (expected one of: {', '.join(self.languages)}{hint})",
+        )
+        return False
+
+    def text_by_language(
+        self, data: LineMap, key: str, where: str, *, template: bool = False
+    ) -> tuple[str, TextByLanguage]:
+        """A text, or `{zh-CN: …, en-US: …}`: the default language's text (else the first
+        given), and the text of each language when given per language (else empty)."""
+        value, line = data.get(key), self.c.line_of(data, key)
+        if not self.is_by_language(value):
+            text = self.c.get(data, key, str, where, default="") or ""
+            if template:
+                self.templates.append((line, f"{where}.{key}", text))
+            return text, ()
+        assert isinstance(value, LineMap)
+        texts: list[tuple[str, str]] = []
+        for tag, entry in value.items():
+            tag_line = value.key_lines.get(tag, line)
+            if not self.known_language(str(tag), tag_line, f"{where}.{key}"):
+                continue
+            if not isinstance(entry, str | int | float) or isinstance(entry, bool):
+                self.c.problem(
+                    tag_line, f"{where}.{key}.{tag}", f"got {describe(entry)}, expected text"
+                )
+                continue
+            if template:
+                self.templates.append((tag_line, f"{where}.{key}.{tag}", str(entry)))
+            texts.append((str(tag), str(entry)))
+        by_language = dict(texts)
+        default = self.languages[0] if self.languages else ""
+        return by_language.get(default, texts[0][1] if texts else ""), tuple(texts)
+
+    def is_by_language(self, value: Any) -> bool:
+        """Whether a mapping is keyed by language (`{zh-CN: …, en-US: …}`), not a prompt item."""
+        return isinstance(value, LineMap) and any(
+            str(key) in self.languages or LANGUAGE_TAG.match(str(key)) for key in value
+        )
+
+    def keywords(
+        self, data: LineMap, where: str, *, required: bool = False
+    ) -> tuple[tuple[str, ...], KeywordsByLanguage]:
+        """`keywords:` — a list (said in any language) or `{zh-CN: [...], en-US: [...]}`.
+
+        Returns every keyword, and per language when given so (else empty)."""
+        c = self.c
+        if "keywords" not in data:
+            if required:
+                c.problem(data.line, where, "'keywords' is missing (expected a list)")
+            return (), ()
+        raw, line, kw = data["keywords"], c.line_of(data, "keywords"), f"{where}.keywords"
+        if isinstance(raw, LineList):
+            return tuple(str(keyword) for keyword in raw), ()
+        if not isinstance(raw, LineMap):
+            c.problem(
+                line,
+                kw,
+                f"got {describe(raw)}, expected a list, or a mapping of language → list",
+            )
+            return (), ()
+        by_language: list[tuple[str, tuple[str, ...]]] = []
+        for tag, words in raw.items():
+            tag_line = raw.key_lines.get(tag, line)
+            if not self.known_language(str(tag), tag_line, kw):
+                continue
+            if not isinstance(words, LineList):
+                c.problem(tag_line, f"{kw}.{tag}", f"got {describe(words)}, expected a list")
+                continue
+            by_language.append((str(tag), tuple(str(word) for word in words)))
+        every = tuple(dict.fromkeys(word for _, words in by_language for word in words))
+        return every, tuple(by_language)
 
     def read_subflow(self) -> Subflow | None:
         c, data = self.c, self.data
@@ -404,6 +544,8 @@ class FlowReader:
             )
             min_speech = self.c.get(value, "min_speech_ms", int, where)
             return PromptSpec(inner.items, self.barge_in(value, where), min_speech)
+        if self.is_by_language(value):
+            return self._prompt_by_language(value, where)
         values = value if isinstance(value, LineList) else [value]
         lines = value.item_lines if isinstance(value, LineList) else [line]
         items = tuple(
@@ -418,6 +560,31 @@ class FlowReader:
         if not items:
             self.c.problem(line, where, "no prompt items (expected text, or {tts|audio|url: ...})")
         return PromptSpec(items)
+
+    def _prompt_by_language(self, value: LineMap, where: str) -> PromptSpec:
+        """`{zh-CN: 您好, en-US: Hello}`: each language's items (any prompt form), tagged."""
+        items: list[PromptItem] = []
+        for tag, entry in value.items():
+            tag_line = value.key_lines.get(tag, value.line)
+            lw = f"{where}.{tag}"
+            if not self.known_language(str(tag), tag_line, where):
+                continue
+            if isinstance(entry, LineMap) and ("barge_in" in entry or "min_speech_ms" in entry):
+                self.c.problem(
+                    tag_line,
+                    lw,
+                    "barge_in and min_speech_ms apply to the whole prompt (expected them around "
+                    "the languages: {items: {zh-CN: …, en-US: …}, barge_in: …})",
+                )
+            self.under_language = True
+            spec = self.prompt_value(entry, tag_line, lw)
+            self.under_language = False
+            # Heard by this language's calls, even an item spoken in another language.
+            items += [
+                dataclasses.replace(item, language=item.language or str(tag), heard_in=str(tag))
+                for item in spec.items
+            ]
+        return PromptSpec(tuple(items))
 
     def prompt_item(self, value: Any, line: int, where: str) -> PromptItem | None:
         if isinstance(value, str | int | float) and not isinstance(value, bool):
@@ -437,12 +604,24 @@ class FlowReader:
         if sources[0] == "tts":
             self.templates.append((value.line, where, text))
         speed = self.c.get(value, "speed", float, where, default=0.0) or 0.0
+        language = self.c.get(value, "language", str, where, default="") or ""
+        if (
+            language
+            and self.declared_languages
+            and not self.under_language
+            and language not in self.declared_languages
+        ):
+            self.c.problem(
+                self.c.line_of(value, "language"),
+                f"{where}.language",
+                f"unknown language '{language}' (expected one of: {', '.join(self.declared_languages)})",
+            )
         return PromptItem(
             text=text if sources[0] == "tts" else "",
             media_name=text if sources[0] == "audio" else "",
             url=text if sources[0] == "url" else "",
             voice=self.c.get(value, "voice", str, where, default="") or "",
-            language=self.c.get(value, "language", str, where, default="") or "",
+            language=language,
             speed=speed,
         )
 
@@ -553,10 +732,7 @@ class FlowReader:
             self.c.known_keys(
                 entry, ("intent", "keywords", "patterns", "goto", "repeat", "key"), where
             )
-            keywords = tuple(
-                str(k)
-                for k in (self.c.get(entry, "keywords", LineList, where, required=True) or ())
-            )
+            keywords, by_language = self.keywords(entry, where, required=True)
             patterns = self.patterns(entry, where)
             repeat = self.c.get(entry, "repeat", bool, where, default=False) is True
             goto = self.ref(entry, "goto", where, required=not repeat)
@@ -573,6 +749,7 @@ class FlowReader:
                     repeat,
                     key,
                     patterns,
+                    by_language,
                 )
             )
         return tuple(commands)

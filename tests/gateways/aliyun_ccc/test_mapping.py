@@ -382,3 +382,21 @@ def test_module_imports_no_framework_network_clock_or_randomness(module: str) ->
         if isinstance(node, ast.Attribute) and node.attr in ("now", "today", "utcnow")
     }
     assert not clock_reads
+
+
+def test_an_english_call_gets_its_texts_and_no_language_field() -> None:
+    """No language field in this API (docs/gateways/aliyun-ccc.md): the texts in the call's
+    language go out, spoken and recognised as the IVR is configured."""
+    listen = pb.PlayAndListen(
+        prompts=pb.Prompts(
+            items=[
+                pb.Prompt(tts=pb.TextToSpeech(text="For your bill, press 1.", language="en-US")),
+                pb.Prompt(tts=pb.TextToSpeech(text="中文服务请按8。", language="zh-CN")),
+            ]
+        ),
+        speech=pb.SpeechRecognition(language="en-US", no_input_timeout_ms=5000),
+    )
+    _, _, body = render_answer(_call(), pb.DecideNextActionResponse(play_and_listen=listen), "rid")
+    assert json.loads(body)["Feedback"]["Content"] == "For your bill, press 1.中文服务请按8。"
+    assert "en-US" not in body
+    assert "language" not in body

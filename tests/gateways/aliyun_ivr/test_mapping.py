@@ -617,3 +617,29 @@ def test_the_mapping_is_pure() -> None:
             for alias in node.names
         }
         assert imported <= allowed, (module.__name__, imported - allowed)
+
+
+# -- the call's language ------------------------------------------------------------------------
+
+
+def test_an_english_call_gets_its_texts_and_no_language_field() -> None:
+    """The platform has no per-answer language (docs/gateways/aliyun-ivr.md, Languages): the
+    engine's texts in the call's language go out as they are, voice and ASR stay configured."""
+    listen = pb.PlayAndListen(
+        prompts=pb.Prompts(
+            items=[
+                pb.Prompt(tts=pb.TextToSpeech(text="For your bill, press 1.", language="en-US")),
+                pb.Prompt(tts=pb.TextToSpeech(text="中文服务请按8。", language="zh-CN")),
+            ]
+        ),
+        speech=pb.SpeechRecognition(language="en-US", no_input_timeout_ms=5000),
+    )
+    answer = render_answer(
+        parse_callback(FIELDS),
+        pb.DecideNextActionResponse(play_and_listen=listen),
+        AnswerSettings(),
+    )
+    params = json.loads(answer["data"]["action_code_param"])
+    assert list(params.values()) == ["For your bill, press 1.", "中文服务请按8。"]
+    assert "en-US" not in json.dumps(answer)
+    assert "language" not in json.dumps(answer)

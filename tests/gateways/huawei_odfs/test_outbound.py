@@ -679,3 +679,41 @@ def test_a_kept_promise_wins_over_whatever_was_decided(decided: str) -> None:
     failed = protocol.Pending(protocol.PENDING_FINAL, "r1", _announced("hang_up"), failed=True)
     answer = render_answer(parsed, responses[decided], Settings(), CallFacts(pending=failed))
     assert (answer["outaction"], answer["outparams"]["release_reason"]) == (10, "1")
+
+
+# -- the call's language -------------------------------------------------------------------------
+
+
+def _tts(text: str, language: str) -> pb.Prompt:
+    return pb.Prompt(tts=pb.TextToSpeech(text=text, language=language))
+
+
+@pytest.mark.parametrize(
+    ("first_prompt", "recognise", "expected"),
+    [
+        # An English call's menu ends with 中文服务请按8 in Chinese: the caller answers in English.
+        (_tts("For your bill, press 1.", "en-US"), "en-US", "1"),
+        # A Chinese call's menu may open with "For English, press 9": recognise Chinese.
+        (_tts("For English, press 9.", "en-US"), "zh-CN", "0"),
+    ],
+)
+def test_a_listening_step_recognises_the_calls_language(
+    first_prompt: pb.Prompt, recognise: str, expected: str
+) -> None:
+    listen = pb.PlayAndListen(
+        prompts=pb.Prompts(items=[first_prompt, _tts("中文服务请按8。", "zh-CN")]),
+        speech=pb.SpeechRecognition(language=recognise, no_input_timeout_ms=5000),
+    )
+    answer = render_answer(
+        parse_request(REQUESTS[1]), pb.DecideNextActionResponse(play_and_listen=listen), Settings()
+    )
+    assert answer["outaction"] == 9
+    assert answer["outparams"]["language"] == expected
+
+
+def test_a_step_that_only_plays_speaks_in_its_prompts_language() -> None:
+    play = pb.Play(prompts=pb.Prompts(items=[_tts("Please hold.", "en-US")]))
+    answer = render_answer(
+        parse_request(REQUESTS[1]), pb.DecideNextActionResponse(play=play), Settings()
+    )
+    assert answer["outparams"]["language"] == "1"

@@ -164,6 +164,8 @@ class FakeTelnyx:
             if call_control_id in self._transcribing:
                 return 422, _errors("90054", "Transcription already started"), False
             self._transcribing.add(call_control_id)
+        if command == "transcription_stop":
+            self._transcribing.discard(call_control_id)
         if command == "ai_assistant_start":
             if call_control_id in self._assistants:
                 return 422, _errors("90061", "An assistant is already running"), False

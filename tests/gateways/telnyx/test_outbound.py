@@ -65,6 +65,47 @@ def test_a_spoken_answer_stops_the_key_gather_first() -> None:
     assert [name for name, _ in commands] == ["gather_stop", "gather_using_speak"]
 
 
+def test_transcription_follows_the_calls_language() -> None:
+    def listen(language: str) -> pb.DecideNextActionResponse:
+        return pb.DecideNextActionResponse(
+            play_and_listen=pb.PlayAndListen(
+                prompts=_tts("Menu."), speech=pb.SpeechRecognition(language=language)
+            )
+        )
+
+    first = _plan(listen("zh-CN"))
+    assert [name for name, _ in first] == ["transcription_start", "gather_using_speak"]
+    assert first[0][1]["transcription_engine_config"] == {
+        "transcription_engine": "Google",
+        "interim_results": False,
+        "language": "zh",
+    }
+    state = client_state.decode_state(first[1][1]["client_state"])
+    assert state is not None
+    assert (state.transcribing, state.transcription_language) == (True, "zh")
+    running = outbound.CommandContext("e-2", transcribing=True, transcription_language="zh")
+    # The same language: transcription goes on.
+    assert [name for name, _ in _plan(listen("zh-CN"), running)] == ["gather_using_speak"]
+    # The call switched to English ("For English, press 9"): stopped, then started in it.
+    switched = _plan(listen("en-US"), running)
+    assert [name for name, _ in switched] == [
+        "transcription_stop",
+        "transcription_start",
+        "gather_using_speak",
+    ]
+    assert switched[1][1]["transcription_engine_config"] == {
+        "transcription_engine": "Google",
+        "interim_results": False,
+        "language": "en",
+    }
+    after = client_state.decode_state(switched[2][1]["client_state"])
+    assert after is not None
+    assert after.transcription_language == "en"
+    # A state from before languages were kept: the running transcription stays.
+    unknown = outbound.CommandContext("e-3", transcribing=True)
+    assert [name for name, _ in _plan(listen("en-US"), unknown)] == ["gather_using_speak"]
+
+
 def test_query_queue_is_a_short_timer_reported_back_with_unknown_figures() -> None:
     response = pb.DecideNextActionResponse(query_queue=pb.QueryQueue(skill_queue="q1"))
     [(name, body)] = _plan(response)

@@ -84,6 +84,32 @@ async def test_a_menu_that_invites_speech_hears_it() -> None:
         assert [c.command for c in fake.executed].count("transcription_start") == 1
 
 
+async def test_a_call_that_switches_language_is_transcribed_in_the_new_one() -> None:
+    """carrier-intl starts in Chinese; "For English, press 9" moves recognition to English."""
+    async with calls(TELNYX_SPEECH="true") as (served, fake, first_leg):
+        leg = Leg(first_leg.client, fake, first_leg.key, "v3:call-issue-17", callee="+864001008600")
+        await start(leg)
+        transcription, menu = leg.commands()
+        assert transcription.body["transcription_engine_config"]["language"] == "zh"
+        assert menu.body["language"] == "cmn-CN"
+        await leg.send("call.gather.ended", status="valid", digits="9")
+        stop, restart, english = leg.commands()
+        assert (stop.command, restart.command) == ("transcription_stop", "transcription_start")
+        assert restart.body["transcription_engine_config"]["language"] == "en"
+        assert english.command == "gather_using_speak"
+        assert english.body["payload"].startswith("For your bill, press 1")
+        assert english.body["language"] == "en-US"
+        assert decoded_state(english.body["client_state"])["tl"] == "en"
+        # Still English at the next menu: nothing restarts.
+        await leg.send(
+            "call.transcription",
+            transcription_data={"transcript": "roaming", "is_final": True, "confidence": 0.9},
+        )
+        assert "transcription_start" not in [c.command for c in leg.commands()]
+        assert [c.command for c in fake.executed].count("transcription_start") == 2
+        assert (await turns(served, leg.call_control_id))[-1] == "speech_recognized"
+
+
 async def test_speech_can_be_turned_off() -> None:
     async with calls(TELNYX_SPEECH="false") as (_served, _fake, leg):
         await start(leg)

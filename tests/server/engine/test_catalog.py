@@ -44,7 +44,7 @@ def demo() -> Catalog:
 
 
 def test_demo_catalog_loads_every_flow(demo: Catalog) -> None:
-    assert sorted(demo.flows) == ["carrier-en", "carrier-zh", "survey"]
+    assert sorted(demo.flows) == ["carrier-en", "carrier-intl", "carrier-zh", "survey"]
     assert demo.default == "carrier-zh"
 
 
@@ -55,6 +55,8 @@ def test_demo_catalog_loads_every_flow(demo: Catalog) -> None:
         ("+8610086", "carrier-zh"),
         ("10087", "carrier-en"),
         ("+18005550100", "carrier-en"),
+        ("4001008600", "carrier-intl"),
+        ("+864001008600", "carrier-intl"),
         ("survey-2026q4", "survey"),
         # Nothing routed: the default route.
         ("", "carrier-zh"),

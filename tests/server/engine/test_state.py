@@ -40,3 +40,12 @@ def test_the_barge_in_policy_is_stored_as_two_numbers() -> None:
 
     assert encode(state) == b'{"c":"call-1","g":[4,0]}'
     assert decode(encode(state)) == state
+
+
+def test_the_calls_language_is_stored_and_a_state_without_it_is_in_the_default() -> None:
+    switched = CallState("call-1", "carrier-intl", "1", "main_menu", language="en-US")
+    assert b'"l":"en-US"' in encode(switched)
+    assert decode(encode(switched)) == switched
+    # Written before the field existed (or in the default language): "", the flow's default.
+    assert decode(b'{"c":"call-1","f":"carrier-intl","n":"main_menu","v":"1"}').language == ""
+    assert b'"l"' not in encode(CallState("call-1", language=""))

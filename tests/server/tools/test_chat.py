@@ -152,7 +152,7 @@ def test_an_unknown_flow_names_the_known_ones(run: Run) -> None:
     result = run("chat", "carrier-fr")
     assert result.status == 2
     assert "no flow 'carrier-fr'" in result.err
-    assert "flow ids: carrier-en, carrier-zh, survey" in result.err
+    assert "flow ids: carrier-en, carrier-intl, carrier-zh, survey" in result.err
 
 
 def test_a_routed_selector_finds_its_flow(run: Run) -> None:

@@ -7,7 +7,7 @@ import textwrap
 from dataclasses import dataclass
 
 from server.engine.flow import Flow, HangUp, PromptItem, PromptSpec
-from server.engine.flowfile import parse_flow
+from server.engine.flowfile import parse_flow, parse_subflows
 from server.tools.common import all_edges, node_edges
 from server.tools.lint import ERROR, WARNING, Finding, lint_flow
 
@@ -196,7 +196,15 @@ def test_a_default_reprompt_reading_an_unset_slot_points_at_defaults() -> None:
 
 
 def test_with_declared_languages_every_prompt_needs_each_language() -> None:
+    # Issue 17 bug 5: `languages:` was refused by the loader, so this check could never run.
     body = """\
+        commands:
+          - intent: agent
+            keywords: {zh-CN: [人工], en-US: [agent]}
+            goto: bye
+          - intent: help
+            keywords: {zh-CN: [帮助]}
+            goto: bye
         nodes:
           ask:
             type: menu
@@ -205,20 +213,95 @@ def test_with_declared_languages_every_prompt_needs_each_language() -> None:
               - {tts: "Please choose.", language: en-US}
             choices:
               - intent: one
-                key: "1"
+                keywords: {en-US: [one]}
+                next: bye
+              - intent: two
+                keywords: [二, two]
                 next: bye
           bye:
             type: hangup
+            prompt: {zh-CN: 再见。, en-US: Goodbye.}
+          lost:
+            type: hangup
             prompt: 再见。
     """
-    # The engine's loader may not know `languages:` yet; the check reads it from the YAML too.
-    findings = _lint(body, "languages: [zh-CN, en-US]\n")
-    assert _short(findings) == [(19, ERROR, "node 'bye'.prompt")]
-    assert findings[0].message == (
-        "no prompt for language en-US (the flow declares languages: zh-CN, en-US; "
-        "this prompt has zh-CN)"
+    text = _HEADER.replace("language: zh-CN\n", "languages: [zh-CN, en-US]\n") + textwrap.dedent(
+        body
     )
-    assert _lint(body) == []
+    findings = [f for f in lint_flow(parse_flow(text, "t.yaml"), text) if f.severity == ERROR]
+    assert _short(findings) == [
+        (11, ERROR, "commands[1].keywords"),
+        (21, ERROR, "node 'ask'.choices[0].keywords"),
+        (32, ERROR, "node 'lost'.prompt"),
+    ]
+    assert findings[0].message == (
+        "no keywords for language en-US (the flow declares languages: zh-CN, en-US; "
+        "these keywords have zh-CN)"
+    )
+    assert findings[2].message == (
+        "no prompt for language en-US (the flow declares languages: zh-CN, en-US; "
+        "this prompt has zh-CN); calls in it hear the zh-CN items"
+    )
+    # A subflow may key items by a language the flow does not declare: nobody hears them.
+    library = parse_subflows(
+        {
+            "hi.yaml": "subflow: hi\nstart: hi\nnodes:\n"
+            "  hi: {type: say, prompt: {zh-CN: 您好, en-US: Hi, fr-FR: Salut}, next: done}\n"
+            "  done: {type: return}\n"
+        }
+    )
+    uses = (
+        _HEADER.replace("language: zh-CN\n", "languages: [zh-CN, en-US]\n").replace(
+            "start: ask", "start: hi"
+        )
+        + "nodes:\n  hi: {type: subflow, flow: hi, next: bye}\n  bye: {type: hangup, prompt: {zh-CN: 再见, en-US: Bye}}\n"
+    )
+    found = lint_flow(parse_flow(uses, "t.yaml", library), uses)
+    assert [(f.line, f.severity, f.where, f.message) for f in found] == [
+        (
+            8,
+            WARNING,
+            "node 'hi.hi'.prompt",
+            "items in fr-FR, which the flow does not declare (languages: zh-CN, en-US): no "
+            "call hears them",
+        )
+    ]
+    # A voice or an AI gather greeting given per language needs every language too.
+    voices = _HEADER.replace(
+        "language: zh-CN\n", "languages: [zh-CN, en-US]\nvoice: {zh-CN: xiaoyun}\n"
+    ) + textwrap.dedent("""\
+        nodes:
+          ask:
+            type: ai_gather
+            greeting: {en-US: Hello.}
+            schema: {type: object, properties: {topic: {type: string}}}
+            next: bye
+            on_failure: bye
+          bye: {type: hangup, prompt: {zh-CN: 再见。, en-US: Goodbye.}}
+    """)
+    found = [f for f in lint_flow(parse_flow(voices, "t.yaml"), voices) if f.severity == ERROR]
+    assert [(f.line, f.where, f.message) for f in found] == [
+        (
+            4,
+            "flow.voice",
+            "no voice for language en-US (the flow declares languages: zh-CN, en-US; it has "
+            "zh-CN); calls in it get the zh-CN one",
+        ),
+        (
+            11,
+            "node 'ask'.greeting",
+            "no greeting for language zh-CN (the flow declares languages: zh-CN, en-US; it has "
+            "en-US); calls in it get the zh-CN one",
+        ),
+    ]
+    # A flow of one language has nothing to miss.
+    one = _HEADER + textwrap.dedent(body).replace("en-US: [agent]", "").replace(
+        "{en-US: [one]}", "[one]"
+    )
+    one = one.replace("en-US: Goodbye.", "").replace(
+        '- {tts: "Please choose.", language: en-US}', "- Please choose."
+    )
+    assert [f for f in lint_flow(parse_flow(one, "t.yaml"), one) if f.severity == ERROR] == []
 
 
 def test_settings_without_effect_are_warned_about() -> None:

@@ -95,7 +95,7 @@ def test_every_demo_flow_loads(path: Path) -> None:
 
 def test_load_flows_loads_the_demo_directory_by_flow_id() -> None:
     flows = load_flows(_DEMO_FLOWS)
-    assert sorted(flows) == ["carrier-en", "carrier-zh", "survey"]
+    assert sorted(flows) == ["carrier-en", "carrier-intl", "carrier-zh", "survey"]
     assert flows["carrier-zh"].language == "zh-CN"
     assert flows["carrier-en"].language == "en-US"
 

@@ -160,7 +160,7 @@ def test_a_flow_with_every_new_feature_reads_into_the_model() -> None:
         (
             "defaults2: 1\n",
             "",
-            "8: flow: unknown field 'defaults2' (expected one of: flow, version, description, language, voice, timezone, start, defaults, commands, nodes, slots, synonyms, nlu)",
+            "8: flow: unknown field 'defaults2' (expected one of: flow, version, description, language, languages, voice, timezone, start, defaults, commands, nodes, slots, synonyms, nlu)",
         ),
         (
             "synonyms:\n  话费: [电话费]\n  账单: [电话费]\n",
