@@ -40,6 +40,7 @@ class FakeCallControl:
         self.stats: Counter[str] = Counter()
         self.commands: Counter[str] = Counter()
         self._executed: set[tuple[str, str]] = set()
+        self.open_connections = 0
 
     def answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> bytes:
         """The whole HTTP answer to one request."""
@@ -75,6 +76,7 @@ class FakeCallControl:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         """Answers the requests of one keep-alive connection until the client closes it."""
+        self.open_connections += 1
         try:
             while True:
                 try:
@@ -99,6 +101,7 @@ class FakeCallControl:
             writer.close()
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
+            self.open_connections -= 1
 
 
 def _response(status: int, body: bytes) -> bytes:

@@ -196,6 +196,10 @@ async def fake_call_control() -> AsyncIterator[tuple[FakeCallControl, str]]:
     port = server.sockets[0].getsockname()[1]
     async with server:
         yield fake, f"http://127.0.0.1:{port}/v2"
+        # The clients have closed: their connections end here, not with the event loop.
+        async with asyncio.timeout(30):
+            while fake.open_connections:
+                await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize("vendor", sorted(vendor for vendor in VENDORS if script(vendor)))

@@ -24,7 +24,8 @@ async def test_the_client_keeps_the_sdks_settings_and_wraps_the_pools_backend() 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
     connections = 0
-    close_now, closed = asyncio.Event(), asyncio.Event()
+    close_now = asyncio.Event()
+    ended = asyncio.Semaphore(0)  # released by each connection the server closed
 
     async def answer_then_close_when_told(
         reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -37,7 +38,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
         await close_now.wait()  # keep-alive was offered; later the server changes its mind
         writer.close()
         await writer.wait_closed()
-        closed.set()
+        ended.release()
 
     server = await asyncio.start_server(answer_then_close_when_told, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -49,7 +50,7 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
             [idle] = pool.connections
             assert not idle.has_expired()
             close_now.set()
-            await closed.wait()
+            await ended.acquire()
             # The closed socket is readable (EOF): the pool sees it and dials again.
             for _ in range(200):
                 if idle.has_expired():
@@ -62,20 +63,23 @@ async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None
                 await asyncio.sleep(0.01)
             close_now.set()
             answered = await second
+            await ended.acquire()
     finally:
         await client.aclose()
     assert (first.status_code, answered.status_code) == (200, 200)
     assert connections == 2
 
 
-async def _hold_until_closed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await reader.read()
-    writer.close()
-    await writer.wait_closed()
-
-
 async def test_the_wrapped_stream_answers_what_the_backend_stream_answers() -> None:
-    server = await asyncio.start_server(_hold_until_closed, "127.0.0.1", 0)
+    finished = asyncio.Event()
+
+    async def hold_until_closed(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+        await writer.wait_closed()
+        finished.set()
+
+    server = await asyncio.start_server(hold_until_closed, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     backend = _CachedSocketBackend(httpcore.AnyIOBackend())
     async with server:
@@ -85,3 +89,5 @@ async def test_the_wrapped_stream_answers_what_the_backend_stream_answers() -> N
             assert stream.get_extra_info("is_readable") is False
         finally:
             await stream.aclose()
+        # The server's side of the connection ends before its event loop does.
+        await finished.wait()
