@@ -22,6 +22,7 @@ from bench.context import redis_unavailable
 from bench.echo import create_echo_server, create_sync_echo_server
 from bench.fake_telnyx import FakeCallControl
 from bench.flowgen import MIN_NODES, write_ring_flow
+from bench.gateway_app import build, cpu_per_request_us
 from bench.loadgen import RunSpec, run
 from bench.procs import REPO_ROOT
 from bench.profiling import AREAS, CYTHON_CALLBACKS, frame_name, summarise
@@ -244,6 +245,12 @@ async def test_each_vendor_script_walks_the_carrier_line_to_goodbye(vendor: str)
             "gather_using_speak": 5,
             "speak": 1,
         }
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_the_in_process_gateway_app_answers_every_scripted_request(direct: bool) -> None:
+    # cpu_per_request_us raises when any answer is not a 200.
+    assert await cpu_per_request_us(build("aliyun-ivr", direct=direct), "aliyun-ivr", 2, "t") > 0
 
 
 def test_the_fake_call_control_api_executes_a_command_once_and_checks_the_key() -> None:
