@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import logging
 import os
 import statistics
 import time
@@ -117,9 +116,8 @@ async def cpu_per_request_us(app: FastAPI, vendor: str, calls: int, prefix: str)
 
 
 async def _main(vendors: Sequence[str], calls: int, rounds: int, compare: bool) -> None:
-    # The log line is part of a request's cost; where it goes (a file, a pipe) is not.
+    # The log line is part of a request's cost (formatted as served); where it goes is not.
     configure_logging("INFO", "text", open(os.devnull, "w"))  # noqa: SIM115 (process-long)
-    logging.getLogger("dialogue.gateway").setLevel(logging.ERROR)  # start-up warnings
     for vendor in vendors:
         apps = {"direct": build(vendor)}
         if compare:
