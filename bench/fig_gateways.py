@@ -109,6 +109,10 @@ def run(ctx: Context) -> Figure:
             else "bench.loadgen (asyncio HTTP/1.1 keep-alive, one scripted call after the other per connection)."
         )
     )
+    if use_wrk and TELNYX in measured:
+        figure.notes.append(
+            "Telnyx's webhooks are signed as they are sent: bench.loadgen sent them."
+        )
     with contextlib.ExitStack() as stack:
         echo = launch("fig2-echo", echo_argv(), ctx.log_dir)
         server = launch(

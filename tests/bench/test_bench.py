@@ -110,6 +110,16 @@ def test_figure_2_measures_the_chosen_vendors(bench: tuple[BenchResult, Path]) -
     )
 
 
+def test_figure_2_checks_that_telnyx_lost_no_command(bench: tuple[BenchResult, Path]) -> None:
+    figure = _figure(bench[0], "2")
+    telnyx = [ratio for ratio in figure.ratios if ratio.label.startswith("telnyx")]
+    # Telnyx's baseline makes the same Call Control requests as its gateway.
+    assert {ratio.baseline_label for ratio in telnyx} == {"bare → echo + API"}
+    checks = [note for note in figure.notes if note.startswith("telnyx chain: the fake API")]
+    assert len(checks) == 1
+    assert checks[0].endswith("nothing lost.")
+
+
 def test_figure_3_grows_calls_and_flows_against_the_smallest(
     bench: tuple[BenchResult, Path],
 ) -> None:
