@@ -147,9 +147,11 @@ class DirectRoutes:
         self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        route = (
-            self.routes.get((scope["path"], scope["method"])) if scope["type"] == "http" else None
-        )
+        route = None
+        if scope["type"] == "http":
+            # The path as the router matches it: without the root path a proxy may have set.
+            path, root = scope["path"], scope.get("root_path", "")
+            route = self.routes.get((path.removeprefix(root) if root else path, scope["method"]))
         if route is None:
             await self.app(scope, receive, send)
             return
