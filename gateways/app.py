@@ -3,6 +3,7 @@ logging, body size limit, and the direct dispatch of the vendors' callback route
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -102,8 +103,9 @@ def create_app(
 def direct_routes(router: APIRouter) -> dict[tuple[str, str], APIRoute]:
     """(path, method) → route, for the routes DirectRoutes may call without FastAPI's handler.
 
-    Those are the routes FastAPI's per-request machinery does nothing for: a fixed path, one
-    parameter (the Request) and a Response returned as it is (no response model). That is
+    Those are the routes FastAPI's per-request machinery does nothing for: a fixed path, a
+    coroutine taking one parameter (the Request) and returning a Response as it is (no
+    response model). That is
     every vendor's callback route; the others (path parameters, answers FastAPI serialises)
     keep FastAPI's handling.
     """
@@ -122,7 +124,8 @@ def direct_routes(router: APIRouter) -> dict[tuple[str, str], APIRoute]:
             or dependant.response_param_name
             or dependant.background_tasks_param_name
         )
-        if takes_only_the_request and route.response_model is None:
+        coroutine = inspect.iscoroutinefunction(route.endpoint)
+        if coroutine and takes_only_the_request and route.response_model is None:
             for method in route.methods or ():
                 direct.setdefault((route.path_format, method), route)
     return direct

@@ -135,6 +135,10 @@ def _routes() -> APIRouter:
     async def broken(request: Request) -> Response:
         raise RuntimeError("a bug")
 
+    @router.get("/blocking")
+    def blocking(request: Request) -> Response:  # FastAPI runs it in a thread
+        return JSONResponse({"thread": True})
+
     return router
 
 
@@ -159,6 +163,7 @@ async def test_direct_routes_answer_as_fastapi_would_and_keep_the_route_label() 
         assert (await client.put("/callback")).status_code == 405
         # A bug in a direct route is a 500, as behind FastAPI's handler.
         assert (await client.post("/broken")).status_code == 500
+        assert (await client.get("/blocking")).json() == {"thread": True}
         scraped = (await client.get("/metrics")).text
     assert '{method="GET",route="/callback",status="200",vendor="test"}' in scraped
     assert '{method="POST",route="/broken",status="500",vendor="test"}' in scraped
