@@ -11,6 +11,7 @@ from pathlib import Path
 from bench.config import FIGURES, BenchConfig
 from bench.report import write
 from bench.runner import run_bench
+from gateways.vendors import VENDORS
 
 _DEFAULTS = BenchConfig()
 
@@ -32,6 +33,10 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
         "--duration", type=float, default=_DEFAULTS.duration_s, help="seconds per load run"
     )
     parser.add_argument(
+        "--vendors",
+        help="figure 2: comma-separated vendors to measure (default: every vendor with a script)",
+    )
+    parser.add_argument(
         "--http-load",
         choices=["python", "wrk"],
         default=_DEFAULTS.http_load,
@@ -50,12 +55,21 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     unknown = set(figures) - set(FIGURES)
     if unknown:
         parser.error(f"unknown figures {sorted(unknown)}; expected some of {', '.join(FIGURES)}")
+    vendors = None
+    if args.vendors:
+        vendors = tuple(v.strip() for v in args.vendors.split(",") if v.strip())
+        unknown = set(vendors) - set(VENDORS)
+        if unknown:
+            parser.error(
+                f"unknown vendors {sorted(unknown)}; expected some of {', '.join(VENDORS)}"
+            )
     config = BenchConfig(
         figures=figures,
         out_dir=args.out_dir,
         work_dir=args.work_dir,
         repeats=max(1, args.repeats),
         duration_s=args.duration,
+        vendors=vendors,
         http_load=args.http_load,
         profile=args.profile,
     )

@@ -79,7 +79,7 @@ class BenchConfig:
             concurrencies=(1, 4),
             gateway_concurrency=2,
             gateway_alone=False,
-            vendors=("aliyun-ivr",),
+            vendors=("aliyun-ivr", "telnyx"),
             http_load="python",
             active_calls=(1, 30),
             flow_sizes=(10, 30),

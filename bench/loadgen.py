@@ -22,7 +22,7 @@ from typing import Literal
 import grpc
 
 from bench.results import RunResult, percentile
-from bench.vendors import CALL_ID
+from bench.vendors import CALL_ID, signed_headers
 from bench.workload import CARRIER_SELECTOR, SCRIPTS, decide_request
 
 DECIDE = "/dialogue.v1.DialogueService/DecideNextAction"
@@ -47,6 +47,8 @@ class RunSpec:
         channels: gRPC: channels (each its own TCP connection) the workers are spread over.
         http_targets: HTTP: one call's requests, [method, target, body], CALLID where the call
             id goes.
+        http_signer: HTTP: the vendor whose platform signs each request as it is sent
+            (bench.vendors.signed_headers; Telnyx), "" for none.
         timeout_s: Deadline of one request.
     """
 
@@ -61,6 +63,7 @@ class RunSpec:
     selector: str = CARRIER_SELECTOR
     channels: int = 1
     http_targets: list[list[str]] = field(default_factory=list)
+    http_signer: str = ""
     timeout_s: float = 10.0
 
 
@@ -124,8 +127,9 @@ class _Connection:
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def request(self, method: str, target: str, body: str) -> int:
-        """Sends one request and reads the whole answer; returns the status code."""
+    async def request(self, method: str, target: str, body: str, signer: str = "") -> int:
+        """Sends one request (signed as `signer`'s platform signs) and reads the whole answer;
+        returns the status code."""
         if self._writer is None:
             self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
         assert self._reader is not None
@@ -133,6 +137,8 @@ class _Connection:
         ask = f"{method} {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
         if payload:
             ask += f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        for name, value in signed_headers(signer, payload) if signer else ():
+            ask += f"{name}: {value}\r\n"
         self._writer.write(ask.encode("ascii") + b"\r\n" + payload)
         head = await self._reader.readuntil(b"\r\n\r\n")
         if len(head) > _HEAD_LIMIT:
@@ -180,7 +186,10 @@ async def _http_worker(index: int, clock: _Clock, spec: RunSpec) -> None:
                 try:
                     async with asyncio.timeout(spec.timeout_s):
                         status = await connection.request(
-                            method, target.replace(CALL_ID, call_id), body.replace(CALL_ID, call_id)
+                            method,
+                            target.replace(CALL_ID, call_id),
+                            body.replace(CALL_ID, call_id),
+                            spec.http_signer,
                         )
                     if status != 200:
                         error = f"HTTP {status}"

@@ -1,8 +1,9 @@
 """The HTTP side every gateway shares: app factory, health and metrics endpoints, request
-logging, body size limit."""
+logging, body size limit, and the direct dispatch of the vendors' callback routes."""
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -10,8 +11,10 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateways import vendors
 from gateways.decider import Decider
@@ -84,7 +87,9 @@ def create_app(
                 generate_latest(decider.metrics.registry), media_type=CONTENT_TYPE_LATEST
             )
 
-    # Added last runs first: requests are observed even when the limits refuse them.
+    # Added last runs first: requests are observed even when the limits refuse them, and the
+    # direct dispatch runs inside both.
+    app.add_middleware(DirectRoutes, routes=direct_routes(router))
     app.add_middleware(
         SizeLimits, refusal=refusal, limit=max_body_bytes, header_limit=max_header_bytes
     )
@@ -93,6 +98,73 @@ def create_app(
     )
     app.include_router(router)
     return app
+
+
+def direct_routes(router: APIRouter) -> dict[tuple[str, str], APIRoute]:
+    """(path, method) → route, for the routes DirectRoutes may call without FastAPI's handler.
+
+    Those are the routes FastAPI's per-request machinery does nothing for: a fixed path, a
+    coroutine taking one parameter (the Request) and returning a Response as it is (no
+    response model). That is
+    every vendor's callback route; the others (path parameters, answers FastAPI serialises)
+    keep FastAPI's handling.
+    """
+    direct: dict[tuple[str, str], APIRoute] = {}
+    for route in router.routes:
+        if not isinstance(route, APIRoute) or "{" in route.path_format:
+            continue
+        dependant = route.dependant
+        takes_only_the_request = dependant.request_param_name is not None and not (
+            dependant.path_params
+            or dependant.query_params
+            or dependant.header_params
+            or dependant.cookie_params
+            or dependant.body_params
+            or dependant.dependencies
+            or dependant.response_param_name
+            or dependant.background_tasks_param_name
+        )
+        coroutine = inspect.iscoroutinefunction(route.endpoint)
+        if coroutine and takes_only_the_request and route.response_model is None:
+            for method in route.methods or ():
+                direct.setdefault((route.path_format, method), route)
+    return direct
+
+
+class DirectRoutes:
+    """ASGI middleware: calls the endpoint of a `direct_routes` route itself.
+
+    FastAPI's request handler (resolving the endpoint's parameters, exit stacks, exception
+    wrapping) and its router's matching cost more per request than some vendors' mapping,
+    and do nothing for an endpoint that takes the Request and returns a Response. What
+    FastAPI's route would leave in the scope (the route, for the metrics' route label; the
+    endpoint; no path parameters) is set the same; every other request goes on to FastAPI
+    unchanged, and so do 404s, 405s and redirects. An exception from the endpoint reaches the
+    same outer middleware (a 500 from Starlette's ServerErrorMiddleware) either way: the
+    vendor routes raise no HTTPException (gateways.app.request_fields turns Starlette's into
+    a ValueError).
+    """
+
+    def __init__(self, app: ASGIApp, *, routes: dict[tuple[str, str], APIRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = None
+        if scope["type"] == "http":
+            # The path as the router matches it: without the root path a proxy may have set.
+            path, root = scope["path"], scope.get("root_path", "")
+            route = self.routes.get((path.removeprefix(root) if root else path, scope["method"]))
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {}
+        response = await route.endpoint(Request(scope, receive, send))
+        if not isinstance(response, Response):  # direct_routes admits only such endpoints
+            raise TypeError(f"{route.path} answered {type(response).__name__}, not a Response")
+        await response(scope, receive, send)
 
 
 def create_vendor_app(

@@ -10,6 +10,9 @@ typed errors. Two choices keep the SDK from working against the gateway:
   OpenAPI spec), and the typed methods rename fields (`from` is `from_`) and would need one
   dispatch per command. What is validated is exactly what is sent.
 
+The SDK's httpx client is the one `transport.call_control_http_client` makes: the SDK's own
+settings, with a cheaper check of idle keep-alive connections (see there).
+
 Exactly once: every body carries a `command_id` derived from the webhook, which Telnyx dedupes
 per call; on top of that, this client remembers the ids it got accepted (bounded) and joins a
 command already in flight, so a redelivered webhook does not even reach the API twice.
@@ -30,6 +33,7 @@ from urllib.parse import quote
 import httpx
 import telnyx
 
+from gateways.telnyx.transport import call_control_http_client
 from gateways.telnyx.values import Command
 
 __all__ = ["CALL_ENDED_CODE", "CallControl", "Result", "RetryPolicy"]
@@ -124,6 +128,7 @@ class CallControl:
             base_url=base_url,
             max_retries=0,
             timeout=self.policy.attempt_timeout_s,
+            http_client=call_control_http_client(self.policy.attempt_timeout_s),
         )
         self._accepted: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._in_flight: dict[tuple[str, str], asyncio.Future[Result]] = {}

@@ -6,7 +6,10 @@ figure ran, compared against its baseline, failed no request, and that the repor
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,14 +20,16 @@ from bench.__main__ import parse_args
 from bench.config import FIGURES, BenchConfig
 from bench.context import redis_unavailable
 from bench.echo import create_echo_server, create_sync_echo_server
+from bench.fake_telnyx import FakeCallControl
 from bench.flowgen import MIN_NODES, write_ring_flow
+from bench.gateway_app import build, cpu_per_request_us
 from bench.loadgen import RunSpec, run
 from bench.procs import REPO_ROOT
 from bench.profiling import AREAS, CYTHON_CALLBACKS, frame_name, summarise
 from bench.report import MARKDOWN, PLOT, write
 from bench.results import Figure
 from bench.runner import BenchResult, run_bench
-from bench.vendors import CALL_ID, script
+from bench.vendors import CALL_ID, TELNYX, TELNYX_API_KEY, script, signed_headers, telnyx_env
 from bench.workload import SCRIPTS, canned_responses, decide_request
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.vendors import VENDORS
@@ -103,6 +108,16 @@ def test_figure_2_measures_the_chosen_vendors(bench: tuple[BenchResult, Path]) -
     assert {f"{vendor} chain: throughput" for vendor in TINY.vendors} <= _labels(
         _figure(bench[0], "2")
     )
+
+
+def test_figure_2_checks_that_telnyx_lost_no_command(bench: tuple[BenchResult, Path]) -> None:
+    figure = _figure(bench[0], "2")
+    telnyx = [ratio for ratio in figure.ratios if ratio.label.startswith("telnyx")]
+    # Telnyx's baseline makes the same Call Control requests as its gateway.
+    assert {ratio.baseline_label for ratio in telnyx} == {"bare → echo + API"}
+    checks = [note for note in figure.notes if note.startswith("telnyx chain: the fake API")]
+    assert len(checks) == 1
+    assert checks[0].endswith("nothing lost.")
 
 
 def test_figure_3_grows_calls_and_flows_against_the_smallest(
@@ -184,20 +199,45 @@ def test_generated_flows_have_exactly_the_nodes_asked_for_and_run_the_ring_scrip
     assert state.over
 
 
+@contextlib.asynccontextmanager
+async def fake_call_control() -> AsyncIterator[tuple[FakeCallControl, str]]:
+    """bench/fake_telnyx.py's API on a free 127.0.0.1 port, and its base URL."""
+    fake = FakeCallControl()
+    server = await asyncio.start_server(fake.serve_connection, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        yield fake, f"http://127.0.0.1:{port}/v2"
+        # The clients have closed: their connections end here, not with the event loop.
+        async with asyncio.timeout(30):
+            while fake.open_connections:
+                await asyncio.sleep(0.01)
+
+
 @pytest.mark.parametrize("vendor", sorted(vendor for vendor in VENDORS if script(vendor)))
 async def test_each_vendor_script_walks_the_carrier_line_to_goodbye(vendor: str) -> None:
     requests = script(vendor) or []
-    async with serve("memory://") as served:
-        async with serve_gateway(vendor, f"127.0.0.1:{served.running.port}") as client:
-            for method, target, body in requests:
-                answer = await client.request(
-                    method,
-                    target.replace(CALL_ID, "call-1"),
-                    content=body.replace(CALL_ID, "call-1").encode(),
-                    headers={"content-type": "application/json"} if body else {},
-                )
-                assert answer.status_code == 200, answer.text
-        history = await served.stub.GetCall(pb.GetCallRequest(call_id="call-1"))
+    # Telnyx's call id is its call_control_id.
+    call_id = "v3:call-1" if vendor == TELNYX else "call-1"
+    async with (
+        fake_call_control() as (fake, api_base),
+        serve("memory://") as served,
+        serve_gateway(
+            vendor,
+            f"127.0.0.1:{served.running.port}",
+            telnyx_env(api_base) if vendor == TELNYX else None,
+        ) as client,
+    ):
+        for method, target, body in requests:
+            content = body.replace(CALL_ID, "call-1").encode()
+            headers = {"content-type": "application/json"} if body else {}
+            answer = await client.request(
+                method,
+                target.replace(CALL_ID, "call-1"),
+                content=content,
+                headers={**headers, **dict(signed_headers(vendor, content))},
+            )
+            assert answer.status_code == 200, answer.text
+        history = await served.stub.GetCall(pb.GetCallRequest(call_id=call_id))
     assert [turn.response.diagnostics.node_id for turn in history.turns] == [
         "main_menu",
         "bill_phone",
@@ -207,6 +247,34 @@ async def test_each_vendor_script_walks_the_carrier_line_to_goodbye(vendor: str)
         "goodbye",
     ]
     assert history.call.dialogue_over
+    if vendor == TELNYX:
+        # Every webhook's commands reached the API once: transcription, five menus, goodbye.
+        assert fake.stats == {"received": 7, "executed": 7}
+        assert fake.commands == {
+            "transcription_start": 1,
+            "gather_using_speak": 5,
+            "speak": 1,
+        }
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_the_in_process_gateway_app_answers_every_scripted_request(direct: bool) -> None:
+    # cpu_per_request_us raises when any answer is not a 200.
+    assert await cpu_per_request_us(build("aliyun-ivr", direct=direct), "aliyun-ivr", 2, "t") > 0
+
+
+def test_the_fake_call_control_api_executes_a_command_once_and_checks_the_key() -> None:
+    fake = FakeCallControl()
+    ok = {"authorization": f"Bearer {TELNYX_API_KEY}"}
+    body = b'{"command_id": "c1", "payload": "hello"}'
+    path = "/v2/calls/v3:x/actions/speak"
+    assert fake.answer("POST", path, ok, body).startswith(b"HTTP/1.1 200")
+    assert fake.answer("POST", path, ok, body).startswith(b"HTTP/1.1 200")
+    assert fake.answer("POST", path, {}, body).startswith(b"HTTP/1.1 401")
+    assert fake.answer("POST", path, ok, b"{}").startswith(b"HTTP/1.1 422")
+    assert fake.answer("GET", "/v2/nothing", ok, b"").startswith(b"HTTP/1.1 404")
+    assert fake.stats == {"received": 4, "executed": 1, "duplicates": 1, "refused": 2}
+    assert fake.commands == {"speak": 1}
 
 
 def test_summarise_reads_py_spy_collapsed_stacks() -> None:
@@ -252,3 +320,6 @@ def test_the_command_line_picks_figures_and_sizes() -> None:
     assert config.repeats == TINY.repeats
     with pytest.raises(SystemExit):
         parse_args(["--figures", "9"])
+    assert parse_args(["--figures", "2", "--vendors", "telnyx"]).vendors == ("telnyx",)
+    with pytest.raises(SystemExit):
+        parse_args(["--vendors", "nobody"])

@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.app import create_app
+from gateways.app import create_app, direct_routes
 from gateways.decider import Decider
 from gateways.fallback import FallbackPolicy
 from tests.support.gateway import serve_app
@@ -109,3 +110,60 @@ async def test_health_sees_a_store_failure_even_when_the_gateway_gave_up_first(
         recovered = await decider.decide(request("c2", "r1", call_started={}))
         await decider.close()
     assert not recovered.is_fallback
+
+
+# -- the direct dispatch of callback routes ------------------------------------------------------
+
+
+def _routes() -> APIRouter:
+    router = APIRouter()
+
+    @router.api_route("/callback", methods=["GET", "POST"])
+    async def callback(request: Request) -> Response:
+        route = request.scope["route"]
+        return JSONResponse({"route": route.path, "query": dict(request.query_params)})
+
+    @router.post("/things/{name}")
+    async def thing(request: Request, name: str) -> Response:
+        return JSONResponse({"name": name})
+
+    @router.get("/counters")
+    async def counters() -> dict[str, int]:
+        return {"answered": 1}
+
+    @router.post("/broken")
+    async def broken(request: Request) -> Response:
+        raise RuntimeError("a bug")
+
+    @router.get("/blocking")
+    def blocking(request: Request) -> Response:  # FastAPI runs it in a thread
+        return JSONResponse({"thread": True})
+
+    return router
+
+
+def test_only_fixed_paths_taking_the_request_and_answering_a_response_are_direct() -> None:
+    assert set(direct_routes(_routes())) == {
+        ("/callback", "GET"),
+        ("/callback", "POST"),
+        ("/broken", "POST"),
+    }
+
+
+async def test_direct_routes_answer_as_fastapi_would_and_keep_the_route_label() -> None:
+    decider = Decider(closed_port_address(), 2.0, _POLICY)
+    app = create_app("test", decider, _routes())
+    async with serve_app(app) as client:
+        direct = await client.get("/callback", params={"a": "1"})
+        assert direct.json() == {"route": "/callback", "query": {"a": "1"}}
+        # The rest is FastAPI's: path parameters, serialised answers, 404 and 405.
+        assert (await client.post("/things/x")).json() == {"name": "x"}
+        assert (await client.get("/counters")).json() == {"answered": 1}
+        assert (await client.get("/nowhere")).status_code == 404
+        assert (await client.put("/callback")).status_code == 405
+        # A bug in a direct route is a 500, as behind FastAPI's handler.
+        assert (await client.post("/broken")).status_code == 500
+        assert (await client.get("/blocking")).json() == {"thread": True}
+        scraped = (await client.get("/metrics")).text
+    assert '{method="GET",route="/callback",status="200",vendor="test"}' in scraped
+    assert '{method="POST",route="/broken",status="500",vendor="test"}' in scraped
