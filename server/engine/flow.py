@@ -11,7 +11,7 @@ call's state stays one node id and a flow version pins its subflows too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
@@ -610,6 +610,9 @@ class Flow:
         timezone: IANA time zone for relative dates, clock times and business hours.
         synonyms: Folded word → its whole synonym group; a keyword matches its group too.
         nlu: The external understanding hook, if any.
+        built: Response parts that depend only on this flow and what their key names, built on
+            first use and shared by every call (`responses.once`); not part of what the flow
+            says, so it is neither compared nor shown, and a copy of the flow starts empty.
     """
 
     id: str
@@ -625,3 +628,4 @@ class Flow:
     timezone: str = "UTC"
     synonyms: dict[str, tuple[str, ...]] = field(default_factory=dict)
     nlu: NluConfig | None = None
+    built: dict[Hashable, Any] = field(default_factory=dict, init=False, compare=False, repr=False)

@@ -8,7 +8,7 @@ policy a "MODE_NAME:MIN_SPEECH_MS" string.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialogue.v1 import dialogue_pb2 as pb
@@ -76,10 +76,6 @@ class CallState:
     def count(self, name: str) -> int:
         """Returns a counter's value (0 when never counted)."""
         return self.counters.get(name, 0)
-
-    def with_counter(self, name: str, value: int) -> CallState:
-        """Returns a copy with one counter set."""
-        return replace(self, counters={**self.counters, name: value})
 
 
 # Short keys keep the stored state small: it is written on every turn of every call.
