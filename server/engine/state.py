@@ -106,16 +106,20 @@ _BARGE_IN = "g"
 _FLAG_COUNTERS = ("deferred", "confirming")
 
 
+# Made once: `json.dumps` with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def encode(state: CallState) -> bytes:
-    """Serialises state to compact JSON, leaving out empty values."""
-    data: dict[str, Any] = {
-        short: getattr(state, name)
-        for name, short in _KEYS.items()
-        if getattr(state, name) not in ("", {}, (), 0, False)
-    }
+    """Serialises state to compact JSON, leaving out empty values ("", 0, False, {}, ())."""
+    data: dict[str, Any] = {}
+    for name, short in _KEYS.items():
+        value = getattr(state, name)
+        if value:
+            data[short] = value
     if state.barge_in_mode:
         data[_BARGE_IN] = [state.barge_in_mode, state.min_speech_ms]
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    return _ENCODER.encode(data).encode()
 
 
 def decode(blob: bytes) -> CallState:
