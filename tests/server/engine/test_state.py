@@ -40,3 +40,25 @@ def test_the_barge_in_policy_is_stored_as_two_numbers() -> None:
 
     assert encode(state) == b'{"c":"call-1","g":[4,0]}'
     assert decode(encode(state)) == state
+
+
+def test_empty_values_are_left_out_and_the_keys_sorted() -> None:
+    state = CallState(
+        "call-1",
+        "carrier-zh",
+        node="main_menu",
+        slots={"phone": "13800138000"},
+        counters={},
+        turn=2,
+        over=False,
+        capabilities=(pb.CAPABILITY_QUEUE_STATUS,),
+        deferred=True,
+    )
+
+    assert encode(state) == (
+        b'{"c":"call-1","d":true,"f":"carrier-zh","n":"main_menu",'
+        b'"s":{"phone":"13800138000"},"u":2,"x":['
+        + str(pb.CAPABILITY_QUEUE_STATUS).encode()
+        + b"]}"
+    )
+    assert decode(encode(state)) == state
