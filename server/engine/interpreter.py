@@ -634,9 +634,10 @@ class _Turn(TurnBase):
         node = self.f.nodes.get(self.state.node)
         if isinstance(node, Collect) and self._confirming():
             return self._listen(node, [])  # the confirmation question, not the question before
-        before = self.state
-        counters, deferred, confirming = before.counters, before.deferred, before.confirming
-        decision = self.run(before.entry or before.node)
+        state = self.state
+        # The values, not the state: the turn changes its copy in place (`_update`).
+        counters, deferred, confirming = state.counters, state.deferred, state.confirming
+        decision = self.run(state.entry or state.node)
         self._update(counters=counters, deferred=deferred, confirming=confirming)
         return Decision(self.state, decision.response)
 
@@ -780,7 +781,7 @@ def _fresh(counters: dict[str, int]) -> dict[str, int]:
     return {FAILURES: counters[FAILURES]} if counters.get(FAILURES) else {}
 
 
-# The first element of the keys the keys and speech a node listens for are built once under.
+# The key prefix of a listening node's digit and speech settings, built once per flow.
 _LISTENING = "listening"
 # Nodes that need the platform, but carry no prompts: the prompts before them play first.
 PromptlessNode = WaitNode | AiGatherNode | QueueStatusNode | AssistantNode

@@ -77,7 +77,8 @@ def barge_in_of(defaults: Defaults, specs: Sequence[PromptSpec]) -> pb.BargeIn:
 
 def once(flow: Flow, key: Hashable, build: Callable[[], T]) -> T:
     """`build()`, built once per flow: for parts of responses that depend only on the flow and
-    on what `key` names (a node id, whether it confirms, the call's language …).
+    on what `key` names (e.g. a node id and whether it confirms): whatever else a part depends
+    on, such as the call's language, belongs in its key.
 
     The value is shared by every call of the flow: never change it. Passing a message to a
     message's constructor, as the builders here do, copies it.
@@ -93,7 +94,7 @@ def prompts(flow: Flow, specs: Sequence[PromptSpec], render: Render) -> pb.Promp
     """The prompts of specs, in order, TTS templates rendered, under their combined policy.
 
     Prompts without placeholders are built once per flow (see `once`: never change what this
-    returns); the key is what they depend on besides the flow.
+    returns), keyed by what they depend on besides the flow: the specs.
     """
     key = (_PROMPTS, *specs)
     shared: pb.Prompts | None = flow.built.get(key)
