@@ -24,7 +24,7 @@ def parse_args(argv: Sequence[str] | None = None) -> BenchConfig:
     parser.add_argument(
         "--figures",
         default=",".join(FIGURES),
-        help="comma-separated figures to run (default: all of 1,2,3,4,5)",
+        help=f"comma-separated figures to run (default: all of {','.join(FIGURES)})",
     )
     parser.add_argument(
         "--repeats", type=int, default=_DEFAULTS.repeats, help="runs per point (median)"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-FIGURES = ("1", "2", "3", "4", "5")
+FIGURES = ("1", "2", "3", "4", "5", "6")
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +14,7 @@ class BenchConfig:
     """Every knob of a bench run.
 
     Attributes:
-        figures: Which figures to run ("1" … "5").
+        figures: Which figures to run ("1" … "6").
         out_dir: Where benchmarks.md and benchmarks.png are written.
         work_dir: Scratch space (databases, flows, logs); a temporary directory when None.
         repeats: Runs per configuration; figures report the median.

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench import engine as fig_engine
 from bench import fig_decide, fig_gateways, fig_growth, fig_memory, fig_scaling, machine, profiling
 from bench.config import BenchConfig
 from bench.context import Context
@@ -20,6 +21,7 @@ FIGURE_RUNNERS: dict[str, Callable[[Context], Figure]] = {
     "3": fig_growth.run,
     "4": fig_memory.run,
     "5": fig_scaling.run,
+    "6": fig_engine.run,
 }
 
 

@@ -11,7 +11,7 @@ call's state stays one node id and a flow version pins its subflows too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import Enum
@@ -711,6 +711,9 @@ class Flow:
             language (`language:` alone), which plays every prompt item as written.
         voices: The TTS voice of each language, when `voice:` is given per language (`voice`
             is then the default language's).
+        built: Response parts that depend only on this flow and what their key names, built on
+            first use and shared by every call (`responses.once`); not part of what the flow
+            says, so it is neither compared nor shown, and a copy of the flow starts empty.
     """
 
     id: str
@@ -728,3 +731,4 @@ class Flow:
     nlu: NluConfig | None = None
     languages: tuple[str, ...] = ()
     voices: TextByLanguage = ()
+    built: dict[Hashable, Any] = field(default_factory=dict, init=False, compare=False, repr=False)

@@ -14,7 +14,6 @@ so far, which runs the same turn again from the same state (see `server.engine.h
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -271,7 +270,7 @@ class _Turn(TurnBase):
             if result.outcome == pb.TRANSFER_OUTCOME_SUCCEEDED:
                 return self.finish_over(f"transferred to {node.target.kind} {node.target.value}")
             failure = _FAILURES.get(result.failure, UNKNOWN_FAILURE)
-            self.state = replace(self.state, transfer_failure=failure)
+            self._update(transfer_failure=failure)
             said = "" if failure == UNKNOWN_FAILURE else f" ({failure})"
             self.note = f"transfer failed{said}: {result.reason}".strip(": ")
             return self.run(node.on_failed(failure))
@@ -289,8 +288,7 @@ class _Turn(TurnBase):
 
     def _at_record(self, node: RecordNode, event: str | None) -> Decision:
         if event == "recording_finished":
-            self.state = replace(
-                self.state,
+            self._update(
                 slots={
                     **self.state.slots,
                     node.slot: self.request.recording_finished.recording_uri,
@@ -316,7 +314,7 @@ class _Turn(TurnBase):
             return None
         # A platform error means nothing is playing any more: waiting on would be dead air.
         if event in ("playback_finished", "no_input", "platform_error"):
-            self.state = replace(self.state, deferred=False)
+            self._update(deferred=False)
             return self._act_without_prompts(node)
         return self._keep_playing(f"{event} before {node.id}")
 
@@ -362,7 +360,7 @@ class _Turn(TurnBase):
             ended = {"reason": finished.reason, "transcript": transcript}
             if finished.duration_ms:
                 ended["duration_ms"] = str(finished.duration_ms)
-            self.state = replace(self.state, assistant={k: v for k, v in ended.items() if v})
+            self._update(assistant={k: v for k, v in ended.items() if v})
             self.note = f"assistant finished ({finished.reason or 'no reason given'})"
             return self.run(node.next)
         if event == "platform_error":
@@ -381,7 +379,7 @@ class _Turn(TurnBase):
                 **self.state.slots,
                 **{name: json_text(value) for name, value in values.items()},
             }
-            self.state = replace(self.state, slots=slots)
+            self._update(slots=slots)
             self.note = "AI gather complete" if gathered.complete else "AI gather incomplete"
             return self.run(node.next if gathered.complete else node.on_failure)
         if event in ("no_input", "no_match", "platform_error"):
@@ -578,11 +576,11 @@ class _Turn(TurnBase):
 
     def _accept(self, node: Collect, value: str, how: str) -> Decision:
         self.intent = node.slot
-        self.state = replace(self.state, slots={**self.state.slots, node.slot: value})
+        self._update(slots={**self.state.slots, node.slot: value})
         suffix = f" ({how})" if how else ""
         if node.confirm is not None:
             # A fresh start for the confirmation question: its own no-input/no-match counts.
-            self.state = replace(self.state, counters=_fresh(self.state.counters), confirming=True)
+            self._update(counters=_fresh(self.state.counters), confirming=True)
             self.note = f"{node.slot} collected{suffix}; confirming"
             return self._listen(node, [])
         self.note = f"{node.slot} collected{suffix}"
@@ -617,7 +615,7 @@ class _Turn(TurnBase):
     def _unconfirm(self, node: Collect) -> None:
         """Forgets the value awaiting confirmation and the confirmation itself."""
         slots_left = {k: v for k, v in self.state.slots.items() if k != node.slot}
-        self.state = replace(self.state, slots=slots_left, confirming=False)
+        self._update(slots=slots_left, confirming=False)
 
     def _confirming(self) -> bool:
         return self.state.confirming
@@ -633,7 +631,7 @@ class _Turn(TurnBase):
         defaults = self.f.defaults
         count = self.state.count(kind) + 1
         failures = self.state.count(FAILURES) + 1
-        self.state = self.state.with_counter(kind, count).with_counter(FAILURES, failures)
+        self._update(counters={**self.state.counters, kind: count, FAILURES: failures})
         limit = (
             (node.escalation.max_no_input or defaults.max_no_input)
             if kind == NO_INPUT
@@ -674,14 +672,11 @@ class _Turn(TurnBase):
         node = self.f.nodes.get(self.state.node)
         if isinstance(node, Collect) and self._confirming():
             return self._listen(node, [])  # the confirmation question, not the question before
-        before = self.state
-        decision = self.run(self.state.entry or self.state.node)
-        self.state = replace(
-            self.state,
-            counters=before.counters,
-            deferred=before.deferred,
-            confirming=before.confirming,
-        )
+        state = self.state
+        # The values, not the state: the turn changes its copy in place (`_update`).
+        counters, deferred, confirming = state.counters, state.deferred, state.confirming
+        decision = self.run(state.entry or state.node)
+        self._update(counters=counters, deferred=deferred, confirming=confirming)
         return Decision(self.state, decision.response)
 
     def run(self, node_id: str) -> Decision:
@@ -706,8 +701,7 @@ class _Turn(TurnBase):
                 if not node.wait_for_playback:
                     node_id = node.next
                     continue
-            self.state = replace(
-                self.state,
+            self._update(
                 node=node.id,
                 entry=entry,
                 counters=_fresh(self.state.counters),
@@ -725,7 +719,7 @@ class _Turn(TurnBase):
             return act(self, node, pending)
         if pending:
             # Nodes without prompts of their own play these first.
-            self.state = replace(self.state, deferred=True)
+            self._update(deferred=True)
             return self._respond(play=pb.Play(prompts=self._prompts(pending)))
         return self._act_without_prompts(node)  # type: ignore[arg-type]
 
@@ -742,7 +736,7 @@ class _Turn(TurnBase):
 
     def _act_hang_up(self, node: HangUp, pending: list[PromptSpec]) -> Decision:
         reason = pb.HANG_UP_REASON_FAILED if node.failed else pb.HANG_UP_REASON_COMPLETED
-        self.state = replace(self.state, over=True)
+        self._update(over=True)
         return self._respond(
             play_and_hang_up=pb.PlayAndHangUp(
                 prompts=self._prompts([*pending, node.prompt]), reason=reason
@@ -809,13 +803,19 @@ class _Turn(TurnBase):
 
     def _listen(self, node: ListeningNode, lead: list[PromptSpec]) -> Decision:
         confirming = self._confirming()
+        flow = self.f
+        language = self.language
+        digits, speech = responses.once(
+            flow,
+            (_LISTENING, node.id, confirming, language),
+            lambda: (
+                responses.digits(flow, node, confirming=confirming),
+                responses.speech(flow, node, confirming=confirming, language=language),
+            ),
+        )
         return self._respond(
             play_and_listen=pb.PlayAndListen(
-                prompts=self._prompts([*lead, self._prompt_of(node)]),
-                digits=responses.digits(self.f, node, confirming=confirming),
-                speech=responses.speech(
-                    self.f, node, confirming=confirming, language=self.language
-                ),
+                prompts=self._prompts([*lead, self._prompt_of(node)]), digits=digits, speech=speech
             )
         )
 
@@ -825,6 +825,8 @@ def _fresh(counters: dict[str, int]) -> dict[str, int]:
     return {FAILURES: counters[FAILURES]} if counters.get(FAILURES) else {}
 
 
+# The key prefix of a listening node's digit and speech settings, built once per flow.
+_LISTENING = "listening"
 # Nodes that need the platform, but carry no prompts: the prompts before them play first.
 PromptlessNode = WaitNode | AiGatherNode | QueueStatusNode | AssistantNode
 _At = Callable[[_Turn, Any, str | None], Decision]

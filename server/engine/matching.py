@@ -338,6 +338,8 @@ def spoken_digits(text: str) -> str | None:
     speakers read phone numbers), and spaces, dashes and dots between them:
     "幺三八 零零一三 八零零零", "one three eight" and "double five one" all work.
     """
+    if text.isascii() and text.isdigit():
+        return text  # keys as pressed, or typed digits: nothing to fold (most calls of this)
     folded = normalize(text)
     for word, digit in _DIGIT_WORDS.items():
         folded = re.sub(rf"(?<![a-z]){word}(?![a-z])", digit, folded)

@@ -8,7 +8,8 @@ contract's words, from the flow, the node and values the interpreter hands them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from typing import TypeVar
 
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine import languages, matching
@@ -26,10 +27,13 @@ from server.engine.flow import (
 )
 from server.engine.state import CallState
 
+T = TypeVar("T")
 # Renders a template: (text, the values its placeholders took).
 Render = Callable[[str], tuple[str, dict[str, str]]]
 
 _MAX_TOKEN = 64
+# The first element of the keys `prompts` memoises under (see `once`).
+_PROMPTS = "prompts"
 # Keys the platform collects per slot type (digits: the node's own min/max_length).
 _KEY_LENGTHS = {
     SlotType.MOBILE_CN: (11, 11),
@@ -71,12 +75,36 @@ def barge_in_of(defaults: Defaults, specs: Sequence[PromptSpec]) -> pb.BargeIn:
     return pb.BargeIn(mode=_BARGE_IN_MODES[allowed], min_speech_ms=min_speech)
 
 
+def once(flow: Flow, key: Hashable, build: Callable[[], T]) -> T:
+    """`build()`, built once per flow: for parts of responses that depend only on the flow and
+    on what `key` names (e.g. a node id and whether it confirms): whatever else a part depends
+    on, such as the call's language, belongs in its key.
+
+    The value is shared by every call of the flow: never change it. Passing a message to a
+    message's constructor, as the builders here do, copies it.
+    """
+    try:
+        value: T = flow.built[key]
+    except KeyError:
+        value = flow.built[key] = build()
+    return value
+
+
 def prompts(
     flow: Flow, specs: Sequence[PromptSpec], render: Render, language: str = ""
 ) -> pb.Prompts:
     """The prompts of specs, in order, TTS templates rendered, under their combined policy;
-    of each, the items of the call's `language` (see `languages.items`)."""
+    of each, the items of the call's `language` (see `languages.items`).
+
+    Prompts without placeholders are built once per flow (see `once`: never change what this
+    returns), keyed by what they depend on besides the flow: the language and the specs.
+    """
+    key = (_PROMPTS, language, *specs)
+    shared: pb.Prompts | None = flow.built.get(key)
+    if shared is not None:
+        return shared
     built = pb.Prompts(barge_in=barge_in_of(flow.defaults, specs))
+    fixed = True
     for spec in specs:
         for item in languages.items(flow, spec, language):
             if item.media_name:
@@ -85,6 +113,7 @@ def prompts(
                 built.items.add().audio.url = item.url
             else:
                 text, values = render(item.text)
+                fixed = fixed and not values
                 built.items.add().tts.CopyFrom(
                     pb.TextToSpeech(
                         text=text,
@@ -95,6 +124,8 @@ def prompts(
                         template_values=values,
                     )
                 )
+    if fixed:
+        flow.built[key] = built
     return built
 
 

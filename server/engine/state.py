@@ -8,7 +8,7 @@ policy a "MODE_NAME:MIN_SPEECH_MS" string.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from dialogue.v1 import dialogue_pb2 as pb
@@ -83,10 +83,6 @@ class CallState:
         """Returns a counter's value (0 when never counted)."""
         return self.counters.get(name, 0)
 
-    def with_counter(self, name: str, value: int) -> CallState:
-        """Returns a copy with one counter set."""
-        return replace(self, counters={**self.counters, name: value})
-
 
 # Short keys keep the stored state small: it is written on every turn of every call.
 _KEYS = {
@@ -118,16 +114,20 @@ _BARGE_IN = "g"
 _FLAG_COUNTERS = ("deferred", "confirming")
 
 
+# Made once: `json.dumps` with options builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
 def encode(state: CallState) -> bytes:
-    """Serialises state to compact JSON, leaving out empty values."""
-    data: dict[str, Any] = {
-        short: getattr(state, name)
-        for name, short in _KEYS.items()
-        if getattr(state, name) not in ("", {}, (), 0, False)
-    }
+    """Serialises state to compact JSON, leaving out empty values ("", 0, False, {}, ())."""
+    data: dict[str, Any] = {}
+    for name, short in _KEYS.items():
+        value = getattr(state, name)
+        if value:
+            data[short] = value
     if state.barge_in_mode:
         data[_BARGE_IN] = [state.barge_in_mode, state.min_speech_ms]
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    return _ENCODER.encode(data).encode()
 
 
 def decode(blob: bytes) -> CallState:

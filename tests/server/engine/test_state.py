@@ -49,3 +49,25 @@ def test_the_calls_language_is_stored_and_a_state_without_it_is_in_the_default()
     # Written before the field existed (or in the default language): "", the flow's default.
     assert decode(b'{"c":"call-1","f":"carrier-intl","n":"main_menu","v":"1"}').language == ""
     assert b'"l"' not in encode(CallState("call-1", language=""))
+
+
+def test_empty_values_are_left_out_and_the_keys_sorted() -> None:
+    state = CallState(
+        "call-1",
+        "carrier-zh",
+        node="main_menu",
+        slots={"phone": "13800138000"},
+        counters={},
+        turn=2,
+        over=False,
+        capabilities=(pb.CAPABILITY_QUEUE_STATUS,),
+        deferred=True,
+    )
+
+    assert encode(state) == (
+        b'{"c":"call-1","d":true,"f":"carrier-zh","n":"main_menu",'
+        b'"s":{"phone":"13800138000"},"u":2,"x":['
+        + str(pb.CAPABILITY_QUEUE_STATUS).encode()
+        + b"]}"
+    )
+    assert decode(encode(state)) == state
