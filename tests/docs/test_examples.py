@@ -19,7 +19,8 @@ A comment on the line before the fence overrides that: `<!-- example: KIND -->` 
 above, or `<!-- example: not checked, WHY -->`. A minimal flow starts at a menu leading to each
 fragment node that no other fragment node leads to; the nodes a fragment names but leaves out
 become `hangup` stubs, and the slots it reads without filling are declared (`slots:`), so what
-is checked is the fragment itself. Failures name the guide and the line of the block's fence.
+is checked is the fragment itself. A fragment written per language (`en-US: …` keys) is
+checked in a minimal flow declaring `languages:` zh-CN and those. Failures name the guide and the line of the block's fence.
 """
 
 from __future__ import annotations
