@@ -34,7 +34,7 @@ _ZH_MONTH_DAY = re.compile(rf"(?P<m>{_NUM})月(?P<d>{_NUM})[日号]?")
 _ZH_NEXT_MONTH_DAY = re.compile(rf"下个?月(?P<d>{_NUM})[日号]?")
 _ZH_IN_DAYS = re.compile(rf"(?P<n>{_NUM})天(?:以后|之后|后)|过(?P<m>{_NUM})天")
 _ZH_WEEKDAY = re.compile(
-    r"(?P<which>下下|下|这|本|上)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
+    r"(?P<which>下下|下|这|本|上)?个?(?:周|星期|礼拜)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
 )
 _ZH_DAY = re.compile(rf"(?P<d>{_NUM})[号日]")
 _ZH_RELATIVE = (
@@ -242,9 +242,9 @@ def _weekday(today: date, weekday: int, which: str) -> date:
 
 # -- clock times ----------------------------------------------------------------------------------
 
-_ZH_PERIOD = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间|半夜|午夜"
+_ZH_PERIOD = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|今晚|明晚|昨晚|夜里|夜间|半夜|午夜"
 _ZH_TIME = re.compile(
-    rf"(?P<p>{_ZH_PERIOD})?(?P<h>{_NUM})(?:点|时)钟?(?:(?P<half>半)|(?P<q>[一三])刻|过?(?P<m>{_NUM})分?)?"
+    rf"(?P<p>{_ZH_PERIOD})?(?P<h>{_NUM})(?:点|时)钟?(?:(?P<half>半)|过?(?P<q>[一三])刻|过?(?P<m>{_NUM})分?)?"
 )
 # "差五分三点" / "三点差五分" / "三点差一刻": so many minutes before the hour.
 _ZH_BEFORE = re.compile(
@@ -253,10 +253,10 @@ _ZH_BEFORE = re.compile(
 )
 _ZH_CLOCK = re.compile(rf"(?P<p>{_ZH_PERIOD})?(?<!\d)(?P<h>\d{{1,2}})[:：](?P<m>\d{{2}})(?!\d)")
 _EN_AMPM = re.compile(
-    r"(?<![\d:])(?P<h>\d{1,2})(?:[: ](?P<m>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])"
+    r"(?<![\d:.])(?P<h>\d{1,2})(?:[: .](?P<m>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])"
 )
 # The am/pm said after an hour, wherever the minutes were said: "quarter to 4 pm", "3:30 pm".
-_EN_AMPM_MARK = re.compile(r"(?<![\d:])\d{1,2}(?:[: ]\d{2})?\s*(?P<ap>a|p)\.?m\.?(?![a-z])")
+_EN_AMPM_MARK = re.compile(r"(?<![\d:.])\d{1,2}(?:[: .]\d{2})?\s*(?P<ap>a|p)\.?m\.?(?![a-z])")
 _EN_CLOCK = re.compile(r"(?<![\d:])(?P<h>\d{1,2})[: ](?P<m>\d{2})(?!\d)")
 _EN_PAST = re.compile(r"\b(?P<part>half|quarter|\d{1,2})\s+(?:minutes?\s+)?past\s+(?P<h>\d{1,2})\b")
 _EN_TO = re.compile(
@@ -312,7 +312,7 @@ def _zh_hour(period: str | None, hour: int) -> int:
         return hour + 12
     if period == "中午" and hour < 5:
         return hour + 12
-    if period in ("晚上", "夜里", "夜间"):
+    if period in ("晚上", "今晚", "明晚", "昨晚", "夜里", "夜间"):
         return 0 if hour == 12 else hour + 12 if hour < 12 else hour
     if period in ("凌晨", "半夜", "午夜") and hour == 12:
         return 0

@@ -186,3 +186,53 @@ def test_chinese_minutes_before_the_hour(said: str, expected: time) -> None:
 @pytest.mark.parametrize("said", ["quarter to 13 pm", "13:15 pm", "三点差七十分", "差零分三点"])
 def test_impossible_times_with_am_pm_or_before_the_hour_are_none(said: str) -> None:
     assert parse_time(said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "过一刻" was read as one minute past (03:01).
+        ("三点过一刻", time(3, 15)),
+        ("下午三点过一刻", time(15, 15)),
+        ("下午三点过五分", time(15, 5)),
+        # Regression: 今晚/明晚/昨晚 are the evening, like 晚上 (今晚八点 was 08:00).
+        ("今晚八点", time(20, 0)),
+        ("明晚七点半", time(19, 30)),
+        ("昨晚十一点", time(23, 0)),
+        ("今晚十二点", time(0, 0)),
+    ],
+)
+def test_chinese_past_the_hour_and_tonight(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): a dot between hour and minutes with am/pm, as British
+        # English and ASR write it ("4.30pm" was no time); a decimal is still no time.
+        ("4.30pm", time(16, 30)),
+        ("at 4.30 p.m. please", time(16, 30)),
+        ("9.05 am", time(9, 5)),
+    ],
+)
+def test_english_dotted_times_with_am_pm(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+def test_a_decimal_before_pm_is_no_time() -> None:
+    assert parse_time("3.5 pm") is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "下周星期三" was this week's Wednesday (today, 4 March).
+        ("下周星期三", date(2026, 3, 11)),
+        ("下个礼拜星期五", date(2026, 3, 13)),
+        ("这周星期五", date(2026, 3, 6)),
+        ("那个，下周周三吧", date(2026, 3, 11)),
+    ],
+)
+def test_week_then_weekday_said_twice(said: str, expected: date) -> None:
+    assert parse_date(said, date(2026, 3, 4)) == expected
