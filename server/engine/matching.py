@@ -368,12 +368,20 @@ _EN_SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _EN_SPLIT = re.compile(r"[\s\-,]+")
 
 
+# Two neighbouring numerals said together are an estimate, not digits: "两三个" is two or
+# three (never 23), like "十五六" (`chinese_number`).
+_ZH_ESTIMATE = re.compile("一两|两三|二三|三四|四五|五六|六七|七八|八九")
+
+
 def spoken_number(text: str) -> int | None:
     """Parses a whole number said as digits, a Chinese numeral or English words, or None.
 
     "42", "一二三" (digits: 123), "两百五十" and colloquial "两百五" (250), "一千零五" (1005),
-    "twenty five", "a hundred and five", "two thousand twenty six".
+    "twenty five", "a hundred and five", "two thousand twenty six". "两三" (two or three) is
+    an estimate: None.
     """
+    if _ZH_ESTIMATE.fullmatch(re.sub(r"\s+", "", normalize(text))):
+        return None
     digits = spoken_digits(text)
     if digits is not None:
         return int(digits)
@@ -492,13 +500,15 @@ NUMBER_WORDS = frozenset(
 NUMBER_JOINERS = frozenset({"a", "an", "and", "point", "oh", "o", *_REPEATS, "点"})
 
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+_SCALED_DECIMAL = re.compile(r"(?P<n>[0-9]+\.[0-9]+|[^点]+点[^点千万亿]+)(?P<u>[千万亿])")
+_CN_SCALES = {"千": 1000, "万": 10_000, "亿": 100_000_000}
 
 
 def spoken_decimal(text: str) -> Decimal | None:
     """Parses a non-negative number that may have a fractional part, or None.
 
-    "3.5", "1,234.5", "三点五", "three point five", "twelve point zero five"; whole numbers in any
-    form `spoken_number` reads.
+    "3.5", "1,234.5", "三点五", "three point five", "twelve point zero five", "1.5万" (15000);
+    whole numbers in any form `spoken_number` reads.
     """
     folded = normalize(text).replace(",", "").replace("，", "")
     compact = re.sub(r"\s+", "", folded)
@@ -506,6 +516,11 @@ def spoken_decimal(text: str) -> Decimal | None:
         return Decimal(compact)
     if re.fullmatch(r"[0-9.]+", compact):
         return None  # "1.2.3" is no number (a digit string reads its dots as separators)
+    scaled = _SCALED_DECIMAL.fullmatch(compact)
+    if scaled:
+        # "1.5万", "三点五万": a decimal counted in a big unit, as Chinese ASR writes amounts.
+        counted = spoken_decimal(scaled["n"])
+        return None if counted is None else counted * _CN_SCALES[scaled["u"]]
     whole, mark, fraction = folded.partition("点")
     if not mark:
         whole, mark, fraction = f" {folded} ".partition(" point ")
@@ -519,13 +534,19 @@ def spoken_decimal(text: str) -> Decimal | None:
     return None if number is None else Decimal(number)
 
 
+# Hesitations a caller starts with before the answer itself ("嗯，不对", "呃，是的", "那个，不是"):
+# skipped when more follows, so "嗯" alone is still a yes but "嗯，不对" is a no.
+_FILLER = r"(?:嗯|呃|额|唔|啊|哦|那个|这个)[\s，,。.、…]*"
+_LEADING_FILLERS = re.compile(rf"^(?:{_FILLER})+(?!(?:{_FILLER})*$)")
+
+
 def yes_or_no(text: str) -> bool | None:
     """Returns True for an affirmative answer, False for a negative one, None otherwise.
 
-    Negative forms are tried first because most Chinese ones contain an affirmative
-    ("不是" contains "是").
+    Hesitations in front ("嗯，", "呃") are skipped when more follows. Negative forms are tried
+    first because most Chinese ones contain an affirmative ("不是" contains "是").
     """
-    folded = normalize(text)
+    folded = _LEADING_FILLERS.sub("", normalize(text))
     words = set(_words(folded))
     if words & _NO_EN or any(folded.startswith(no) for no in _NO):
         return False

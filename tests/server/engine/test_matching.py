@@ -561,3 +561,42 @@ def test_unnegated_clauses_drop_the_negated_ones() -> None:
     assert unnegated_clauses("不是五位，是六位") == ["是六位"]
     assert unnegated_clauses("it's not 5, it's 6") == [" it's 6"]
     assert unnegated_clauses("isn't five. six") == [" six"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Regression (issue 17 QA): a hesitation in front decided the answer ("嗯，不对" was
+        # yes, "呃，不对" and "那个，不是" no answer at all).
+        ("嗯，不对", False),
+        ("呃，不对", False),
+        ("那个，不是", False),
+        ("嗯嗯，不是", False),
+        ("呃，是的", True),
+        ("嗯", True),
+        ("嗯嗯", True),
+        ("嗯，我想想", None),
+    ],
+)
+def test_yes_or_no_skips_a_hesitation_in_front(text: str, expected: bool | None) -> None:
+    assert yes_or_no(text) is expected
+
+
+@pytest.mark.parametrize("said", ["两三", "一两", "三四", "五六", "八九"])
+def test_neighbouring_numerals_are_an_estimate_not_a_number(said: str) -> None:
+    # Regression (issue 17 QA): "两三个" filled an integer slot with 23.
+    assert spoken_number(said) is None
+    assert spoken_digits(said) is not None  # a digits slot still reads them as digits
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("1.5万", Decimal("15000")),
+        ("三点五万", Decimal("35000")),
+        ("2.5千", Decimal("2500")),
+    ],
+)
+def test_a_decimal_counted_in_a_big_unit(said: str, expected: Decimal) -> None:
+    # Regression (issue 17 QA): "1.5万", as Chinese ASR writes it, was no amount.
+    assert spoken_decimal(said) == expected

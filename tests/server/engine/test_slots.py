@@ -489,3 +489,23 @@ def test_the_other_slot_types_find_their_value_inside_a_sentence(
     collect: Collect, said: str, expected: str
 ) -> None:
     assert accepted(collect, text=said) == expected
+
+
+@pytest.mark.parametrize("said", ["两三个", "我们一两个人", "五六张吧"])
+def test_an_estimate_is_asked_again_not_guessed(said: str) -> None:
+    # Regression (issue 17 QA): "两三个" was 23.
+    assert accepted(node(SlotType.INTEGER), text=said) is None
+    assert accepted(node(SlotType.NUMBER), text=said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [("1.5万", "15000.00"), ("大概1.5万块吧", "15000.00"), ("三点五万元", "35000.00")],
+)
+def test_amounts_counted_in_wan_with_a_decimal(said: str, expected: str) -> None:
+    assert accepted(node(SlotType.AMOUNT), text=said) == expected
+
+
+def test_a_hesitation_before_a_no_at_confirmation_still_takes_the_new_value() -> None:
+    reply = read_confirmation(node(SlotType.NUMBER), text="嗯，不对，是六位", today=TODAY)
+    assert reply == ConfirmationReply(False, "6")
