@@ -56,11 +56,14 @@ _EN_BRIDGES = frozenset(
         "putting", "pass", "send", "forward", "route", "speak", "speaking", "talk", "talking",
         "chat", "get", "getting", "give", "go", "be", "being", "want", "wanna", "need", "like",
         "to", "me", "us", "an", "a", "the", "any", "with", "through", "please", "just", "really",
-        "another", "real", "live", "of", "my", "for", "now", "call",
+        "another", "real", "live", "of", "my", "for", "now", "call", "ask", "asking", "looking",
     }
 )  # fmt: skip
 _ZH_NEGATION_REACH = 10
 _EN_NEGATION_REACH = 8
+# A question "能不能", "要不要", "可不可(以)" asks, it refuses nothing: "能不能转人工" wants an agent.
+# Masked (same length) before negations are looked for; "不要不要" stays a refusal.
+_A_NOT_A = re.compile(r"(?<!不)([^\s不])不\1")
 
 _DIGIT_CHARS = {
     "零": "0", "〇": "0", "洞": "0",
@@ -104,6 +107,7 @@ def _words(text: str) -> list[str]:
 
 
 def _negated_zh(clause: str, start: int, keywords: tuple[str, ...] = ()) -> bool:
+    clause = _A_NOT_A.sub("___", clause)
     window = clause[max(0, start - _ZH_NEGATION_WINDOW) : start]
     if any(neg in window for neg in _NEGATIONS_ZH):
         return True

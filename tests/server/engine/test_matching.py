@@ -600,3 +600,25 @@ def test_neighbouring_numerals_are_an_estimate_not_a_number(said: str) -> None:
 def test_a_decimal_counted_in_a_big_unit(said: str, expected: Decimal) -> None:
     # Regression (issue 17 QA): "1.5万", as Chinese ASR writes it, was no amount.
     assert spoken_decimal(said) == expected
+
+
+AGENT_ZH = ("人工", "客服", "转人工", "人工服务")
+
+
+@pytest.mark.parametrize(
+    "said", ["能不能转人工", "你们能不能帮我转一下人工客服", "要不要转人工", "好不好给我转人工"]
+)
+def test_a_question_of_yes_or_no_form_is_no_negation(said: str) -> None:
+    # Regression (issue 17 QA): the 不 of "能不能" counted as a refusal of the agent.
+    assert find_keyword(said, AGENT_ZH) is not None
+
+
+@pytest.mark.parametrize("said", ["我不要不要人工", "别别别，不要人工", "不能转人工吗"])
+def test_a_doubled_refusal_is_still_a_refusal(said: str) -> None:
+    assert find_keyword(said, AGENT_ZH) is None
+
+
+@pytest.mark.parametrize("said", ["I'm not asking for an agent", "I'm not looking for an operator"])
+def test_asking_for_is_part_of_a_refusal(said: str) -> None:
+    # Regression (issue 17 QA): "asking for" ended the reach of "not".
+    assert find_keyword(said, ("agent", "operator")) is None
