@@ -602,7 +602,6 @@ def test_a_decimal_counted_in_a_big_unit(said: str, expected: Decimal) -> None:
     assert spoken_decimal(said) == expected
 
 
-
 @pytest.mark.parametrize(
     "said", ["能不能转人工", "你们能不能帮我转一下人工客服", "要不要转人工", "好不好给我转人工"]
 )
