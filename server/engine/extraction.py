@@ -30,6 +30,17 @@ _FRACTIONS = frozenset({"half", "quarter", "quarters", "thirds", "percent"})
 _NOT_NUMBERS_ZH = re.compile(
     "一共|一下|一些|一起|一样|一直|一定|一般|一会|一切|万一|统一|唯一|一边|一旦|一向|一律|一致|一再"
 )
+# Words right next to a number that make it an estimate or a bound, not the value: "几百块",
+# "十几个", "一千多块", "一百来块", "五个以上", "不到十个", "more than five", "over twenty",
+# "twenty something", "1.5k". A counter word (个, 人, 块 …) may sit between a number and 以上.
+_ESTIMATE_BEFORE = re.compile(
+    r"(?:几|第|不到|超过|多于|少于|大于|小于|至少|起码|最少|不止|"
+    r"\b(?:more than|less than|fewer than|over|under|above|below|at least|no more than))\s*$"
+)
+_ESTIMATE_AFTER = re.compile(
+    r"^\s*(?:几|多|来|余|[个位人张块元钱岁件台]?(?:以上|以下|以内|之内|之上|之下|出头)"
+    r"|(?:k|something|odd|or more|or less|or fewer)\b)"
+)
 # Bounds, so a long utterance costs a bounded number of reads: the tokens looked at, and the
 # longest stretch read as one value (a phone number said digit by digit with "plus" is ~14).
 _MAX_TOKENS = 200
@@ -42,7 +53,9 @@ def readings(text: str, read: Callable[[str], T | None], joiners: Collection[str
     A stretch is a run of number words, digits, joiners and marks ("三百五十块", "three dollars
     fifty", "+86 138 0013 8000"). It gives a value only when `read` understands it as one
     value, the longest from its first number on, with nothing that says a number left over:
-    "十五六" (fifteen or sixteen), "三毛五块" and "three and a half" give none.
+    "十五六" (fifteen or sixteen), "三毛五块" and "three and a half" give none; nor does one the
+    words next to it make an estimate or a bound ("一千多块", "十几个", "五个以上", "more than
+    five").
 
     Args:
         text: The utterance.
@@ -64,10 +77,20 @@ def readings(text: str, read: Callable[[str], T | None], joiners: Collection[str
                 break
             end += 1
         value = _one_value(folded, tokens[index:end], read) if end > index else None
+        if value is not None and _estimated(folded, tokens[index].start(), tokens[end - 1].end()):
+            value = None
         if value is not None:
             found.append(value)
         index = max(end, index + 1)
     return found
+
+
+def _estimated(folded: str, start: int, end: int) -> bool:
+    """Whether the words next to folded[start:end] make its number an estimate or a bound."""
+    return bool(
+        _ESTIMATE_BEFORE.search(folded[max(0, start - 16) : start])
+        or _ESTIMATE_AFTER.match(folded[end : end + 16])
+    )
 
 
 def _says_number(word: str) -> bool:
