@@ -20,9 +20,19 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from datetime import date, time, timedelta
+from typing import TypeVar
 
-from server.engine.matching import english_number, is_cjk, normalize, spoken_number
+from server.engine.matching import (
+    english_number,
+    is_cjk,
+    normalize,
+    spoken_number,
+    unnegated_clauses,
+)
+
+T = TypeVar("T")
 
 _NUM = r"[0-9零〇一二两三四五六七八九十]+"
 
@@ -73,9 +83,40 @@ _EN_RELATIVE = (
 )  # fmt: skip
 
 
-def parse_date(text: str, today: date) -> date | None:
-    """The date the caller said, relative to `today` where the words are relative; or None."""
+# Words that put two dates or times side by side as a choice or a range: "周三还是周四", "friday
+# or saturday", "三点到四点", "明后天" (tomorrow or the day after).
+_ALTERNATIVES = re.compile(r"或者|或是|还是|或|到|至|\bor\b")
+_TWO_DAYS = re.compile("明后天|今明两?天")
+
+
+def _said_once(text: str, read: Callable[[str], T | None]) -> T | None:
+    """What read makes of the caller's answer, when it says one value: clauses with a negation
+    are left out ("明天不行，后天吧" is 后天, "not tomorrow" nothing), and two different values
+    offered as a choice or a range ("周三还是周四", "three or four pm") are none — the caller is
+    asked again rather than guessed for."""
     folded = normalize(text)
+    clauses = [clause for clause in re.split(r"[，,。!！?？;；、]", folded) if clause.strip()]
+    kept = unnegated_clauses(folded)
+    if len(kept) < len(clauses):
+        folded = "，".join(kept)
+    if not folded or _TWO_DAYS.search(folded):
+        return None
+    value = read(folded)
+    if value is None:
+        return None
+    pieces = [piece for piece in _ALTERNATIVES.split(folded) if piece.strip()]
+    if len(pieces) > 1 and len({read(piece) for piece in pieces} - {None}) > 1:
+        return None
+    return value
+
+
+def parse_date(text: str, today: date) -> date | None:
+    """The date the caller said, relative to `today` where the words are relative; or None
+    (also for a negated date or a choice of two: see `_said_once`)."""
+    return _said_once(text, lambda said: _read_date(said, today))
+
+
+def _read_date(folded: str, today: date) -> date | None:
     if is_cjk(folded):
         return _zh_date(re.sub(r"\s+", "", folded), today)
     return _en_date(folded, today)
@@ -248,7 +289,8 @@ _ZH_TIME = re.compile(
 )
 # "差五分三点" / "三点差五分" / "三点差一刻": so many minutes before the hour.
 _ZH_BEFORE = re.compile(
-    rf"(?P<p>{_ZH_PERIOD})?(?:差(?P<m>{_NUM})分钟?|差(?P<q>一)刻)(?P<h>{_NUM})(?:点|时)钟?"
+    rf"(?P<p>{_ZH_PERIOD})?(?:差(?P<m>{_NUM})分钟?|差(?P<q>一)刻)(?P<pm>{_ZH_PERIOD})?"
+    rf"(?P<h>{_NUM})(?:点|时)钟?"
     rf"|(?P<p2>{_ZH_PERIOD})?(?P<h2>{_NUM})(?:点|时)钟?差(?:(?P<m2>{_NUM})分钟?|(?P<q2>一)刻)"
 )
 _ZH_CLOCK = re.compile(rf"(?P<p>{_ZH_PERIOD})?(?<!\d)(?P<h>\d{{1,2}})[:：](?P<m>\d{{2}})(?!\d)")
@@ -260,15 +302,19 @@ _EN_AMPM_MARK = re.compile(r"(?<![\d:.])\d{1,2}(?:[: .]\d{2})?\s*(?P<ap>a|p)\.?m
 _EN_CLOCK = re.compile(r"(?<![\d:])(?P<h>\d{1,2})[: ](?P<m>\d{2})(?!\d)")
 _EN_PAST = re.compile(r"\b(?P<part>half|quarter|\d{1,2})\s+(?:minutes?\s+)?past\s+(?P<h>\d{1,2})\b")
 _EN_TO = re.compile(
-    r"\b(?P<part>quarter|\d{1,2})\s+(?:minutes?\s+)?(?:to|before)\s+(?P<h>\d{1,2})\b"
+    r"\b(?P<part>quarter|\d{1,2})\s+(?P<unit>minutes?\s+)?(?:to|before)\s+(?P<h>\d{1,2})\b"
 )
 _EN_OCLOCK = re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s*o'?\s?clock\b")
 _EN_DAYPART = re.compile(r"in the (?P<part>morning|afternoon|evening)|(?P<night>at night|tonight)")
 
 
 def parse_time(text: str) -> time | None:
-    """The clock time the caller said, or None."""
-    folded = normalize(text)
+    """The clock time the caller said, or None (also for a negated time, a choice of two, or a
+    time made a bound or an estimate: "三点多", "三点以后", "after 3 pm")."""
+    return _said_once(text, _read_time)
+
+
+def _read_time(folded: str) -> time | None:
     if is_cjk(folded):
         return _zh_time(re.sub(r"\s+", "", folded))
     return _en_time(folded)
@@ -277,12 +323,14 @@ def parse_time(text: str) -> time | None:
 def _zh_time(text: str) -> time | None:
     found = _ZH_CLOCK.search(text)
     if found:
+        if _ZH_BOUND_AFTER.match(text, found.end()):
+            return None
         return _clock(_zh_hour(found["p"], int(found["h"])), int(found["m"]))
     found = _ZH_BEFORE.search(text)
     if found:
         return _zh_before(found)
     found = _ZH_TIME.search(text)
-    if not found:
+    if not found or _ZH_BOUND_AFTER.match(text, found.end()):
         return None
     hour = _cn(found["h"])
     if hour is None:
@@ -301,7 +349,7 @@ def _zh_before(found: re.Match[str]) -> time | None:
     minutes = 15 if (found["q"] or found["q2"]) else _cn(found["m"] or found["m2"])
     if hour is None or minutes is None or not 0 < minutes < 60:
         return None
-    on_the_hour = _clock(_zh_hour(found["p"] or found["p2"], hour), 0)
+    on_the_hour = _clock(_zh_hour(found["p"] or found["pm"] or found["p2"], hour), 0)
     if on_the_hour is None:
         return None
     return _clock((on_the_hour.hour - 1) % 24, 60 - minutes)
@@ -321,7 +369,19 @@ def _zh_hour(period: str | None, hour: int) -> int:
     return hour
 
 
+# Words that make a time a bound or an estimate, not the time: "三点多" (past three),
+# "三点以后", "三点前"; "after 3 pm", "later", "between", "before noon" (but "ten minutes before
+# nine" and "quarter before nine" say the minutes).
+_ZH_BOUND_AFTER = re.compile("多|以后|之后|过后|以前|之前|前|后")
+_EN_BOUND = re.compile(
+    r"\b(?:after|later|earlier|latest|between|sometime)\b"
+    r"|(?<!minutes )(?<!minute )(?<!quarter )(?<![0-9] )\bbefore\b"
+)
+
+
 def _en_time(text: str) -> time | None:
+    if _EN_BOUND.search(_digits_for_words(text)):
+        return None
     if re.search(r"\b(noon|midday)\b", text):
         return time(12, 0)
     if re.search(r"\bmidnight\b", text):
@@ -341,6 +401,9 @@ def _en_time(text: str) -> time | None:
     found = _EN_TO.search(spoken)
     if found:
         minutes = 15 if found["part"] == "quarter" else int(found["part"])
+        if minutes % 5 and not found["unit"]:
+            return None  # "3 to 4 pm" is a range; "three minutes to four" says minutes
+
         hour = _en_hour(int(found["h"]), part)
         if hour is None or not 0 < minutes < 60:
             return None

@@ -236,3 +236,70 @@ def test_a_decimal_before_pm_is_no_time() -> None:
 )
 def test_week_then_weekday_said_twice(said: str, expected: date) -> None:
     assert parse_date(said, date(2026, 3, 4)) == expected
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # Regression (issue 17 QA): each of these was taken as a date the caller did not say.
+        "明天不行",  # was tomorrow
+        "I can't do tomorrow",
+        "周三还是周四",  # was today (Wednesday)
+        "下周三或者周四",
+        "friday or saturday",
+        "明天到后天",
+        "明后天",
+    ],
+)
+def test_a_refused_date_or_a_choice_of_two_is_none(said: str) -> None:
+    assert parse_date(said, WEDNESDAY) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("明天不行，后天吧", date(2026, 3, 6)),
+        ("不是明天，是后天", date(2026, 3, 6)),
+        ("no, friday", date(2026, 3, 6)),
+        ("还是明天吧", date(2026, 3, 5)),
+        ("March 5th, 2027", date(2027, 3, 5)),
+    ],
+)
+def test_the_date_left_when_another_is_refused(said: str, expected: date) -> None:
+    assert parse_date(said, WEDNESDAY) == expected
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # Regression (issue 17 QA): bounds, estimates and ranges were read as the hour said.
+        "三点多",
+        "下午三点多",
+        "三点以后",
+        "15:30以后",
+        "下午三点前",
+        "三点到四点",
+        "three or four pm",
+        "after 3 pm",
+        "before noon",
+        "3 to 4 pm",  # was 15:57
+        "三点不行",
+    ],
+)
+def test_a_bound_an_estimate_or_a_range_is_no_time(said: str) -> None:
+    assert parse_time(said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("三点不行，四点吧", time(4, 0)),
+        ("ten minutes before nine", time(8, 50)),
+        ("quarter before nine", time(8, 45)),
+        ("three minutes to four", time(3, 57)),
+        ("下午三点到", time(15, 0)),
+        ("差十分下午三点", time(14, 50)),  # was 15:00
+    ],
+)
+def test_times_that_only_look_like_bounds(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
