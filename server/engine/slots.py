@@ -220,6 +220,8 @@ def _zh_amount(text: str) -> Decimal | None:
             scale = _ZH_MONEY_UNITS[next_unit]
         elif unit is None:
             scale = Decimal(1)
+        elif number >= 10 or number != number.to_integral_value():
+            return None  # the shorthand after a unit is one digit ("三块五", never "三块五一")
         else:
             scale = unit / 10
         if unit is not None and scale >= unit:
@@ -366,7 +368,12 @@ def _in_sentence(node: Collect, text: str, reader: _Reader) -> SlotCheck:
     if whole is not None and whole.value is not None:
         return whole
     joiners = _JOINERS.get(node.slot_type, frozenset())
-    found = extraction.readings(text, lambda stretch: reader(node, stretch), joiners)
+    found = extraction.readings(
+        text,
+        lambda stretch: reader(node, stretch),
+        joiners,
+        counts=node.slot_type is not SlotType.AMOUNT,
+    )
     valid = list(dict.fromkeys(check.value for check in found if check.value is not None))
     if len(valid) == 1:
         return SlotCheck(valid[0])

@@ -509,3 +509,28 @@ def test_amounts_counted_in_wan_with_a_decimal(said: str, expected: str) -> None
 def test_a_hesitation_before_a_no_at_confirmation_still_takes_the_new_value() -> None:
     reply = read_confirmation(node(SlotType.NUMBER), text="嗯，不对，是六位", today=TODAY)
     assert reply == ConfirmationReply(False, "6")
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "两百块一个人" was 200.10 (the 一 of 一个人 read as 一毛).
+        ("两百块一个人", "200.00"),
+        ("一个人两百块", "200.00"),
+        ("十块钱一个", "10.00"),
+        ("两张票一共三百块", "300.00"),
+    ],
+)
+def test_a_count_of_things_is_no_money(said: str, expected: str) -> None:
+    assert accepted(node(SlotType.AMOUNT), text=said) == expected
+
+
+@pytest.mark.parametrize("said", ["三块五一斤", "三块五十"])
+def test_the_shorthand_after_a_money_unit_is_one_digit(said: str) -> None:
+    # Regression (issue 17 QA): "三块五一斤" was 8.10 (五一 read as 51 毛).
+    assert accepted(node(SlotType.AMOUNT), text=said) is None
+
+
+def test_a_count_is_still_the_answer_to_how_many() -> None:
+    assert accepted(node(SlotType.INTEGER), text="一个人") == "1"
+    assert accepted(node(SlotType.INTEGER), text="两百五十个") == "250"
