@@ -31,7 +31,7 @@ from rapidfuzz import fuzz
 _CLAUSE_BREAK = re.compile(r"[，,。.!！?？;；、]")
 _NEGATIONS_ZH = (
     "不需要", "不愿意", "不要", "不用", "不想", "不必", "不需", "不愿", "无需", "拒绝", "别", "甭",
-    "不是", "没有", "不",
+    "不是", "没有", "没", "不",
 )  # fmt: skip
 _NEGATIONS_EN = frozenset(
     {"not", "no", "don't", "dont", "never", "without", "nope", "won't", "wont", "refuse"}
@@ -56,14 +56,16 @@ _EN_BRIDGES = frozenset(
         "putting", "pass", "send", "forward", "route", "speak", "speaking", "talk", "talking",
         "chat", "get", "getting", "give", "go", "be", "being", "want", "wanna", "need", "like",
         "to", "me", "us", "an", "a", "the", "any", "with", "through", "please", "just", "really",
-        "another", "real", "live", "of", "my", "for", "now", "call", "ask", "asking", "looking",
+        "another", "real", "live", "of", "my", "for", "now", "call", "ask", "asking", "asked",
+        "looking", "said", "say",
     }
 )  # fmt: skip
 _ZH_NEGATION_REACH = 10
 _EN_NEGATION_REACH = 8
 # A question "能不能", "要不要", "可不可(以)" asks, it refuses nothing: "能不能转人工" wants an agent.
 # Masked (same length) before negations are looked for; "不要不要" stays a refusal.
-_A_NOT_A = re.compile(r"(?<!不)([^\s不])不\1")
+# So are 没错 (right) and 没问题 (no problem): "没错，转人工" / "没问题转人工" want an agent.
+_A_NOT_A = re.compile(r"(?<!不)([^\s不])不\1|没错|没问题")
 
 _DIGIT_CHARS = {
     "零": "0", "〇": "0", "洞": "0",
@@ -107,7 +109,7 @@ def _words(text: str) -> list[str]:
 
 
 def _negated_zh(clause: str, start: int, keywords: tuple[str, ...] = ()) -> bool:
-    clause = _A_NOT_A.sub("___", clause)
+    clause = _A_NOT_A.sub(lambda found: "_" * len(found.group(0)), clause)
     window = clause[max(0, start - _ZH_NEGATION_WINDOW) : start]
     if any(neg in window for neg in _NEGATIONS_ZH):
         return True

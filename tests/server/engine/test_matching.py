@@ -619,3 +619,21 @@ def test_a_doubled_refusal_is_still_a_refusal(said: str) -> None:
 def test_asking_for_is_part_of_a_refusal(said: str) -> None:
     # Regression (issue 17 QA): "asking for" ended the reach of "not".
     assert find_keyword(said, ("agent", "operator")) is None
+
+
+@pytest.mark.parametrize("said", ["我没说要人工", "我没要人工"])
+def test_mei_negates_like_meiyou(said: str) -> None:
+    # Regression (issue 17 QA): 没 alone was no negation, so "我没说要人工" transferred.
+    assert find_keyword(said, AGENT_ZH) is None
+
+
+@pytest.mark.parametrize("said", ["没错，转人工", "没问题转人工", "没听清，转人工"])
+def test_mei_in_words_that_refuse_nothing(said: str) -> None:
+    assert find_keyword(said, AGENT_ZH) is not None
+
+
+@pytest.mark.parametrize(
+    ("said", "keyword"), [("I never asked for a human", "human"), ("I never said agent", "agent")]
+)
+def test_asked_and_said_are_part_of_a_refusal(said: str, keyword: str) -> None:
+    assert find_keyword(said, (keyword,)) is None
