@@ -89,12 +89,18 @@ def readings(
             if not (_says_number(word) or word in joining):
                 break
             end += 1
-        counted = end < len(tokens) and tokens[end].group(0) in _CLASSIFIERS
+        counted = (
+            end > index
+            and _says_number(tokens[end - 1].group(0))
+            and end < len(tokens)
+            and tokens[end].group(0) in _CLASSIFIERS
+            and not folded.startswith("人民币", tokens[end].start())
+        )
         if counted and end - index >= 2 and _starts_count(tokens[end - 2], tokens[end - 1]):
             end -= 1  # "两百块|一个人": the numeral starts the next stretch
         value = _one_value(folded, tokens[index:end], read) if end > index else None
         if not counts and counted and end < len(tokens) and tokens[end].group(0) in _CLASSIFIERS:
-            value = None
+            value = None  # "一个人": a count, no money
         if value is not None and _estimated(folded, tokens[index].start(), tokens[end - 1].end()):
             value = None
         if value is not None:

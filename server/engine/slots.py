@@ -193,7 +193,9 @@ def amount_of(text: str) -> Decimal | None:
     """Money as said: "三块五" 3.5, "十二元三角四分" 12.34, "五毛" 0.5, "$3.50", "three dollars
     fifty", "fifty cents", or a plain number in the main unit ("3.5", "三百"); else None."""
     folded = matching.normalize(text)
-    folded = re.sub(r"^[¥$€£]|^(?:rmb|usd|cny)\s*", "", folded.replace("钱", "").strip())
+    folded = re.sub(
+        r"^[¥$€£]|^(?:rmb|usd|cny)\s*", "", folded.replace("钱", "").replace("人民币", "").strip()
+    )
     folded = re.sub(r"\s+", " ", folded).strip()
     if not folded:
         return None

@@ -519,6 +519,8 @@ def test_a_hesitation_before_a_no_at_confirmation_still_takes_the_new_value() ->
         ("一个人两百块", "200.00"),
         ("十块钱一个", "10.00"),
         ("两张票一共三百块", "300.00"),
+        ("三百元人民币", "300.00"),  # 人 of 人民币 is no classifier
+        ("三百人民币", "300.00"),
     ],
 )
 def test_a_count_of_things_is_no_money(said: str, expected: str) -> None:
