@@ -353,6 +353,27 @@ def spoken_digits(text: str) -> str | None:
     return folded if folded.isdigit() and folded.isascii() else None
 
 
+# What a caller says around a key at a menu ("按二", "我选2号", "嗯，二吧", "press two", "option
+# 2 please"): stripped before the rest is read as a single spoken key.
+_KEY_AROUND = re.compile(
+    r"^(?:嗯|呃|额|那个|um|uh|er|[\s，,。.、])*"
+    r"(?:我要按|我按|请按|按键|按|我选|选择|选|i'll press|i press|press|option|number|choice|key)?"
+    r"\s*(?P<key>.+?)\s*"
+    r"(?:号键|键|号|吧|呢|啊|吗|please|thanks|thank you|[\s，,。.!！、])*$"
+)
+
+
+def spoken_key(text: str) -> str:
+    """The key a caller says at a menu: a single spoken digit, alone or with the words around
+    it ("二", "按二", "我选2号", "嗯，二吧", "press two", "option 2 please"); else "" (also for
+    "oh" alone)."""
+    found = _KEY_AROUND.match(normalize(text))
+    if found is None or found["key"] in ("oh", "o"):
+        return ""  # "Oh." alone is surprise, not key 0 (an agent at most menus)
+    digits = spoken_digits(found["key"])
+    return digits if digits is not None and len(digits) == 1 else ""
+
+
 _REPEATS = {"double": 2, "triple": 3}
 _REPEATED_DIGIT = re.compile(r"(?<![a-z])(double|triple)\s*(\d)")
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}

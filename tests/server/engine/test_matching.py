@@ -22,6 +22,7 @@ from server.engine.matching import (
     normalize,
     spoken_decimal,
     spoken_digits,
+    spoken_key,
     spoken_number,
     understand,
     unnegated_clauses,
@@ -637,3 +638,32 @@ def test_mei_in_words_that_refuse_nothing(said: str) -> None:
 )
 def test_asked_and_said_are_part_of_a_refusal(said: str, keyword: str) -> None:
     assert find_keyword(said, (keyword,)) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "key"),
+    [
+        ("二", "2"),
+        ("按二", "2"),
+        ("请按二", "2"),
+        ("我选2号", "2"),
+        ("嗯，二吧", "2"),
+        ("二号键", "2"),
+        ("two", "2"),
+        ("press two", "2"),
+        ("option 2 please", "2"),
+        ("number two please", "2"),
+        ("I press 0", "0"),
+    ],
+)
+def test_a_key_said_with_the_words_around_it(said: str, key: str) -> None:
+    # Regression (issue 17 QA): only a bare digit counted as a key; "按二" was a no-match.
+    assert spoken_key(said) == key
+
+
+@pytest.mark.parametrize(
+    "said", ["oh", "Oh.", "一二", "二十", "two tickets", "按一下", "one moment", "第二", ""]
+)
+def test_what_is_no_single_key(said: str) -> None:
+    # "oh" alone used to be key 0, which reaches an agent at most menus.
+    assert spoken_key(said) == ""
