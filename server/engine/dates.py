@@ -43,6 +43,7 @@ _ISO = re.compile(r"(?<!\d)(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?!
 _ZH_MONTH_DAY = re.compile(rf"(?P<m>{_NUM})月(?P<d>{_NUM})[日号]?")
 _ZH_NEXT_MONTH_DAY = re.compile(rf"下个?月(?P<d>{_NUM})[日号]?")
 _ZH_IN_DAYS = re.compile(rf"(?P<n>{_NUM})天(?:以后|之后|后)|过(?P<m>{_NUM})天")
+_ZH_IN_WEEKS = re.compile(rf"(?P<n>{_NUM})个?(?:周|星期|礼拜)(?:以后|之后|后)")
 _ZH_WEEKDAY = re.compile(
     r"(?P<which>下下|下|这|本|上)?个?(?:周|星期|礼拜)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
 )
@@ -73,6 +74,9 @@ _ORDINALS = {
 _WEEKDAY = "|".join(sorted(_EN_WEEKDAYS, key=len, reverse=True))
 _EN_IN_DAYS = re.compile(
     r"\bin\s+(?P<n>[a-z0-9 -]+?)\s+days?\b|\b(?P<m>[a-z0-9 -]+?)\s+days?\s+from\s+(?:now|today)\b"
+)
+_EN_IN_WEEKS = re.compile(
+    r"\bin\s+(?P<n>a|[a-z0-9 -]+?)\s+weeks?\b|\b(?P<m>a|[a-z0-9 -]+?)\s+weeks?\s+from\s+(?:now|today)\b"
 )
 _EN_WEEKDAY = re.compile(
     rf"\b(?:(?P<which>next|this|coming|last)\s+(?:week\s+)?)?(?P<wd>{_WEEKDAY})\b"
@@ -134,6 +138,10 @@ def _zh_date(text: str, today: date) -> date | None:
     found = _ZH_MONTH_DAY.search(text)
     if found:
         return _upcoming_month_day(today, _cn(found["m"]), _cn(found["d"]))
+    found = _ZH_IN_WEEKS.search(text)
+    if found:
+        weeks = _cn(found["n"])
+        return today + timedelta(weeks=weeks) if weeks is not None else None
     for word, offset in _ZH_RELATIVE:
         if word in text:
             return today + timedelta(days=offset)
@@ -161,6 +169,11 @@ def _en_date(text: str, today: date) -> date | None:
     found_date = _en_month_day(words, today)
     if found_date is not None:
         return found_date
+    found = _EN_IN_WEEKS.search(text)
+    if found:
+        said = found["n"] or found["m"]
+        weeks = 1 if said == "a" else english_number(said)
+        return today + timedelta(weeks=weeks) if weeks is not None else None
     for phrase, offset in _EN_RELATIVE:
         if re.search(rf"\b{phrase}\b", text):
             return today + timedelta(days=offset)

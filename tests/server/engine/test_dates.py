@@ -303,3 +303,20 @@ def test_a_bound_an_estimate_or_a_range_is_no_time(said: str) -> None:
 )
 def test_times_that_only_look_like_bounds(said: str, expected: time) -> None:
     assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "a week from today" was today; weeks on were no date.
+        ("a week from today", date(2026, 3, 11)),
+        ("in a week", date(2026, 3, 11)),
+        ("in two weeks", date(2026, 3, 18)),
+        ("two weeks from now", date(2026, 3, 18)),
+        ("一周后", date(2026, 3, 11)),
+        ("一个星期后", date(2026, 3, 11)),
+        ("两周以后", date(2026, 3, 18)),
+    ],
+)
+def test_weeks_on(said: str, expected: date) -> None:
+    assert parse_date(said, WEDNESDAY) == expected
