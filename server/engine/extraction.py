@@ -38,7 +38,7 @@ _ESTIMATE_BEFORE = re.compile(
     r"\b(?:more than|less than|fewer than|over|under|above|below|at least|no more than))\s*$"
 )
 _ESTIMATE_AFTER = re.compile(
-    r"^\s*(?:几|多|来|余|[个位人张块元钱岁件台]?(?:以上|以下|以内|之内|之上|之下|出头)"
+    r"^\s*(?:几|多|来(?!着)|余|[个位人张块元钱岁件台]?(?:以上|以下|以内|之内|之上|之下|出头)"
     r"|(?:k|something|odd|or more|or less|or fewer)\b)"
 )
 # Classifiers: a number right before one counts things ("一个人", "两张"), so it is no money, and

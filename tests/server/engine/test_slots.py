@@ -536,3 +536,10 @@ def test_the_shorthand_after_a_money_unit_is_one_digit(said: str) -> None:
 def test_a_count_is_still_the_answer_to_how_many() -> None:
     assert accepted(node(SlotType.INTEGER), text="一个人") == "1"
     assert accepted(node(SlotType.INTEGER), text="两百五十个") == "250"
+
+
+def test_two_values_in_a_correction_are_asked_again() -> None:
+    # Regression (issue 17 QA): "六来着" read 来 as an estimate (一百来块), leaving 五 alone.
+    reply = read_confirmation(node(SlotType.NUMBER), text="不对，是五还是六来着", today=TODAY)
+    assert (reply.answer, reply.correction) == (False, None)
+    assert accepted(node(SlotType.NUMBER), text="是六来着") == "6"
