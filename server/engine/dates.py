@@ -88,8 +88,9 @@ _EN_RELATIVE = (
 
 
 # Words that put two dates or times side by side as a choice or a range: "周三还是周四", "friday
-# or saturday", "三点到四点", "明后天" (tomorrow or the day after).
-_ALTERNATIVES = re.compile(r"或者|或是|还是|或|到|至|\bor\b")
+# or saturday", "三点到四点", "明后天" (tomorrow or the day after); and clause breaks, so two
+# clauses saying different ones ("三点，不对，四点") are no answer either.
+_ALTERNATIVES = re.compile(r"或者|或是|还是|或|到|至|\bor\b|[，,。!！?？;；、]")
 _TWO_DAYS = re.compile("明后天|今明两?天")
 
 

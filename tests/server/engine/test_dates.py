@@ -284,6 +284,8 @@ def test_the_date_left_when_another_is_refused(said: str, expected: date) -> Non
         "before noon",
         "3 to 4 pm",  # was 15:57
         "三点不行",
+        "明天下午三点，不对，四点",  # two clauses, two times: was 15:00
+        "三点，三点半",
     ],
 )
 def test_a_bound_an_estimate_or_a_range_is_no_time(said: str) -> None:
