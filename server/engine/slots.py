@@ -40,7 +40,7 @@ from server.engine.flow import Collect, SlotType
 _MOBILE_CN = re.compile(r"^1[3-9][0-9]{9}$")
 _CN_COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(?=1[3-9][0-9]{9}$)")
 _PLUS_WORDS = re.compile(r"^\s*(?:\+|plus\b|加)\s*")
-_NEGATIVE = re.compile(r"^\s*(?:-|−|负|minus\b|negative\b)\s*")
+_NEGATIVE = re.compile(r"^\s*(?:-|−|负|零下|minus\b|negative\b)\s*")
 _CENT = Decimal("0.01")
 _KEYED_ANSWERS = {"1": True, "2": False}  # yes/no on a keypad, as confirmations ask for them
 
@@ -352,7 +352,7 @@ _KEY_READERS: dict[SlotType, Callable[[Collect, str], SlotCheck]] = {
     SlotType.AMOUNT: _keyed_amount,
 }
 # What joins the numbers of a value in a sentence besides number words, by slot type.
-_SIGNS = frozenset({"负", "minus", "negative"})
+_SIGNS = frozenset({"负", "下", "minus", "negative"})  # 下 of 零下 ("零下五度" is -5)
 _PLUS = frozenset({"加", "plus"})
 _JOINERS: dict[SlotType, frozenset[str]] = {
     SlotType.INTEGER: _SIGNS,

@@ -543,3 +543,9 @@ def test_two_values_in_a_correction_are_asked_again() -> None:
     reply = read_confirmation(node(SlotType.NUMBER), text="不对，是五还是六来着", today=TODAY)
     assert (reply.answer, reply.correction) == (False, None)
     assert accepted(node(SlotType.NUMBER), text="是六来着") == "6"
+
+
+@pytest.mark.parametrize(("said", "expected"), [("零下五度", "-5"), ("现在零下十二度", "-12")])
+def test_below_zero_is_negative(said: str, expected: str) -> None:
+    # Regression (issue 17 QA): "零下五度" was two values (0 and 5).
+    assert accepted(node(SlotType.INTEGER), text=said) == expected
