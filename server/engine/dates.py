@@ -388,8 +388,16 @@ def _zh_hour(period: str | None, hour: int) -> int:
 # nine" and "quarter before nine" say the minutes).
 _ZH_BOUND_AFTER = re.compile("多|以后|之后|过后|以前|之前|前|后")
 _EN_BOUND = re.compile(
-    r"\b(?:after|later|earlier|latest|between|sometime)\b"
+    r"\b(?:after|later|earlier|latest|between)\b"
     r"|(?<!minutes )(?<!minute )(?<!quarter )(?<![0-9] )\bbefore\b"
+)
+
+
+# Hesitations, polite words and approximations around a bare hour ("um, at 9 in the morning
+# please", "around three thanks"): left out before the hour is read.
+_EN_AROUND_HOUR = re.compile(
+    r"(?<=\s)(?:um+|uh+|er+|erm|well|so|ok|okay|maybe|around|about|roughly|say|please|thanks"
+    r"|thank you|how about)[\s,.!?]+"
 )
 
 
@@ -429,7 +437,8 @@ def _en_time(text: str) -> time | None:
     if found:
         return _clock(_en_hour(int(found["h"]), part), int(found["m"]))
     found = _EN_OCLOCK.search(spoken) or re.fullmatch(
-        r"(?:at\s+)?(?P<h>\d{1,2})(?:\s+(?:in the \w+|at night|tonight))?", spoken
+        r"(?:at\s+)?(?P<h>\d{1,2})(?:\s+(?:in the \w+|at night|tonight))?",
+        _EN_AROUND_HOUR.sub(" ", f" {spoken} ").strip(" ,.!?"),
     )
     if found:
         return _clock(_en_hour(int(found["h"]), part), 0)

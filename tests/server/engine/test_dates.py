@@ -322,3 +322,22 @@ def test_times_that_only_look_like_bounds(said: str, expected: time) -> None:
 )
 def test_weeks_on(said: str, expected: date) -> None:
     assert parse_date(said, WEDNESDAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): a bare hour with words around it was no time.
+        ("at 9 in the morning please", time(9, 0)),
+        ("um, at 9 please", time(9, 0)),
+        ("how about nine in the morning", time(9, 0)),
+        ("so, at 7 in the evening, thanks", time(19, 0)),
+        ("sometime around 3 pm", time(15, 0)),
+    ],
+)
+def test_a_bare_hour_with_polite_words_around_it(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+def test_a_number_in_a_sentence_is_no_hour() -> None:
+    assert parse_time("I have 2 kids") is None
