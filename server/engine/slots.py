@@ -168,8 +168,15 @@ def _bounded(node: Collect, number: Decimal, said: str) -> str:
     return ""
 
 
+# Hesitations a caller makes in the middle of a digit string ("幺三八，嗯，零零幺三…", "four one
+# five, uh, five five five …"): skipped by the digit-string readers, whose values never hold a
+# word (a number or an amount with one is two values).
+_HESITATIONS = re.compile(r"嗯|呃|额|\b(?:um+|uh+|er+|erm)\b")
+_HESITATION_WORDS = frozenset({"嗯", "呃", "额", "um", "umm", "uh", "uhh", "er", "err", "erm"})
+
+
 def _read_digits(node: Collect, said: str) -> SlotCheck | None:
-    digits = matching.spoken_digits(said)
+    digits = matching.spoken_digits(_HESITATIONS.sub(" ", said))
     return None if digits is None else _digits_check(node, digits)
 
 
@@ -287,6 +294,7 @@ def _amount_check(node: Collect, amount: Decimal, said: str) -> SlotCheck:
 
 
 def _read_mobile_cn(node: Collect, said: str) -> SlotCheck | None:
+    said = _HESITATIONS.sub(" ", matching.normalize(said))
     plus = _PLUS_WORDS.match(matching.normalize(said))
     rest = matching.normalize(said)[plus.end() :] if plus else said
     digits = matching.spoken_digits(rest)
@@ -299,6 +307,7 @@ def _read_mobile_cn(node: Collect, said: str) -> SlotCheck | None:
 
 
 def _read_e164(node: Collect, said: str) -> SlotCheck | None:
+    said = _HESITATIONS.sub(" ", matching.normalize(said))
     plus_word = _PLUS_WORDS.match(matching.normalize(said))
     rest = matching.normalize(said)[plus_word.end() :] if plus_word else said
     digits = matching.spoken_digits(rest)
@@ -355,10 +364,11 @@ _KEY_READERS: dict[SlotType, Callable[[Collect, str], SlotCheck]] = {
 _SIGNS = frozenset({"负", "下", "minus", "negative"})  # 下 of 零下 ("零下五度" is -5)
 _PLUS = frozenset({"加", "plus"})
 _JOINERS: dict[SlotType, frozenset[str]] = {
+    SlotType.DIGITS: _HESITATION_WORDS,
     SlotType.INTEGER: _SIGNS,
     SlotType.AMOUNT: frozenset({*_ZH_MONEY_UNITS, "钱", "半", *_EN_MAIN, *_EN_CENTS}),
-    SlotType.MOBILE_CN: _PLUS,
-    SlotType.E164: _PLUS,
+    SlotType.MOBILE_CN: _PLUS | _HESITATION_WORDS,
+    SlotType.E164: _PLUS | _HESITATION_WORDS,
 }
 
 

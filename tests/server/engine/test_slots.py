@@ -549,3 +549,26 @@ def test_two_values_in_a_correction_are_asked_again() -> None:
 def test_below_zero_is_negative(said: str, expected: str) -> None:
     # Regression (issue 17 QA): "零下五度" was two values (0 and 5).
     assert accepted(node(SlotType.INTEGER), text=said) == expected
+
+
+@pytest.mark.parametrize(
+    ("slot_type", "said", "expected"),
+    [
+        # Regression (issue 17 QA): a hesitation inside a number split it into two values.
+        (SlotType.MOBILE_CN, "幺三八，嗯，零零幺三，八零零零", "13800138000"),
+        (SlotType.MOBILE_CN, "呃 幺三八 呃 零零幺三 八零零零", "13800138000"),
+        (SlotType.DIGITS, "um my number is 138 um 0013 8000", "13800138000"),
+        (SlotType.DIGITS, "嗯，幺三八零零一三八零零零", "13800138000"),
+    ],
+)
+def test_a_hesitation_inside_a_digit_string(slot_type: SlotType, said: str, expected: str) -> None:
+    assert accepted(node(slot_type), text=said) == expected
+
+
+def test_a_hesitation_inside_a_spoken_e164_number() -> None:
+    said = "four one five, uh, five five five, oh one two three"
+    assert accepted(node(SlotType.E164, country_code="1"), text=said) == "+14155550123"
+
+
+def test_a_hesitation_alone_is_no_digits() -> None:
+    assert accepted(node(SlotType.DIGITS), text="嗯") is None
