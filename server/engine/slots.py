@@ -248,7 +248,9 @@ def _en_amount(text: str) -> Decimal | None:
         return matching.spoken_decimal(text)
     total = Decimal(0)
     if main_at is not None:
-        main = matching.spoken_decimal(" ".join(words[:main_at])) if main_at else None
+        said_main = " ".join(words[:main_at])
+        # "a dollar fifty", "a buck": one of the main unit.
+        main = Decimal(1) if said_main in ("a", "one") else matching.spoken_decimal(said_main)
         if main is None:
             return None
         total += main

@@ -572,3 +572,16 @@ def test_a_hesitation_inside_a_spoken_e164_number() -> None:
 
 def test_a_hesitation_alone_is_no_digits() -> None:
     assert accepted(node(SlotType.DIGITS), text="嗯") is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("a dollar fifty", Decimal("1.5")),
+        ("a buck", Decimal(1)),
+        ("a dollar five", Decimal("1.05")),
+    ],
+)
+def test_a_dollar_is_one(said: str, expected: Decimal) -> None:
+    # Regression (issue 17 QA): "a dollar fifty" was no amount.
+    assert amount_of(said) == expected
