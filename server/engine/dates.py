@@ -20,9 +20,19 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Callable
 from datetime import date, time, timedelta
+from typing import TypeVar
 
-from server.engine.matching import english_number, is_cjk, normalize, spoken_number
+from server.engine.matching import (
+    english_number,
+    is_cjk,
+    normalize,
+    spoken_number,
+    unnegated_clauses,
+)
+
+T = TypeVar("T")
 
 _NUM = r"[0-9零〇一二两三四五六七八九十]+"
 
@@ -33,8 +43,9 @@ _ISO = re.compile(r"(?<!\d)(?P<y>\d{4})[-/.](?P<m>\d{1,2})[-/.](?P<d>\d{1,2})(?!
 _ZH_MONTH_DAY = re.compile(rf"(?P<m>{_NUM})月(?P<d>{_NUM})[日号]?")
 _ZH_NEXT_MONTH_DAY = re.compile(rf"下个?月(?P<d>{_NUM})[日号]?")
 _ZH_IN_DAYS = re.compile(rf"(?P<n>{_NUM})天(?:以后|之后|后)|过(?P<m>{_NUM})天")
+_ZH_IN_WEEKS = re.compile(rf"(?P<n>{_NUM})个?(?:周|星期|礼拜)(?:以后|之后|后)")
 _ZH_WEEKDAY = re.compile(
-    r"(?P<which>下下|下|这|本|上)?个?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
+    r"(?P<which>下下|下|这|本|上)?个?(?:周|星期|礼拜)?(?:周|星期|礼拜)(?P<wd>[一二三四五六日天1-7])"
 )
 _ZH_DAY = re.compile(rf"(?P<d>{_NUM})[号日]")
 _ZH_RELATIVE = (
@@ -64,6 +75,9 @@ _WEEKDAY = "|".join(sorted(_EN_WEEKDAYS, key=len, reverse=True))
 _EN_IN_DAYS = re.compile(
     r"\bin\s+(?P<n>[a-z0-9 -]+?)\s+days?\b|\b(?P<m>[a-z0-9 -]+?)\s+days?\s+from\s+(?:now|today)\b"
 )
+_EN_IN_WEEKS = re.compile(
+    r"\bin\s+(?P<n>a|[a-z0-9 -]+?)\s+weeks?\b|\b(?P<m>a|[a-z0-9 -]+?)\s+weeks?\s+from\s+(?:now|today)\b"
+)
 _EN_WEEKDAY = re.compile(
     rf"\b(?:(?P<which>next|this|coming|last)\s+(?:week\s+)?)?(?P<wd>{_WEEKDAY})\b"
 )
@@ -73,9 +87,41 @@ _EN_RELATIVE = (
 )  # fmt: skip
 
 
-def parse_date(text: str, today: date) -> date | None:
-    """The date the caller said, relative to `today` where the words are relative; or None."""
+# Words that put two dates or times side by side as a choice or a range: "周三还是周四", "friday
+# or saturday", "三点到四点", "明后天" (tomorrow or the day after); and clause breaks, so two
+# clauses saying different ones ("三点，不对，四点") are no answer either.
+_ALTERNATIVES = re.compile(r"或者|或是|还是|或|到|至|\bor\b|[，,。!！?？;；、]")
+_TWO_DAYS = re.compile("明后天|今明两?天")
+
+
+def _said_once(text: str, read: Callable[[str], T | None]) -> T | None:
+    """What read makes of the caller's answer, when it says one value: clauses with a negation
+    are left out ("明天不行，后天吧" is 后天, "not tomorrow" nothing), and two different values
+    offered as a choice or a range ("周三还是周四", "three or four pm") are none — the caller is
+    asked again rather than guessed for."""
     folded = normalize(text)
+    clauses = [clause for clause in re.split(r"[，,。!！?？;；、]", folded) if clause.strip()]
+    kept = unnegated_clauses(folded)
+    if len(kept) < len(clauses):
+        folded = "，".join(kept)
+    if not folded or _TWO_DAYS.search(folded):
+        return None
+    value = read(folded)
+    if value is None:
+        return None
+    pieces = [piece for piece in _ALTERNATIVES.split(folded) if piece.strip()]
+    if len(pieces) > 1 and len({read(piece) for piece in pieces} - {None}) > 1:
+        return None
+    return value
+
+
+def parse_date(text: str, today: date) -> date | None:
+    """The date the caller said, relative to `today` where the words are relative; or None
+    (also for a negated date or a choice of two: see `_said_once`)."""
+    return _said_once(text, lambda said: _read_date(said, today))
+
+
+def _read_date(folded: str, today: date) -> date | None:
     if is_cjk(folded):
         return _zh_date(re.sub(r"\s+", "", folded), today)
     return _en_date(folded, today)
@@ -93,6 +139,10 @@ def _zh_date(text: str, today: date) -> date | None:
     found = _ZH_MONTH_DAY.search(text)
     if found:
         return _upcoming_month_day(today, _cn(found["m"]), _cn(found["d"]))
+    found = _ZH_IN_WEEKS.search(text)
+    if found:
+        weeks = _cn(found["n"])
+        return today + timedelta(weeks=weeks) if weeks is not None else None
     for word, offset in _ZH_RELATIVE:
         if word in text:
             return today + timedelta(days=offset)
@@ -120,6 +170,11 @@ def _en_date(text: str, today: date) -> date | None:
     found_date = _en_month_day(words, today)
     if found_date is not None:
         return found_date
+    found = _EN_IN_WEEKS.search(text)
+    if found:
+        said = found["n"] or found["m"]
+        weeks = 1 if said == "a" else english_number(said)
+        return today + timedelta(weeks=weeks) if weeks is not None else None
     for phrase, offset in _EN_RELATIVE:
         if re.search(rf"\b{phrase}\b", text):
             return today + timedelta(days=offset)
@@ -242,33 +297,38 @@ def _weekday(today: date, weekday: int, which: str) -> date:
 
 # -- clock times ----------------------------------------------------------------------------------
 
-_ZH_PERIOD = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|夜里|夜间|半夜|午夜"
+_ZH_PERIOD = "凌晨|清晨|早上|早晨|上午|中午|下午|傍晚|晚上|今晚|明晚|昨晚|夜里|夜间|半夜|午夜"
 _ZH_TIME = re.compile(
-    rf"(?P<p>{_ZH_PERIOD})?(?P<h>{_NUM})(?:点|时)钟?(?:(?P<half>半)|(?P<q>[一三])刻|过?(?P<m>{_NUM})分?)?"
+    rf"(?P<p>{_ZH_PERIOD})?(?P<h>{_NUM})(?:点|时)钟?(?:(?P<half>半)|过?(?P<q>[一三])刻|过?(?P<m>{_NUM})分?)?"
 )
 # "差五分三点" / "三点差五分" / "三点差一刻": so many minutes before the hour.
 _ZH_BEFORE = re.compile(
-    rf"(?P<p>{_ZH_PERIOD})?(?:差(?P<m>{_NUM})分钟?|差(?P<q>一)刻)(?P<h>{_NUM})(?:点|时)钟?"
+    rf"(?P<p>{_ZH_PERIOD})?(?:差(?P<m>{_NUM})分钟?|差(?P<q>一)刻)(?P<pm>{_ZH_PERIOD})?"
+    rf"(?P<h>{_NUM})(?:点|时)钟?"
     rf"|(?P<p2>{_ZH_PERIOD})?(?P<h2>{_NUM})(?:点|时)钟?差(?:(?P<m2>{_NUM})分钟?|(?P<q2>一)刻)"
 )
 _ZH_CLOCK = re.compile(rf"(?P<p>{_ZH_PERIOD})?(?<!\d)(?P<h>\d{{1,2}})[:：](?P<m>\d{{2}})(?!\d)")
 _EN_AMPM = re.compile(
-    r"(?<![\d:])(?P<h>\d{1,2})(?:[: ](?P<m>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])"
+    r"(?<![\d:.])(?P<h>\d{1,2})(?:[: .](?P<m>\d{2}))?\s*(?P<ap>a\.?m\.?|p\.?m\.?)(?![a-z])"
 )
 # The am/pm said after an hour, wherever the minutes were said: "quarter to 4 pm", "3:30 pm".
-_EN_AMPM_MARK = re.compile(r"(?<![\d:])\d{1,2}(?:[: ]\d{2})?\s*(?P<ap>a|p)\.?m\.?(?![a-z])")
+_EN_AMPM_MARK = re.compile(r"(?<![\d:.])\d{1,2}(?:[: .]\d{2})?\s*(?P<ap>a|p)\.?m\.?(?![a-z])")
 _EN_CLOCK = re.compile(r"(?<![\d:])(?P<h>\d{1,2})[: ](?P<m>\d{2})(?!\d)")
 _EN_PAST = re.compile(r"\b(?P<part>half|quarter|\d{1,2})\s+(?:minutes?\s+)?past\s+(?P<h>\d{1,2})\b")
 _EN_TO = re.compile(
-    r"\b(?P<part>quarter|\d{1,2})\s+(?:minutes?\s+)?(?:to|before)\s+(?P<h>\d{1,2})\b"
+    r"\b(?P<part>quarter|\d{1,2})\s+(?P<unit>minutes?\s+)?(?:to|before)\s+(?P<h>\d{1,2})\b"
 )
 _EN_OCLOCK = re.compile(r"(?<![\d:])(?P<h>\d{1,2})\s*o'?\s?clock\b")
 _EN_DAYPART = re.compile(r"in the (?P<part>morning|afternoon|evening)|(?P<night>at night|tonight)")
 
 
 def parse_time(text: str) -> time | None:
-    """The clock time the caller said, or None."""
-    folded = normalize(text)
+    """The clock time the caller said, or None (also for a negated time, a choice of two, or a
+    time made a bound or an estimate: "三点多", "三点以后", "after 3 pm")."""
+    return _said_once(text, _read_time)
+
+
+def _read_time(folded: str) -> time | None:
     if is_cjk(folded):
         return _zh_time(re.sub(r"\s+", "", folded))
     return _en_time(folded)
@@ -277,12 +337,14 @@ def parse_time(text: str) -> time | None:
 def _zh_time(text: str) -> time | None:
     found = _ZH_CLOCK.search(text)
     if found:
+        if _ZH_BOUND_AFTER.match(text, found.end()):
+            return None
         return _clock(_zh_hour(found["p"], int(found["h"])), int(found["m"]))
     found = _ZH_BEFORE.search(text)
     if found:
         return _zh_before(found)
     found = _ZH_TIME.search(text)
-    if not found:
+    if not found or _ZH_BOUND_AFTER.match(text, found.end()):
         return None
     hour = _cn(found["h"])
     if hour is None:
@@ -301,7 +363,7 @@ def _zh_before(found: re.Match[str]) -> time | None:
     minutes = 15 if (found["q"] or found["q2"]) else _cn(found["m"] or found["m2"])
     if hour is None or minutes is None or not 0 < minutes < 60:
         return None
-    on_the_hour = _clock(_zh_hour(found["p"] or found["p2"], hour), 0)
+    on_the_hour = _clock(_zh_hour(found["p"] or found["pm"] or found["p2"], hour), 0)
     if on_the_hour is None:
         return None
     return _clock((on_the_hour.hour - 1) % 24, 60 - minutes)
@@ -312,7 +374,7 @@ def _zh_hour(period: str | None, hour: int) -> int:
         return hour + 12
     if period == "中午" and hour < 5:
         return hour + 12
-    if period in ("晚上", "夜里", "夜间"):
+    if period in ("晚上", "今晚", "明晚", "昨晚", "夜里", "夜间"):
         return 0 if hour == 12 else hour + 12 if hour < 12 else hour
     if period in ("凌晨", "半夜", "午夜") and hour == 12:
         return 0
@@ -321,7 +383,27 @@ def _zh_hour(period: str | None, hour: int) -> int:
     return hour
 
 
+# Words that make a time a bound or an estimate, not the time: "三点多" (past three),
+# "三点以后", "三点前"; "after 3 pm", "later", "between", "before noon" (but "ten minutes before
+# nine" and "quarter before nine" say the minutes).
+_ZH_BOUND_AFTER = re.compile("多|以后|之后|过后|以前|之前|前|后")
+_EN_BOUND = re.compile(
+    r"\b(?:after|later|earlier|latest|between)\b"
+    r"|(?<!minutes )(?<!minute )(?<!quarter )(?<![0-9] )\bbefore\b"
+)
+
+
+# Hesitations, polite words and approximations around a bare hour ("um, at 9 in the morning
+# please", "around three thanks"): left out before the hour is read.
+_EN_AROUND_HOUR = re.compile(
+    r"(?<=\s)(?:um+|uh+|er+|erm|well|so|ok|okay|maybe|around|about|roughly|say|please|thanks"
+    r"|thank you|how about)[\s,.!?]+"
+)
+
+
 def _en_time(text: str) -> time | None:
+    if _EN_BOUND.search(_digits_for_words(text)):
+        return None
     if re.search(r"\b(noon|midday)\b", text):
         return time(12, 0)
     if re.search(r"\bmidnight\b", text):
@@ -341,6 +423,9 @@ def _en_time(text: str) -> time | None:
     found = _EN_TO.search(spoken)
     if found:
         minutes = 15 if found["part"] == "quarter" else int(found["part"])
+        if minutes % 5 and not found["unit"]:
+            return None  # "3 to 4 pm" is a range; "three minutes to four" says minutes
+
         hour = _en_hour(int(found["h"]), part)
         if hour is None or not 0 < minutes < 60:
             return None
@@ -352,7 +437,8 @@ def _en_time(text: str) -> time | None:
     if found:
         return _clock(_en_hour(int(found["h"]), part), int(found["m"]))
     found = _EN_OCLOCK.search(spoken) or re.fullmatch(
-        r"(?:at\s+)?(?P<h>\d{1,2})(?:\s+(?:in the \w+|at night|tonight))?", spoken
+        r"(?:at\s+)?(?P<h>\d{1,2})(?:\s+(?:in the \w+|at night|tonight))?",
+        _EN_AROUND_HOUR.sub(" ", f" {spoken} ").strip(" ,.!?"),
     )
     if found:
         return _clock(_en_hour(int(found["h"]), part), 0)

@@ -504,8 +504,7 @@ class _Turn(TurnBase):
                 return command
             self.remarks.append(f"nlu intent '{nlu.intent}' is not offered here: built-in matchers")
         if text:
-            spoken_key = matching.spoken_digits(text)
-            key = spoken_key if spoken_key is not None and len(spoken_key) == 1 else ""
+            key = matching.spoken_key(text)
         if key:
             best = next((choice for choice in node.choices if choice.key == key), None)
             if best is None:

@@ -31,7 +31,7 @@ from rapidfuzz import fuzz
 _CLAUSE_BREAK = re.compile(r"[，,。.!！?？;；、]")
 _NEGATIONS_ZH = (
     "不需要", "不愿意", "不要", "不用", "不想", "不必", "不需", "不愿", "无需", "拒绝", "别", "甭",
-    "不是", "没有", "不",
+    "不是", "没有", "没", "不",
 )  # fmt: skip
 _NEGATIONS_EN = frozenset(
     {"not", "no", "don't", "dont", "never", "without", "nope", "won't", "wont", "refuse"}
@@ -56,11 +56,16 @@ _EN_BRIDGES = frozenset(
         "putting", "pass", "send", "forward", "route", "speak", "speaking", "talk", "talking",
         "chat", "get", "getting", "give", "go", "be", "being", "want", "wanna", "need", "like",
         "to", "me", "us", "an", "a", "the", "any", "with", "through", "please", "just", "really",
-        "another", "real", "live", "of", "my", "for", "now", "call",
+        "another", "real", "live", "of", "my", "for", "now", "call", "ask", "asking", "asked",
+        "looking", "said", "say",
     }
 )  # fmt: skip
 _ZH_NEGATION_REACH = 10
 _EN_NEGATION_REACH = 8
+# A question "能不能", "要不要", "可不可(以)" asks, it refuses nothing: "能不能转人工" wants an agent.
+# Masked (same length) before negations are looked for; "不要不要" stays a refusal.
+# So are 没错 (right) and 没问题 (no problem): "没错，转人工" / "没问题转人工" want an agent.
+_A_NOT_A = re.compile(r"(?<!不)([^\s不])不\1|没错|没问题")
 
 _DIGIT_CHARS = {
     "零": "0", "〇": "0", "洞": "0",
@@ -104,6 +109,7 @@ def _words(text: str) -> list[str]:
 
 
 def _negated_zh(clause: str, start: int, keywords: tuple[str, ...] = ()) -> bool:
+    clause = _A_NOT_A.sub(lambda found: "_" * len(found.group(0)), clause)
     window = clause[max(0, start - _ZH_NEGATION_WINDOW) : start]
     if any(neg in window for neg in _NEGATIONS_ZH):
         return True
@@ -349,6 +355,27 @@ def spoken_digits(text: str) -> str | None:
     return folded if folded.isdigit() and folded.isascii() else None
 
 
+# What a caller says around a key at a menu ("按二", "我选2号", "嗯，二吧", "press two", "option
+# 2 please"): stripped before the rest is read as a single spoken key.
+_KEY_AROUND = re.compile(
+    r"^(?:嗯|呃|额|那个|um|uh|er|[\s，,。.、])*"
+    r"(?:我要按|我按|请按|按键|按|我选|选择|选|i'll press|i press|press|option|number|choice|key)?"
+    r"\s*(?P<key>.+?)\s*"
+    r"(?:号键|键|号|吧|呢|啊|吗|please|thanks|thank you|[\s，,。.!！、])*$"
+)
+
+
+def spoken_key(text: str) -> str:
+    """The key a caller says at a menu: a single spoken digit, alone or with the words around
+    it ("二", "按二", "我选2号", "嗯，二吧", "press two", "option 2 please"); else "" (also for
+    "oh" alone)."""
+    found = _KEY_AROUND.match(normalize(text))
+    if found is None or found["key"] in ("oh", "o"):
+        return ""  # "Oh." alone is surprise, not key 0 (an agent at most menus)
+    digits = spoken_digits(found["key"])
+    return digits if digits is not None and len(digits) == 1 else ""
+
+
 _REPEATS = {"double": 2, "triple": 3}
 _REPEATED_DIGIT = re.compile(r"(?<![a-z])(double|triple)\s*(\d)")
 _CN_UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -370,12 +397,20 @@ _EN_SCALES = {"thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 _EN_SPLIT = re.compile(r"[\s\-,]+")
 
 
+# Two neighbouring numerals said together are an estimate, not digits: "两三个" is two or
+# three (never 23), like "十五六" (`chinese_number`).
+_ZH_ESTIMATE = re.compile("一两|两三|二三|三四|四五|五六|六七|七八|八九")
+
+
 def spoken_number(text: str) -> int | None:
     """Parses a whole number said as digits, a Chinese numeral or English words, or None.
 
     "42", "一二三" (digits: 123), "两百五十" and colloquial "两百五" (250), "一千零五" (1005),
-    "twenty five", "a hundred and five", "two thousand twenty six".
+    "twenty five", "a hundred and five", "two thousand twenty six". "两三" (two or three) is
+    an estimate: None.
     """
+    if _ZH_ESTIMATE.fullmatch(re.sub(r"\s+", "", normalize(text))):
+        return None
     digits = spoken_digits(text)
     if digits is not None:
         return int(digits)
@@ -494,13 +529,15 @@ NUMBER_WORDS = frozenset(
 NUMBER_JOINERS = frozenset({"a", "an", "and", "point", "oh", "o", *_REPEATS, "点"})
 
 _PLAIN_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?|\.[0-9]+")
+_SCALED_DECIMAL = re.compile(r"(?P<n>[0-9]+\.[0-9]+|[^点]+点[^点千万亿]+)(?P<u>[千万亿])")
+_CN_SCALES = {"千": 1000, "万": 10_000, "亿": 100_000_000}
 
 
 def spoken_decimal(text: str) -> Decimal | None:
     """Parses a non-negative number that may have a fractional part, or None.
 
-    "3.5", "1,234.5", "三点五", "three point five", "twelve point zero five"; whole numbers in any
-    form `spoken_number` reads.
+    "3.5", "1,234.5", "三点五", "three point five", "twelve point zero five", "1.5万" (15000);
+    whole numbers in any form `spoken_number` reads.
     """
     folded = normalize(text).replace(",", "").replace("，", "")
     compact = re.sub(r"\s+", "", folded)
@@ -508,6 +545,11 @@ def spoken_decimal(text: str) -> Decimal | None:
         return Decimal(compact)
     if re.fullmatch(r"[0-9.]+", compact):
         return None  # "1.2.3" is no number (a digit string reads its dots as separators)
+    scaled = _SCALED_DECIMAL.fullmatch(compact)
+    if scaled:
+        # "1.5万", "三点五万": a decimal counted in a big unit, as Chinese ASR writes amounts.
+        counted = spoken_decimal(scaled["n"])
+        return None if counted is None else counted * _CN_SCALES[scaled["u"]]
     whole, mark, fraction = folded.partition("点")
     if not mark:
         whole, mark, fraction = f" {folded} ".partition(" point ")
@@ -521,13 +563,19 @@ def spoken_decimal(text: str) -> Decimal | None:
     return None if number is None else Decimal(number)
 
 
+# Hesitations a caller starts with before the answer itself ("嗯，不对", "呃，是的", "那个，不是"):
+# skipped when more follows, so "嗯" alone is still a yes but "嗯，不对" is a no.
+_FILLER = r"(?:嗯|呃|额|唔|啊|哦|那个|这个)[\s，,。.、…]*"
+_LEADING_FILLERS = re.compile(rf"^(?:{_FILLER})+(?!(?:{_FILLER})*$)")
+
+
 def yes_or_no(text: str) -> bool | None:
     """Returns True for an affirmative answer, False for a negative one, None otherwise.
 
-    Negative forms are tried first because most Chinese ones contain an affirmative
-    ("不是" contains "是").
+    Hesitations in front ("嗯，", "呃") are skipped when more follows. Negative forms are tried
+    first because most Chinese ones contain an affirmative ("不是" contains "是").
     """
-    folded = normalize(text)
+    folded = _LEADING_FILLERS.sub("", normalize(text))
     words = set(_words(folded))
     if words & _NO_EN or any(folded.startswith(no) for no in _NO):
         return False

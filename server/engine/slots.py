@@ -41,7 +41,7 @@ from server.engine.flow import Collect, Option, SlotType
 _MOBILE_CN = re.compile(r"^1[3-9][0-9]{9}$")
 _CN_COUNTRY_PREFIX = re.compile(r"^(?:\+|00)?86(?=1[3-9][0-9]{9}$)")
 _PLUS_WORDS = re.compile(r"^\s*(?:\+|plus\b|加)\s*")
-_NEGATIVE = re.compile(r"^\s*(?:-|−|负|minus\b|negative\b)\s*")
+_NEGATIVE = re.compile(r"^\s*(?:-|−|负|零下|minus\b|negative\b)\s*")
 _CENT = Decimal("0.01")
 _KEYED_ANSWERS = {"1": True, "2": False}  # yes/no on a keypad, as confirmations ask for them
 
@@ -191,8 +191,15 @@ def _bounded(node: Collect, number: Decimal, said: str) -> str:
     return ""
 
 
+# Hesitations a caller makes in the middle of a digit string ("幺三八，嗯，零零幺三…", "four one
+# five, uh, five five five …"): skipped by the digit-string readers, whose values never hold a
+# word (a number or an amount with one is two values).
+_HESITATIONS = re.compile(r"嗯|呃|额|\b(?:um+|uh+|er+|erm)\b")
+_HESITATION_WORDS = frozenset({"嗯", "呃", "额", "um", "umm", "uh", "uhh", "er", "err", "erm"})
+
+
 def _read_digits(node: Collect, said: str) -> SlotCheck | None:
-    digits = matching.spoken_digits(said)
+    digits = matching.spoken_digits(_HESITATIONS.sub(" ", said))
     return None if digits is None else _digits_check(node, digits)
 
 
@@ -216,7 +223,9 @@ def amount_of(text: str) -> Decimal | None:
     """Money as said: "三块五" 3.5, "十二元三角四分" 12.34, "五毛" 0.5, "$3.50", "three dollars
     fifty", "fifty cents", or a plain number in the main unit ("3.5", "三百"); else None."""
     folded = matching.normalize(text)
-    folded = re.sub(r"^[¥$€£]|^(?:rmb|usd|cny)\s*", "", folded.replace("钱", "").strip())
+    folded = re.sub(
+        r"^[¥$€£]|^(?:rmb|usd|cny)\s*", "", folded.replace("钱", "").replace("人民币", "").strip()
+    )
     folded = re.sub(r"\s+", " ", folded).strip()
     if not folded:
         return None
@@ -243,6 +252,8 @@ def _zh_amount(text: str) -> Decimal | None:
             scale = _ZH_MONEY_UNITS[next_unit]
         elif unit is None:
             scale = Decimal(1)
+        elif number >= 10 or number != number.to_integral_value():
+            return None  # the shorthand after a unit is one digit ("三块五", never "三块五一")
         else:
             scale = unit / 10
         if unit is not None and scale >= unit:
@@ -260,7 +271,9 @@ def _en_amount(text: str) -> Decimal | None:
         return matching.spoken_decimal(text)
     total = Decimal(0)
     if main_at is not None:
-        main = matching.spoken_decimal(" ".join(words[:main_at])) if main_at else None
+        said_main = " ".join(words[:main_at])
+        # "a dollar fifty", "a buck": one of the main unit.
+        main = Decimal(1) if said_main in ("a", "one") else matching.spoken_decimal(said_main)
         if main is None:
             return None
         total += main
@@ -306,6 +319,7 @@ def _amount_check(node: Collect, amount: Decimal, said: str) -> SlotCheck:
 
 
 def _read_mobile_cn(node: Collect, said: str) -> SlotCheck | None:
+    said = _HESITATIONS.sub(" ", matching.normalize(said))
     plus = _PLUS_WORDS.match(matching.normalize(said))
     rest = matching.normalize(said)[plus.end() :] if plus else said
     digits = matching.spoken_digits(rest)
@@ -318,6 +332,7 @@ def _read_mobile_cn(node: Collect, said: str) -> SlotCheck | None:
 
 
 def _read_e164(node: Collect, said: str) -> SlotCheck | None:
+    said = _HESITATIONS.sub(" ", matching.normalize(said))
     plus_word = _PLUS_WORDS.match(matching.normalize(said))
     rest = matching.normalize(said)[plus_word.end() :] if plus_word else said
     digits = matching.spoken_digits(rest)
@@ -371,13 +386,14 @@ _KEY_READERS: dict[SlotType, Callable[[Collect, str], SlotCheck]] = {
     SlotType.AMOUNT: _keyed_amount,
 }
 # What joins the numbers of a value in a sentence besides number words, by slot type.
-_SIGNS = frozenset({"负", "minus", "negative"})
+_SIGNS = frozenset({"负", "下", "minus", "negative"})  # 下 of 零下 ("零下五度" is -5)
 _PLUS = frozenset({"加", "plus"})
 _JOINERS: dict[SlotType, frozenset[str]] = {
+    SlotType.DIGITS: _HESITATION_WORDS,
     SlotType.INTEGER: _SIGNS,
     SlotType.AMOUNT: frozenset({*_ZH_MONEY_UNITS, "钱", "半", *_EN_MAIN, *_EN_CENTS}),
-    SlotType.MOBILE_CN: _PLUS,
-    SlotType.E164: _PLUS,
+    SlotType.MOBILE_CN: _PLUS | _HESITATION_WORDS,
+    SlotType.E164: _PLUS | _HESITATION_WORDS,
 }
 
 
@@ -389,7 +405,12 @@ def _in_sentence(node: Collect, text: str, reader: _Reader) -> SlotCheck:
     if whole is not None and whole.value is not None:
         return whole
     joiners = _JOINERS.get(node.slot_type, frozenset())
-    found = extraction.readings(text, lambda stretch: reader(node, stretch), joiners)
+    found = extraction.readings(
+        text,
+        lambda stretch: reader(node, stretch),
+        joiners,
+        counts=node.slot_type is not SlotType.AMOUNT,
+    )
     valid = list(dict.fromkeys(check.value for check in found if check.value is not None))
     if len(valid) == 1:
         return SlotCheck(valid[0])

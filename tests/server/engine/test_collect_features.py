@@ -224,3 +224,58 @@ def test_a_confirmation_listens_for_keys_1_2_and_speech_whatever_the_slot_takes(
     assert last(flow, started(), answer, keys("1")).state.node == "done"
     assert last(flow, started(), answer, speech("对的")).state.node == "done"
     assert last(flow, started(), answer, keys("2")).state.slots == {}
+
+
+# -- what callers say, through the engine (issue 17 QA) ----------------------------------------
+
+WEDNESDAY_MORNING = "2026-03-04T10:00:00+08:00"  # a Wednesday in Asia/Shanghai
+
+
+@pytest.mark.parametrize(
+    ("fields", "said", "stored"),
+    [
+        ("slot_type: integer, min: 1, max: 20", "嗯，我们一共三个人吧", "3"),
+        ("slot_type: integer, min: 1, max: 20", "um, I want two tickets please", "2"),
+        ("slot_type: amount", "大概1.5万吧", "15000.00"),
+        ("slot_type: amount", "about twelve hundred dollars thanks", "1200.00"),
+        ("slot_type: date", "那个，下周星期三吧", "2026-03-11"),
+        ("slot_type: date", "明天不行，后天吧", "2026-03-06"),
+        ("slot_type: time", "今晚八点", "20:00"),
+        ("slot_type: time", "下午三点过一刻", "15:15"),
+        ("slot_type: time", "4.30pm please", "16:30"),
+    ],
+)
+def test_what_callers_say_fills_the_slot(fields: str, said: str, stored: str) -> None:
+    flow = collect_flow(fields, top="timezone: Asia/Shanghai")
+    decision = last(flow, at(started(), WEDNESDAY_MORNING), at(speech(said), WEDNESDAY_MORNING))
+    assert (decision.state.node, decision.state.slots.get("value")) == ("done", stored)
+
+
+@pytest.mark.parametrize(
+    ("fields", "said"),
+    [
+        ("slot_type: integer", "两三个人"),
+        ("slot_type: integer", "五个以上"),
+        ("slot_type: integer", "more than five"),
+        ("slot_type: amount", "几千块"),
+        ("slot_type: amount", "一千多块"),
+        ("slot_type: date", "周三还是周四"),
+        ("slot_type: date", "明天不行"),
+        ("slot_type: time", "三点多"),
+        ("slot_type: time", "3 to 4 pm"),
+    ],
+)
+def test_an_estimate_a_bound_or_a_choice_is_asked_again(fields: str, said: str) -> None:
+    flow = collect_flow(fields, top="timezone: Asia/Shanghai")
+    decision = last(flow, at(started(), WEDNESDAY_MORNING), at(speech(said), WEDNESDAY_MORNING))
+    assert decision.state.node == "ask"
+    assert decision.state.counters.get("no_match") == 1
+    assert "value" not in decision.state.slots
+
+
+def test_a_hesitation_then_no_at_confirmation_asks_again() -> None:
+    # Regression (issue 17 QA): "嗯，不对" confirmed the value read back.
+    flow = collect_flow("slot_type: integer, confirm: '{value}位，对吗？'")
+    decision = last(flow, started(), speech("三位"), speech("嗯，不对"))
+    assert decision.state.node == "ask"
+    assert "value" not in decision.state.slots

@@ -186,3 +186,158 @@ def test_chinese_minutes_before_the_hour(said: str, expected: time) -> None:
 @pytest.mark.parametrize("said", ["quarter to 13 pm", "13:15 pm", "三点差七十分", "差零分三点"])
 def test_impossible_times_with_am_pm_or_before_the_hour_are_none(said: str) -> None:
     assert parse_time(said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "过一刻" was read as one minute past (03:01).
+        ("三点过一刻", time(3, 15)),
+        ("下午三点过一刻", time(15, 15)),
+        ("下午三点过五分", time(15, 5)),
+        # Regression: 今晚/明晚/昨晚 are the evening, like 晚上 (今晚八点 was 08:00).
+        ("今晚八点", time(20, 0)),
+        ("明晚七点半", time(19, 30)),
+        ("昨晚十一点", time(23, 0)),
+        ("今晚十二点", time(0, 0)),
+    ],
+)
+def test_chinese_past_the_hour_and_tonight(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): a dot between hour and minutes with am/pm, as British
+        # English and ASR write it ("4.30pm" was no time); a decimal is still no time.
+        ("4.30pm", time(16, 30)),
+        ("at 4.30 p.m. please", time(16, 30)),
+        ("9.05 am", time(9, 5)),
+    ],
+)
+def test_english_dotted_times_with_am_pm(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+def test_a_decimal_before_pm_is_no_time() -> None:
+    assert parse_time("3.5 pm") is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "下周星期三" was this week's Wednesday (today, 4 March).
+        ("下周星期三", date(2026, 3, 11)),
+        ("下个礼拜星期五", date(2026, 3, 13)),
+        ("这周星期五", date(2026, 3, 6)),
+        ("那个，下周周三吧", date(2026, 3, 11)),
+    ],
+)
+def test_week_then_weekday_said_twice(said: str, expected: date) -> None:
+    assert parse_date(said, date(2026, 3, 4)) == expected
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # Regression (issue 17 QA): each of these was taken as a date the caller did not say.
+        "明天不行",  # was tomorrow
+        "I can't do tomorrow",
+        "周三还是周四",  # was today (Wednesday)
+        "下周三或者周四",
+        "friday or saturday",
+        "明天到后天",
+        "明后天",
+    ],
+)
+def test_a_refused_date_or_a_choice_of_two_is_none(said: str) -> None:
+    assert parse_date(said, WEDNESDAY) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("明天不行，后天吧", date(2026, 3, 6)),
+        ("不是明天，是后天", date(2026, 3, 6)),
+        ("no, friday", date(2026, 3, 6)),
+        ("还是明天吧", date(2026, 3, 5)),
+        ("March 5th, 2027", date(2027, 3, 5)),
+    ],
+)
+def test_the_date_left_when_another_is_refused(said: str, expected: date) -> None:
+    assert parse_date(said, WEDNESDAY) == expected
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        # Regression (issue 17 QA): bounds, estimates and ranges were read as the hour said.
+        "三点多",
+        "下午三点多",
+        "三点以后",
+        "15:30以后",
+        "下午三点前",
+        "三点到四点",
+        "three or four pm",
+        "after 3 pm",
+        "before noon",
+        "3 to 4 pm",  # was 15:57
+        "三点不行",
+        "明天下午三点，不对，四点",  # two clauses, two times: was 15:00
+        "三点，三点半",
+    ],
+)
+def test_a_bound_an_estimate_or_a_range_is_no_time(said: str) -> None:
+    assert parse_time(said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("三点不行，四点吧", time(4, 0)),
+        ("ten minutes before nine", time(8, 50)),
+        ("quarter before nine", time(8, 45)),
+        ("three minutes to four", time(3, 57)),
+        ("下午三点到", time(15, 0)),
+        ("差十分下午三点", time(14, 50)),  # was 15:00
+    ],
+)
+def test_times_that_only_look_like_bounds(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "a week from today" was today; weeks on were no date.
+        ("a week from today", date(2026, 3, 11)),
+        ("in a week", date(2026, 3, 11)),
+        ("in two weeks", date(2026, 3, 18)),
+        ("two weeks from now", date(2026, 3, 18)),
+        ("一周后", date(2026, 3, 11)),
+        ("一个星期后", date(2026, 3, 11)),
+        ("两周以后", date(2026, 3, 18)),
+    ],
+)
+def test_weeks_on(said: str, expected: date) -> None:
+    assert parse_date(said, WEDNESDAY) == expected
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): a bare hour with words around it was no time.
+        ("at 9 in the morning please", time(9, 0)),
+        ("um, at 9 please", time(9, 0)),
+        ("how about nine in the morning", time(9, 0)),
+        ("so, at 7 in the evening, thanks", time(19, 0)),
+        ("sometime around 3 pm", time(15, 0)),
+    ],
+)
+def test_a_bare_hour_with_polite_words_around_it(said: str, expected: time) -> None:
+    assert parse_time(said) == expected
+
+
+def test_a_number_in_a_sentence_is_no_hour() -> None:
+    assert parse_time("I have 2 kids") is None

@@ -22,6 +22,7 @@ from server.engine.matching import (
     normalize,
     spoken_decimal,
     spoken_digits,
+    spoken_key,
     spoken_number,
     understand,
     unnegated_clauses,
@@ -561,3 +562,108 @@ def test_unnegated_clauses_drop_the_negated_ones() -> None:
     assert unnegated_clauses("不是五位，是六位") == ["是六位"]
     assert unnegated_clauses("it's not 5, it's 6") == [" it's 6"]
     assert unnegated_clauses("isn't five. six") == [" six"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Regression (issue 17 QA): a hesitation in front decided the answer ("嗯，不对" was
+        # yes, "呃，不对" and "那个，不是" no answer at all).
+        ("嗯，不对", False),
+        ("呃，不对", False),
+        ("那个，不是", False),
+        ("嗯嗯，不是", False),
+        ("呃，是的", True),
+        ("嗯", True),
+        ("嗯嗯", True),
+        ("嗯，我想想", None),
+    ],
+)
+def test_yes_or_no_skips_a_hesitation_in_front(text: str, expected: bool | None) -> None:
+    assert yes_or_no(text) is expected
+
+
+@pytest.mark.parametrize("said", ["两三", "一两", "三四", "五六", "八九"])
+def test_neighbouring_numerals_are_an_estimate_not_a_number(said: str) -> None:
+    # Regression (issue 17 QA): "两三个" filled an integer slot with 23.
+    assert spoken_number(said) is None
+    assert spoken_digits(said) is not None  # a digits slot still reads them as digits
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("1.5万", Decimal("15000")),
+        ("三点五万", Decimal("35000")),
+        ("2.5千", Decimal("2500")),
+    ],
+)
+def test_a_decimal_counted_in_a_big_unit(said: str, expected: Decimal) -> None:
+    # Regression (issue 17 QA): "1.5万", as Chinese ASR writes it, was no amount.
+    assert spoken_decimal(said) == expected
+
+
+@pytest.mark.parametrize(
+    "said", ["能不能转人工", "你们能不能帮我转一下人工客服", "要不要转人工", "好不好给我转人工"]
+)
+def test_a_question_of_yes_or_no_form_is_no_negation(said: str) -> None:
+    # Regression (issue 17 QA): the 不 of "能不能" counted as a refusal of the agent.
+    assert find_keyword(said, AGENT_ZH) is not None
+
+
+@pytest.mark.parametrize("said", ["我不要不要人工", "别别别，不要人工", "不能转人工吗"])
+def test_a_doubled_refusal_is_still_a_refusal(said: str) -> None:
+    assert find_keyword(said, AGENT_ZH) is None
+
+
+@pytest.mark.parametrize("said", ["I'm not asking for an agent", "I'm not looking for an operator"])
+def test_asking_for_is_part_of_a_refusal(said: str) -> None:
+    # Regression (issue 17 QA): "asking for" ended the reach of "not".
+    assert find_keyword(said, ("agent", "operator")) is None
+
+
+@pytest.mark.parametrize("said", ["我没说要人工", "我没要人工"])
+def test_mei_negates_like_meiyou(said: str) -> None:
+    # Regression (issue 17 QA): 没 alone was no negation, so "我没说要人工" transferred.
+    assert find_keyword(said, AGENT_ZH) is None
+
+
+@pytest.mark.parametrize("said", ["没错，转人工", "没问题转人工", "没听清，转人工"])
+def test_mei_in_words_that_refuse_nothing(said: str) -> None:
+    assert find_keyword(said, AGENT_ZH) is not None
+
+
+@pytest.mark.parametrize(
+    ("said", "keyword"), [("I never asked for a human", "human"), ("I never said agent", "agent")]
+)
+def test_asked_and_said_are_part_of_a_refusal(said: str, keyword: str) -> None:
+    assert find_keyword(said, (keyword,)) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "key"),
+    [
+        ("二", "2"),
+        ("按二", "2"),
+        ("请按二", "2"),
+        ("我选2号", "2"),
+        ("嗯，二吧", "2"),
+        ("二号键", "2"),
+        ("two", "2"),
+        ("press two", "2"),
+        ("option 2 please", "2"),
+        ("number two please", "2"),
+        ("I press 0", "0"),
+    ],
+)
+def test_a_key_said_with_the_words_around_it(said: str, key: str) -> None:
+    # Regression (issue 17 QA): only a bare digit counted as a key; "按二" was a no-match.
+    assert spoken_key(said) == key
+
+
+@pytest.mark.parametrize(
+    "said", ["oh", "Oh.", "一二", "二十", "two tickets", "按一下", "one moment", "第二", ""]
+)
+def test_what_is_no_single_key(said: str) -> None:
+    # "oh" alone used to be key 0, which reaches an agent at most menus.
+    assert spoken_key(said) == ""

@@ -489,3 +489,99 @@ def test_the_other_slot_types_find_their_value_inside_a_sentence(
     collect: Collect, said: str, expected: str
 ) -> None:
     assert accepted(collect, text=said) == expected
+
+
+@pytest.mark.parametrize("said", ["两三个", "我们一两个人", "五六张吧"])
+def test_an_estimate_is_asked_again_not_guessed(said: str) -> None:
+    # Regression (issue 17 QA): "两三个" was 23.
+    assert accepted(node(SlotType.INTEGER), text=said) is None
+    assert accepted(node(SlotType.NUMBER), text=said) is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [("1.5万", "15000.00"), ("大概1.5万块吧", "15000.00"), ("三点五万元", "35000.00")],
+)
+def test_amounts_counted_in_wan_with_a_decimal(said: str, expected: str) -> None:
+    assert accepted(node(SlotType.AMOUNT), text=said) == expected
+
+
+def test_a_hesitation_before_a_no_at_confirmation_still_takes_the_new_value() -> None:
+    reply = read_confirmation(node(SlotType.NUMBER), text="嗯，不对，是六位", today=TODAY)
+    assert reply == ConfirmationReply(False, "6")
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        # Regression (issue 17 QA): "两百块一个人" was 200.10 (the 一 of 一个人 read as 一毛).
+        ("两百块一个人", "200.00"),
+        ("一个人两百块", "200.00"),
+        ("十块钱一个", "10.00"),
+        ("两张票一共三百块", "300.00"),
+        ("三百元人民币", "300.00"),  # 人 of 人民币 is no classifier
+        ("三百人民币", "300.00"),
+    ],
+)
+def test_a_count_of_things_is_no_money(said: str, expected: str) -> None:
+    assert accepted(node(SlotType.AMOUNT), text=said) == expected
+
+
+@pytest.mark.parametrize("said", ["三块五一斤", "三块五十"])
+def test_the_shorthand_after_a_money_unit_is_one_digit(said: str) -> None:
+    # Regression (issue 17 QA): "三块五一斤" was 8.10 (五一 read as 51 毛).
+    assert accepted(node(SlotType.AMOUNT), text=said) is None
+
+
+def test_a_count_is_still_the_answer_to_how_many() -> None:
+    assert accepted(node(SlotType.INTEGER), text="一个人") == "1"
+    assert accepted(node(SlotType.INTEGER), text="两百五十个") == "250"
+
+
+def test_two_values_in_a_correction_are_asked_again() -> None:
+    # Regression (issue 17 QA): "六来着" read 来 as an estimate (一百来块), leaving 五 alone.
+    reply = read_confirmation(node(SlotType.NUMBER), text="不对，是五还是六来着", today=TODAY)
+    assert (reply.answer, reply.correction) == (False, None)
+    assert accepted(node(SlotType.NUMBER), text="是六来着") == "6"
+
+
+@pytest.mark.parametrize(("said", "expected"), [("零下五度", "-5"), ("现在零下十二度", "-12")])
+def test_below_zero_is_negative(said: str, expected: str) -> None:
+    # Regression (issue 17 QA): "零下五度" was two values (0 and 5).
+    assert accepted(node(SlotType.INTEGER), text=said) == expected
+
+
+@pytest.mark.parametrize(
+    ("slot_type", "said", "expected"),
+    [
+        # Regression (issue 17 QA): a hesitation inside a number split it into two values.
+        (SlotType.MOBILE_CN, "幺三八，嗯，零零幺三，八零零零", "13800138000"),
+        (SlotType.MOBILE_CN, "呃 幺三八 呃 零零幺三 八零零零", "13800138000"),
+        (SlotType.DIGITS, "um my number is 138 um 0013 8000", "13800138000"),
+        (SlotType.DIGITS, "嗯，幺三八零零一三八零零零", "13800138000"),
+    ],
+)
+def test_a_hesitation_inside_a_digit_string(slot_type: SlotType, said: str, expected: str) -> None:
+    assert accepted(node(slot_type), text=said) == expected
+
+
+def test_a_hesitation_inside_a_spoken_e164_number() -> None:
+    said = "four one five, uh, five five five, oh one two three"
+    assert accepted(node(SlotType.E164, country_code="1"), text=said) == "+14155550123"
+
+
+def test_a_hesitation_alone_is_no_digits() -> None:
+    assert accepted(node(SlotType.DIGITS), text="嗯") is None
+
+
+@pytest.mark.parametrize(
+    ("said", "expected"),
+    [
+        ("a dollar fifty", Decimal("1.5")),
+        ("a buck", Decimal(1)),
+        ("a dollar five", Decimal("1.05")),
+    ],
+)
+def test_a_dollar_is_one(said: str, expected: Decimal) -> None:
+    # Regression (issue 17 QA): "a dollar fifty" was no amount.
+    assert amount_of(said) == expected
