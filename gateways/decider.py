@@ -27,8 +27,10 @@ SERVICE_NAME = "dialogue.v1.DialogueService"
 
 # Codes after which another attempt (on the next backend of the round robin) is safe:
 # DecideNextAction is idempotent by request_id, UNAVAILABLE means the replica died, was
-# draining or lost its store, ABORTED that a concurrent writer won (the server says "retry").
-RETRYABLE_CODES = ("UNAVAILABLE", "ABORTED")
+# draining or lost its store, ABORTED that a concurrent writer won (the server says "retry"),
+# CANCELLED that a replica going down cut the call off (seen in the replica-kill drill). The
+# gateway's own cancellations are never retried: gRPC retries only what the server answered.
+RETRYABLE_CODES = ("UNAVAILABLE", "ABORTED", "CANCELLED")
 # gRPC caps maxAttempts at 5 whatever the config says; 5 covers 4 dead replicas in a row.
 MAX_ATTEMPTS = 5
 # Bounds of the channel's reconnect backoff (gRPC's own default grows to 120 s).
