@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
-from common import eventloop
 from gateways import vendors
 from gateways.app import create_vendor_app
 from gateways.config import GatewayConfig, parse_config
@@ -163,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = parse_config(vendors.default_listens(), argv)
     # Both formats mask phone numbers in messages and fields (telemetry.masking).
     configure_logging(config.log_level, config.log_format)
-    sys.exit(eventloop.run(serve(config), config.event_loop))
+    sys.exit(asyncio.run(serve(config)))
 
 
 if __name__ == "__main__":
