@@ -99,6 +99,24 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFKC", text).translate(_APOSTROPHES).lower().strip()
 
 
+# A turn matches one utterance against every keyword of every choice and command, so the same
+# few strings are folded dozens of times per turn: folding is pure, so the results are kept
+# (keywords are a flow's finite set; utterances only for as long as a turn's matching lasts).
+_fold_keyword = lru_cache(maxsize=4096)(normalize)
+
+
+@lru_cache(maxsize=128)
+def _clauses(text: str) -> tuple[str, ...]:
+    """The folded utterance cut at punctuation: negation never reaches across a clause."""
+    return tuple(_CLAUSE_BREAK.split(normalize(text)))
+
+
+@lru_cache(maxsize=4096)
+def _as_word(key: str) -> re.Pattern[str]:
+    """Finds a Latin keyword as whole words (not inside a longer word or number)."""
+    return re.compile(rf"(?<![a-z0-9']){re.escape(key)}(?![a-z0-9'])")
+
+
 def is_cjk(text: str) -> bool:
     """Whether text has a CJK character (and so is read by Chinese rules)."""
     return any("\u3400" <= ch <= "\u9fff" for ch in text)
@@ -114,7 +132,7 @@ def _negated_zh(clause: str, start: int, keywords: tuple[str, ...] = ()) -> bool
     if any(neg in window for neg in _NEGATIONS_ZH):
         return True
     before = clause[max(0, start - _ZH_NEGATION_REACH) : start]
-    bridge = _zh_bridge(tuple(key for key in keywords if is_cjk(key)))
+    bridge = _zh_bridge(keywords)
     for neg in _NEGATIONS_ZH:
         at = before.find(neg)
         while at != -1:
@@ -126,7 +144,9 @@ def _negated_zh(clause: str, start: int, keywords: tuple[str, ...] = ()) -> bool
 
 @lru_cache(maxsize=256)
 def _zh_bridge(keywords: tuple[str, ...]) -> re.Pattern[str]:
-    words = sorted({*_ZH_BRIDGES, *keywords}, key=len, reverse=True)
+    """What may stand between a negation and the keyword it negates: bridges and (CJK) keywords."""
+    cjk = (key for key in keywords if is_cjk(key))
+    words = sorted({*_ZH_BRIDGES, *cjk}, key=len, reverse=True)
     return re.compile("(?:" + "|".join(map(re.escape, words)) + ")*")
 
 
@@ -134,13 +154,19 @@ def _negated_en(before: str, keywords: tuple[str, ...] = ()) -> bool:
     words = _words(before)
     if any(word in _NEGATIONS_EN for word in words[-_EN_NEGATION_WINDOW:]):
         return True
-    bridges = _EN_BRIDGES.union(*(_words(key) for key in keywords))
+    bridges = _en_bridges(keywords)
     for word in reversed(words[-_EN_NEGATION_REACH:]):
         if word in _NEGATIONS_EN:
             return True
         if word not in bridges:
             return False
     return False
+
+
+@lru_cache(maxsize=256)
+def _en_bridges(keywords: tuple[str, ...]) -> frozenset[str]:
+    """Words that may stand between a negation and what it negates: bridges and keywords' words."""
+    return _EN_BRIDGES.union(*(_words(key) for key in keywords))
 
 
 def find_keyword(text: str, keywords: Iterable[str]) -> str | None:
@@ -151,26 +177,37 @@ def find_keyword(text: str, keywords: Iterable[str]) -> str | None:
         keywords: Candidate keywords; Chinese ones match as substrings, Latin ones as words.
     """
     best: str | None = None
-    folded = tuple(normalize(keyword) for keyword in keywords)
-    for clause in _CLAUSE_BREAK.split(normalize(text)):
-        for keyword in keywords:
-            key = normalize(keyword)
-            if not key or (best is not None and len(key) <= len(best)):
+    folded, forms = _keyword_forms(tuple(keywords))
+    for clause in _clauses(text):
+        for keyword, key, cjk in forms:
+            if best is not None and len(key) <= len(best):
                 continue
-            if _matches_in_clause(clause, key, folded):
+            if _matches_in_clause(clause, key, cjk, folded):
                 best = keyword
     return best
 
 
-def _matches_in_clause(clause: str, key: str, keywords: tuple[str, ...]) -> bool:
-    if is_cjk(key):
+@lru_cache(maxsize=1024)
+def _keyword_forms(
+    keywords: tuple[str, ...],
+) -> tuple[tuple[str, ...], tuple[tuple[str, str, bool], ...]]:
+    """Every keyword folded, and (keyword, folded, whether CJK) for those not folded away."""
+    folded = tuple(_fold_keyword(keyword) for keyword in keywords)
+    forms = tuple(
+        (keyword, key, is_cjk(key)) for keyword, key in zip(keywords, folded, strict=True) if key
+    )
+    return folded, forms
+
+
+def _matches_in_clause(clause: str, key: str, cjk: bool, keywords: tuple[str, ...]) -> bool:
+    if cjk:
         start = clause.find(key)
         while start != -1:
             if not _negated_zh(clause, start, keywords):
                 return True
             start = clause.find(key, start + 1)
         return False
-    for found in re.finditer(rf"(?<![a-z0-9']){re.escape(key)}(?![a-z0-9'])", clause):
+    for found in _as_word(key).finditer(clause):
         if not _negated_en(clause[: found.start()], keywords):
             return True
     return False
@@ -184,7 +221,7 @@ def find_pattern(text: str, patterns: Iterable[str]) -> tuple[str, str] | None:
     clause does not count, as for keywords.
     """
     best: tuple[str, str] | None = None
-    for clause in _CLAUSE_BREAK.split(normalize(text)):
+    for clause in _clauses(text):
         for pattern in patterns:
             for found in re.finditer(pattern, clause):
                 said = found.group(0)
@@ -216,9 +253,9 @@ def fuzzy_keyword(
     scores the earlier keyword wins.
     """
     best: tuple[str, str, float] | None = None
-    for clause in _CLAUSE_BREAK.split(normalize(text)):
+    for clause in _clauses(text):
         for keyword in keywords:
-            key = normalize(keyword)
+            key = _fold_keyword(keyword)
             if len(key) < FUZZY_MIN_LENGTH:
                 continue
             for said, start in _windows(clause, key):
@@ -304,7 +341,7 @@ def understand(
         hit: Hit | None = None
         keyword = find_keyword(text, candidate.keywords)
         if keyword is not None:
-            hit = Hit(index, "keyword", keyword, keyword, len(normalize(keyword)))
+            hit = Hit(index, "keyword", keyword, keyword, len(_fold_keyword(keyword)))
         found = find_pattern(text, candidate.patterns)
         if found is not None and (hit is None or len(found[1]) > hit.score):
             hit = Hit(index, "pattern", found[0], found[1], len(found[1]))
