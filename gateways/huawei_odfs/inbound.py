@@ -312,7 +312,9 @@ def _fill_queue_status(status: pb.QueueStatus, request: OdfsRequest, settings: S
 
     def figure(name: str, limit: int) -> int | None:
         for source in (request.extparams, request.inparams):
-            value = integer(source.get(name, ""))
+            raw = source.get(name)
+            # Absent is unknown, as integer("") says; most requests carry no figure at all.
+            value = None if raw is None else integer(raw)
             if value is not None:
                 return value if 0 <= value <= limit else None
         return None
