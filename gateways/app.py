@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -180,6 +181,33 @@ def create_vendor_app(
     return create_app(vendor, decider, router, refusal=routes.render_refusal, **options)
 
 
+def query_fields(query_string: bytes) -> dict[str, str]:
+    """The query's parameters, the last value of a repeated name: `dict(request.query_params)`.
+
+    The same pairs as Starlette's parser (urllib's `parse_qsl` with blank values kept, the
+    bytes read as Latin-1, `%` escapes as UTF-8 with errors replaced), without its per-pair
+    calls for parts that have no `+` or `%` to decode: a vendor's query is most of what a GET
+    callback costs to read.
+    """
+    fields: dict[str, str] = {}
+    if not query_string:
+        return fields
+    for part in query_string.decode("latin-1").split("&"):
+        if not part:
+            continue
+        name, _, value = part.partition("=")
+        if "+" in name:
+            name = name.replace("+", " ")
+        if "%" in name:
+            name = unquote(name, errors="replace")
+        if "+" in value:
+            value = value.replace("+", " ")
+        if "%" in value:
+            value = unquote(value, errors="replace")
+        fields[name] = value
+    return fields
+
+
 async def request_fields(request: Request) -> tuple[dict[str, str], object | None]:
     """Query parameters merged with form fields, and the parsed JSON body if the body is JSON.
 
@@ -187,7 +215,7 @@ async def request_fields(request: Request) -> tuple[dict[str, str], object | Non
         ValueError: the body cannot be read — not JSON, JSON nested too deep, a malformed form —
             with a reason for the vendor's failure answer. Routes need catch nothing else.
     """
-    fields = dict(request.query_params)
+    fields = query_fields(request.scope.get("query_string", b""))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method != "POST":
         return fields, None

@@ -17,17 +17,38 @@ def json_problem(value: Any, max_depth: int) -> str:
     pending: list[tuple[Any, int]] = [(value, 0)]
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, str):
-            try:
-                item.encode("utf-8")
-            except UnicodeEncodeError:
+        kind = type(item)
+        # Exact types first: most of a callback is plain text and numbers, and the checks
+        # against the Mapping ABC cost several times a type comparison.
+        if kind is str:
+            # ASCII text holds no surrogate; the rest is encoded to find one.
+            if not item.isascii() and not _encodes(item):
+                return "holds text that is not valid Unicode (a lone surrogate)"
+        elif kind is int or kind is float or kind is bool or item is None:
+            continue
+        elif isinstance(item, str):
+            if not _encodes(item):
                 return "holds text that is not valid Unicode (a lone surrogate)"
         elif isinstance(item, Mapping | list | tuple):
             if depth >= max_depth:
                 return f"is nested more than {max_depth} levels deep"
+            # Children in the order (key, value, key, value, ...) or (index, item, ...), as
+            # before: the first problem found, and so the reason given, stays the same.
             children = item.items() if isinstance(item, Mapping) else enumerate(item)
-            pending.extend((part, depth + 1) for pair in children for part in pair)
+            below = depth + 1
+            for first, second in children:
+                pending.append((first, below))
+                pending.append((second, below))
     return ""
+
+
+def _encodes(text: str) -> bool:
+    """Whether the text is valid Unicode (no lone surrogate), as every UTF-8 encoder needs."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class CallbackError(ValueError):

@@ -172,6 +172,8 @@ def check_text(params: Mapping[str, str]) -> None:
         DialogueError: `InvalidParameter` naming the first parameter that is not valid Unicode.
     """
     for name, value in params.items():
+        if name.isascii() and value.isascii():  # no surrogate in ASCII: most parameters
+            continue
         try:
             name.encode("utf-8")
             value.encode("utf-8")

@@ -464,7 +464,9 @@ def _loads_tolerant(text: str) -> Any:
             candidates.append(decoded)
     first_error: json.JSONDecodeError | None = None
     for candidate in candidates:
-        for attempt in (candidate, _repair_quotes(candidate)):
+        # The repair only when strict JSON failed: it walks the text character by character.
+        for repair in (False, True):
+            attempt = _repair_quotes(candidate) if repair else candidate
             try:
                 return json.loads(attempt, strict=False)
             except json.JSONDecodeError as exc:

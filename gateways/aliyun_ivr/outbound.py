@@ -57,6 +57,9 @@ _FORBIDDEN: Final = MappingProxyType(
         ord("¥"): "￥",
     }
 )
+# Most text has none of them, and str.translate with a mapping looks up every character: a
+# search for any of them is ~10× cheaper than translating.
+_ANY_FORBIDDEN: Final = re.compile("[" + re.escape("".join(map(chr, _FORBIDDEN))) + "]")
 # File codes are a comma-separated list: a comma inside one code would split it.
 _FORBIDDEN_IN_CODE: Final = MappingProxyType({**_FORBIDDEN, ord(","): "，"})
 
@@ -481,7 +484,7 @@ def _media_code(audio: pb.AudioFile) -> str:
 
 def _sanitise(text: str) -> str:
     """Replaces the characters the platform forbids in callback data with full-width look-alikes."""
-    return text.translate(_FORBIDDEN)
+    return text.translate(_FORBIDDEN) if _ANY_FORBIDDEN.search(text) else text
 
 
 def _mute_time(milliseconds: int) -> int:

@@ -123,12 +123,16 @@ def parse_request(body: Any, vdn_id: str = "") -> OdfsRequest:
         str(key).strip(): json_text(value)
         for key, value in (_object(top.get("extparams")) or {}).items()
     }
+    # inparams first, then the top level; only the token's keys are read as text (json_text of
+    # every top-level value would serialise inparams again).
     token = next(
         (
-            source[key].strip()
-            for source in (inparams, {k: json_text(v) for k, v in top.items()})
-            for key in _AUTH_KEYS
-            if source.get(key, "").strip()
+            text
+            for text in (
+                *(inparams.get(key, "").strip() for key in _AUTH_KEYS),
+                *(json_text(top.get(key)).strip() for key in _AUTH_KEYS),
+            )
+            if text
         ),
         "",
     )
@@ -207,6 +211,7 @@ def to_request(
     *,
     occurrence: int = 0,
     pending: Pending | None = None,
+    event_id: str = "",
 ) -> pb.DecideNextActionRequest:
     """Maps a request to the vendor-neutral request.
 
@@ -220,13 +225,15 @@ def to_request(
         pending: The promise of an earlier answer this request gets (the HTTP layer checked
             `Pending.applies_to`): after a query it reports the queue status, after the
             assistant stand-in the assistant's end, whatever its inaction and input.
+        event_id: `request_id(request, occurrence)` when the caller has it already (the HTTP
+            layer needs it first): hashing the canonical request again is half its mapping.
 
     Raises:
         RequestError: the request's inaction is not served (only for an OdfsRequest built
             without parse_request).
     """
     params = request.inparams
-    message = pb.DecideNextActionRequest(request_id=request_id(request, occurrence))
+    message = pb.DecideNextActionRequest(request_id=event_id or request_id(request, occurrence))
     call = message.call
     call.call_id = request.userid
     call.platform = pb.PLATFORM_HUAWEI_CEC
@@ -305,7 +312,9 @@ def _fill_queue_status(status: pb.QueueStatus, request: OdfsRequest, settings: S
 
     def figure(name: str, limit: int) -> int | None:
         for source in (request.extparams, request.inparams):
-            value = integer(source.get(name, ""))
+            raw = source.get(name)
+            # Absent is unknown, as integer("") says; most requests carry no figure at all.
+            value = None if raw is None else integer(raw)
             if value is not None:
                 return value if 0 <= value <= limit else None
         return None

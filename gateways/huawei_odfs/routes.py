@@ -209,7 +209,9 @@ def build_router(
         facts = facts_for(parsed, rid, kept)
         transcript = await transcript_of(parsed)
         outcome = await decider.decide(
-            inbound.to_request(parsed, config, transcript, occurrence=occurrence, pending=kept)
+            inbound.to_request(
+                parsed, config, transcript, occurrence=occurrence, pending=kept, event_id=rid
+            )
         )
         answer, rendered = render_or_fallback(
             lambda response, is_fallback: outbound.render_answer(

@@ -11,9 +11,12 @@ from pathlib import Path
 import httpx
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.datastructures import QueryParams
 
 from dialogue.v1 import dialogue_pb2 as pb
-from gateways.app import create_app, direct_routes
+from gateways.app import create_app, direct_routes, query_fields
 from gateways.decider import Decider
 from gateways.fallback import FallbackPolicy
 from tests.support.gateway import serve_app
@@ -167,3 +170,42 @@ async def test_direct_routes_answer_as_fastapi_would_and_keep_the_route_label() 
         scraped = (await client.get("/metrics")).text
     assert '{method="GET",route="/callback",status="200",vendor="test"}' in scraped
     assert '{method="POST",route="/broken",status="500",vendor="test"}' in scraped
+
+
+# Query text as vendors and attackers send it: separators, escapes (valid, truncated, of
+# invalid UTF-8), '+', non-ASCII (Latin-1 bytes on the wire) and empty parts.
+_QUERY_PIECES = st.sampled_from(
+    [
+        "&",
+        "=",
+        "+",
+        "%",
+        "%2",
+        "%20",
+        "%2B",
+        "%26",
+        "%3D",
+        "%E6%88%91",
+        "%E6%88",
+        "%ff",
+        "a",
+        "Z",
+        "call_id",
+        "content",
+        "é",
+        " ",
+        ";",
+        "%25",
+    ]
+)
+
+
+@given(st.lists(_QUERY_PIECES, max_size=24).map("".join))
+def test_query_fields_are_what_starlette_parses(query: str) -> None:
+    raw = query.encode("latin-1")
+    assert query_fields(raw) == dict(QueryParams(raw))
+
+
+def test_query_fields_decode_escapes_and_keep_the_last_of_a_repeated_name() -> None:
+    raw = b"Utterance=%E6%88%91+%E6%83%B3&a=1&a=2&blank=&bare"
+    assert query_fields(raw) == {"Utterance": "我 想", "a": "2", "blank": "", "bare": ""}

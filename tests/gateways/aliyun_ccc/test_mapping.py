@@ -205,6 +205,27 @@ def test_every_error_code_has_cases() -> None:
     assert {"InternalError", "NotExist.Instance", "MissingParameter"} <= rendered
 
 
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"Action": "Dialogue", "Utterance": "话费\ud800"}, "Utterance"),
+        ({"Action": "Dialogue", "X\udfff": "1"}, "X\\udfff"),
+    ],
+)
+def test_text_that_is_not_unicode_is_an_invalid_parameter_naming_it(
+    params: dict[str, str], named: str
+) -> None:
+    with pytest.raises(inbound.DialogueError) as raised:
+        inbound.check_text(params)
+    assert raised.value.code == "InvalidParameter"
+    assert f'"{named}"' in raised.value.message
+
+
+def test_ascii_and_chinese_text_is_read_as_it_came() -> None:
+    params = {"Action": "Dialogue", "CallId": "c-1", "InstanceId": "i", "Utterance": "我想查话费"}
+    assert parse_dialogue(params, inbound.Settings()).utterance == "我想查话费"
+
+
 # -- to_request ---------------------------------------------------------------------------------
 
 

@@ -643,3 +643,20 @@ def test_an_english_call_gets_its_texts_and_no_language_field() -> None:
     assert list(params.values()) == ["For your bill, press 1.", "中文服务请按8。"]
     assert "en-US" not in json.dumps(answer)
     assert "language" not in json.dumps(answer)
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ('话费@100元=5:"$"{}^*¥', "话费＠100元＝5：”＄”｛｝＾＊￥"),
+        ("您的话费余额为100元。", "您的话费余额为100元。"),
+    ],
+)
+def test_tts_text_gets_look_alikes_for_the_forbidden_characters_only(text: str, said: str) -> None:
+    callback = parse_callback(
+        {"call_id": "c", "timestamp": "1", "content_type": "dtmf", "content": '{"dtmf_digits":"1"}'}
+    )
+    prompt = pb.Prompt(tts=pb.TextToSpeech(text=text))
+    response = pb.DecideNextActionResponse(play=pb.Play(prompts=pb.Prompts(items=[prompt])))
+    answer = outbound.render_answer(callback, response, outbound.AnswerSettings())
+    assert json.loads(answer["data"]["action_code_param"]) == {"tts1": said}

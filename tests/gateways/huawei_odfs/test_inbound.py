@@ -59,6 +59,34 @@ def test_request_id_differs_for_a_different_event(change: dict[str, Any]) -> Non
 def test_to_request_carries_the_request_id() -> None:
     parsed = parse_request(TURN)
     assert to_request(parsed, Settings()).request_id == request_id(parsed)
+    # The HTTP layer hands the id it computed; the request is the same.
+    given = to_request(parsed, Settings(), occurrence=2, event_id=request_id(parsed, 2))
+    assert given == to_request(parsed, Settings(), occurrence=2)
+
+
+_TOKENLESS = {**TURN, "inparams": {k: v for k, v in TURN["inparams"].items() if k != "auth_token"}}
+
+
+def _tokenless(**inparams: Any) -> dict[str, Any]:
+    return {**_TOKENLESS, "inparams": {**_TOKENLESS["inparams"], **inparams}}
+
+
+@pytest.mark.parametrize(
+    ("body", "token"),
+    [
+        (_tokenless(auth_token=" t1 "), "t1"),
+        (_tokenless(authToken="t2"), "t2"),
+        ({**_tokenless(auth_token=""), "auth_token": "t3"}, "t3"),
+        ({**_tokenless(authToken="t4"), "auth_token": "t5"}, "t4"),
+        ({**_TOKENLESS, "authToken": 12}, "12"),
+        ({**_TOKENLESS, "auth_token": None, "authToken": " t6"}, "t6"),
+        (_TOKENLESS, ""),
+    ],
+)
+def test_the_token_is_read_from_inparams_first_then_the_top_level(
+    body: dict[str, Any], token: str
+) -> None:
+    assert parse_request(body).auth_token == token
 
 
 # -- references, times, records ------------------------------------------------------------------
