@@ -194,20 +194,16 @@ class SqliteStore:
             self._close_loop_writer()  # reopened on next use
             raise StoreUnavailableError(f"sqlite store {self._path}: {exc}") from exc
         else:
-            if written and (backlog := self._committed(conn)) is not None:
-                # Committed already: this only holds the answer back (off the loop) until the
-                # disk has taken the checkpoint, whose failure the next commit logs.
-                await asyncio.wait((asyncio.wrap_future(backlog),))
+            if written:
+                self._committed(conn)
             return written
         # Another connection holds the write lock: wait for it off the loop. The transaction
         # rolled back, so the write is retried whole.
         return await self._run(job)
 
-    def _committed(self, conn: sqlite3.Connection) -> Future[int] | None:
+    def _committed(self, conn: sqlite3.Connection) -> None:
         """Counts a commit of the loop's connection, which never checkpoints by itself: every
         _CHECKPOINT_EVERY commits the store's thread copies the WAL back into the file.
-        Returns the checkpoint to wait for when the disk is so slow to take it that the WAL
-        would grow without bound.
 
         Looked at on every commit, without waiting for the loop's callbacks: a loop busy with
         decisions may run none for a long time.
@@ -216,7 +212,7 @@ class SqliteStore:
         pending = self._checkpointing
         if pending is not None:
             if not pending.done():
-                return pending if self._commits >= _CHECKPOINT_BACKLOG else None
+                return
             self._checkpointing = None
             if _overgrown(pending, self._path):
                 # Commits kept racing the store thread's checkpoints, so the WAL never started
@@ -225,11 +221,10 @@ class SqliteStore:
                 self._commits = 0
                 with suppress(sqlite3.Error):  # the commit stands; the next one tries again
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                return None
+                return
         if self._commits >= _CHECKPOINT_EVERY:
             self._commits = 0
             self._checkpointing = self._executor.submit(self._checkpoint)
-        return None
 
     def _checkpoint(self) -> int:
         """Checkpoints the WAL on the store's thread; returns how many frames it held."""
@@ -373,11 +368,8 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
 _CHECKPOINT_EVERY = 200
 # More frames than this in the WAL at a checkpoint (twice SQLite's interval) means it did not
 # start over since the last one: the loop's connection then checkpoints once itself (see
-# SqliteStore._committed).
+# SqliteStore._committed), so the WAL stays under ~3 intervals (~12 MiB with 4 KiB pages).
 _WAL_BOUND_FRAMES = 2000
-# Commits while one checkpoint is still running, after which writes wait for it: the WAL stays
-# under ~4,200 frames (~17 MB with 4 KiB pages) however slow the disk.
-_CHECKPOINT_BACKLOG = _CHECKPOINT_EVERY
 
 # A write on the loop thread waits at most this long for the write lock before it moves to the
 # store's thread (which waits up to the configured busy timeout).
