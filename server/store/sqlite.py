@@ -21,11 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from os import PathLike
 from pathlib import Path
@@ -35,7 +34,6 @@ from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
 from server.store.expiry import Expiry, Sweeper
 
 _T = TypeVar("_T")
-_log = logging.getLogger("dialogue.store")
 
 # _MIGRATIONS[i] takes the schema from version i to i + 1; append, never edit.
 _MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
@@ -123,8 +121,6 @@ class SqliteStore:
         # The loop thread's connection for reads and writes (see the module docstring); opened
         # and used on that thread.
         self._loop_writer: sqlite3.Connection | None = None
-        self._commits = 0  # of the loop's connection since the last checkpoint
-        self._checkpointing: Future[int] | None = None  # on the store's thread
         self._closed = False
 
     @property
@@ -184,8 +180,7 @@ class SqliteStore:
             )
 
         try:
-            conn = await self._loop_connection()
-            written = job(conn)
+            return job(await self._loop_connection())
         except sqlite3.OperationalError as exc:
             if not _busy(exc):
                 self._close_loop_writer()
@@ -193,54 +188,18 @@ class SqliteStore:
         except (sqlite3.Error, OSError) as exc:
             self._close_loop_writer()  # reopened on next use
             raise StoreUnavailableError(f"sqlite store {self._path}: {exc}") from exc
-        else:
-            if written:
-                self._committed(conn)
-            return written
         # Another connection holds the write lock: wait for it off the loop. The transaction
         # rolled back, so the write is retried whole.
         return await self._run(job)
-
-    def _committed(self, conn: sqlite3.Connection) -> None:
-        """Counts a commit of the loop's connection, which never checkpoints by itself: every
-        _CHECKPOINT_EVERY commits the store's thread copies the WAL back into the file.
-
-        Looked at on every commit, without waiting for the loop's callbacks: a loop busy with
-        decisions may run none for a long time.
-        """
-        self._commits += 1
-        pending = self._checkpointing
-        if pending is not None:
-            if not pending.done():
-                return
-            self._checkpointing = None
-            if _overgrown(pending, self._path):
-                # Commits kept racing the store thread's checkpoints, so the WAL never started
-                # over: one here, between two commits, has only the frames since the last one
-                # to copy, and lets the next commit start the WAL over.
-                self._commits = 0
-                with suppress(sqlite3.Error):  # the commit stands; the next one tries again
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                return
-        if self._commits >= _CHECKPOINT_EVERY:
-            self._commits = 0
-            self._checkpointing = self._executor.submit(self._checkpoint)
-
-    def _checkpoint(self) -> int:
-        """Checkpoints the WAL on the store's thread; returns how many frames it held."""
-        row = self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        return int(row[1])
 
     async def _loop_connection(self) -> sqlite3.Connection:
         if self._loop_writer is None:
             # The store thread creates the file and its schema first.
             await self._run(lambda conn: None)
             # A failure here is handled by the caller, like the write's own (busy: off the loop).
-            conn = _connect(self._path, min(self._busy_timeout_ms, _LOOP_BUSY_TIMEOUT_MS))
-            # Checkpoints copy pages back into the file and sync it twice, milliseconds every
-            # ~1000 WAL pages: the store's thread does that (see _committed), not the loop.
-            conn.execute("PRAGMA wal_autocheckpoint = 0")
-            self._loop_writer = conn
+            self._loop_writer = _connect(
+                self._path, min(self._busy_timeout_ms, _LOOP_BUSY_TIMEOUT_MS)
+            )
         return self._loop_writer
 
     def _close_loop_writer(self) -> None:
@@ -333,15 +292,6 @@ class SqliteStore:
             conn.close()
 
 
-def _overgrown(checkpoint: Future[int], path: Path) -> bool:
-    """Whether a finished checkpoint found more than _WAL_BOUND_FRAMES in the WAL."""
-    if (exc := checkpoint.exception()) is not None:
-        # The WAL keeps the commits; the next checkpoint copies them back.
-        _log.warning("sqlite store %s: WAL not checkpointed this time: %s", path, exc)
-        return False
-    return checkpoint.result() > _WAL_BOUND_FRAMES
-
-
 def _busy(error: sqlite3.OperationalError) -> bool:
     """Whether another connection held a lock (rather than the database failing)."""
     return error.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
@@ -363,13 +313,6 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
         raise
     return conn
 
-
-# SQLite's own checkpoint interval is 1000 WAL pages; a turn's commit writes about five.
-_CHECKPOINT_EVERY = 200
-# More frames than this in the WAL at a checkpoint (twice SQLite's interval) means it did not
-# start over since the last one: the loop's connection then checkpoints once itself (see
-# SqliteStore._committed), so the WAL stays under ~3 intervals (~12 MiB with 4 KiB pages).
-_WAL_BOUND_FRAMES = 2000
 
 # A write on the loop thread waits at most this long for the write lock before it moves to the
 # store's thread (which waits up to the configured busy timeout).

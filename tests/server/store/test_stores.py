@@ -379,41 +379,6 @@ async def test_sqlite_committed_write_survives_sigkill(tmp_path: Path) -> None:
     )
 
 
-async def test_sqlite_wal_stays_bounded_while_the_loop_commits_without_pause(
-    tmp_path: Path,
-) -> None:
-    # The loop's connection leaves checkpoints to the store's thread; commits that never let
-    # the loop run a callback must still not grow the WAL without bound (unchecked, these
-    # writes leave ~60 MB in it).
-    path = tmp_path / "sessions.db"
-    store = SqliteStore(path)
-    try:
-        for number in range(3000):
-            assert await store.write(f"call-{number}", 0, b"state" * 30, turn(1))
-        wal = path.with_name(path.name + "-wal").stat().st_size
-        assert wal < 20_000_000
-        assert (await store.read("call-0", "req-1")).replay == turn(1)
-    finally:
-        await store.close()
-
-
-async def test_sqlite_failing_checkpoint_is_logged_and_writes_go_on(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def fail(self: SqliteStore) -> int:
-        raise sqlite3.OperationalError("disk I/O error")
-
-    monkeypatch.setattr(SqliteStore, "_checkpoint", fail)
-    store = SqliteStore(tmp_path / "sessions.db")
-    try:
-        for number in range(1000):
-            assert await store.write(f"call-{number}", 0, b"state", turn(1))
-        assert (await store.read("call-999", "req-1")).replay == turn(1)
-    finally:
-        await store.close()
-    assert "WAL not checkpointed this time: disk I/O error" in caplog.text
-
-
 # --- SQLite failures -----------------------------------------------------------------------
 
 
