@@ -1,13 +1,14 @@
 """The embedded, durable session store: one SQLite file in WAL mode.
 
-Writes commit on the event loop's thread through a connection of their own: in WAL mode with
-synchronous=NORMAL a commit appends to the WAL without an fsync (tens of microseconds), less
+Reads and writes run on the event loop's thread through one connection of their own: in WAL mode
+with synchronous=NORMAL a commit appends to the WAL without an fsync (tens of microseconds), less
 than the hop to a worker thread and back (the bench measured the hop at ~30% of the service's
 CPU per decision). Only when another connection holds the write lock does a write move to the
 store's own thread, which waits there for up to the busy timeout, so the loop never stalls for
-longer than _LOOP_BUSY_TIMEOUT_MS. Everything else (turn logs, export, ping) runs on that
-thread too. Several processes may open the same file: `BEGIN IMMEDIATE` plus the version check
-make their writes compare-and-set.
+longer than _LOOP_BUSY_TIMEOUT_MS (a read that finds a lock, which WAL readers rarely do, moves
+the same way). Everything else (turn logs, export, ping) runs on that thread too. Several
+processes may open the same file: `BEGIN IMMEDIATE` plus the version check in the UPDATE make
+their writes compare-and-set.
 
 Calls expire (see `server.store.expiry`): every write stores when the call expires, reads treat an
 expired call as unknown, and a scheduled sweep deletes expired calls and their turns in small
@@ -117,11 +118,8 @@ class SqliteStore:
         self._sweeper = Sweeper(self.sweep, self._expiry.sweep_interval_s)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._conn: sqlite3.Connection | None = None  # touched only on the executor thread
-        # Reads run on the caller's thread through their own read-only connection: a WAL
-        # reader never waits for the writer, and it saves the executor hop (the bench measured
-        # it at about a quarter of the store's cost per decision).
-        self._reader: sqlite3.Connection | None = None
-        # The loop thread's writer (see the module docstring); opened and used on that thread.
+        # The loop thread's connection for reads and writes (see the module docstring); opened
+        # and used on that thread.
         self._loop_writer: sqlite3.Connection | None = None
         self._closed = False
 
@@ -132,29 +130,22 @@ class SqliteStore:
 
     async def read(self, call_id: str, request_id: str) -> Snapshot:
         """See `SessionStore.read`."""
-        reader = await self._read_connection()
+        now = self._clock()
         try:
-            return _read(reader, call_id, request_id, self._clock())
-        except (sqlite3.Error, OSError) as exc:
-            self._close_reader()  # reopened on next use, e.g. after the file was repaired
-            raise StoreUnavailableError(f"sqlite store {self._path}: {exc}") from exc
-
-    async def _read_connection(self) -> sqlite3.Connection:
-        if self._closed:
-            raise StoreUnavailableError(f"the sqlite store {self._path} is closed")
-        if self._reader is None:
-            # The writer creates the file and its schema; a reader must not race it to that.
-            await self._run(lambda conn: None)
-            try:
-                self._reader = _connect_reader(self._path)
-            except (sqlite3.Error, OSError) as exc:
+            # The loop's writer reads too: its page cache holds what its last commits wrote,
+            # where a connection of its own would find its cache stale after every write
+            # (SQLite drops it when another connection changed the file) and read it again.
+            return _read(await self._loop_connection(), call_id, request_id, now)
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc):
+                self._close_loop_writer()
                 raise StoreUnavailableError(f"sqlite store {self._path}: {exc}") from exc
-        return self._reader
-
-    def _close_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        except (sqlite3.Error, OSError) as exc:
+            self._close_loop_writer()  # reopened on next use, e.g. after the file was repaired
+            raise StoreUnavailableError(f"sqlite store {self._path}: {exc}") from exc
+        # A WAL reader rarely waits (another connection recovering the WAL, say); when it does,
+        # it waits on the store's thread like a write, not on the loop.
+        return await self._run(lambda conn: _read(conn, call_id, request_id, now))
 
     async def write(
         self,
@@ -203,7 +194,7 @@ class SqliteStore:
 
     async def _loop_connection(self) -> sqlite3.Connection:
         if self._loop_writer is None:
-            # The store thread creates the file and its schema first, as for the reader.
+            # The store thread creates the file and its schema first.
             await self._run(lambda conn: None)
             # A failure here is handled by the caller, like the write's own (busy: off the loop).
             self._loop_writer = _connect(
@@ -261,7 +252,6 @@ class SqliteStore:
             return
         self._closed = True
         await self._sweeper.stop()
-        self._close_reader()
         self._close_loop_writer()
         loop = asyncio.get_running_loop()
         try:
@@ -327,21 +317,6 @@ def _connect(path: Path, busy_timeout_ms: int) -> sqlite3.Connection:
 # A write on the loop thread waits at most this long for the write lock before it moves to the
 # store's thread (which waits up to the configured busy timeout).
 _LOOP_BUSY_TIMEOUT_MS = 20
-# A read waits at most this long for a lock (WAL readers rarely wait at all), so it can never
-# stall the event loop it runs on for long.
-_READ_BUSY_TIMEOUT_MS = 250
-
-
-def _connect_reader(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        f"{path.resolve().as_uri()}?mode=ro",
-        uri=True,
-        timeout=_READ_BUSY_TIMEOUT_MS / 1000,
-        isolation_level=None,
-        check_same_thread=False,
-    )
-    conn.execute(f"PRAGMA busy_timeout = {_READ_BUSY_TIMEOUT_MS}")
-    return conn
 
 
 def _migrate(conn: sqlite3.Connection, path: Path) -> None:
@@ -373,17 +348,21 @@ def _transaction(conn: sqlite3.Connection, begin: str = "BEGIN") -> Iterator[Non
         raise
 
 
+# Built once: joining the column names per read cost ~2 µs (a tenth of the read).
+_READ: Final = f"""
+    SELECT c.version, c.state, {", ".join("t." + column for column in _TURN_COLUMN_NAMES)}
+    FROM calls AS c LEFT JOIN turns AS t ON t.call_id = c.call_id AND t.request_id = ?
+    WHERE c.call_id = ? AND c.expires_at > ?
+"""
+_INSERT_TURN: Final = (
+    f"INSERT INTO turns (call_id, fingerprint, {_TURN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 def _read(conn: sqlite3.Connection, call_id: str, request_id: str, now: float) -> Snapshot:
     # One statement, so state and replay come from the same commit without a transaction's
     # BEGIN/COMMIT round trips; the LEFT JOIN finds the earlier turn of this request, if any.
-    row = conn.execute(
-        f"""
-        SELECT c.version, c.state, {", ".join("t." + column for column in _TURN_COLUMN_NAMES)}
-        FROM calls AS c LEFT JOIN turns AS t ON t.call_id = c.call_id AND t.request_id = ?
-        WHERE c.call_id = ? AND c.expires_at > ?
-        """,
-        (request_id, call_id, now),
-    ).fetchone()
+    row = conn.execute(_READ, (request_id, call_id, now)).fetchone()
     if row is None:
         return Snapshot(state=None, version=0, replay=None)
     replay = None if row[2] is None else TurnRecord(*row[2:])
@@ -401,41 +380,21 @@ def _write(
     now: float,
     expires_at: float,
 ) -> bool:
+    # Three statements in the common case (the state's compare-and-set, the turn, the commit):
+    # the version check is the UPDATE's WHERE clause, the request id's the turns table's UNIQUE
+    # constraint, and the rare cases (a new call under an expired id, a duplicate) pay for
+    # their own look-ups.
+    # IMMEDIATE takes the write lock up front, so nothing read below can go stale before the
+    # commit (a deferred transaction could fail to upgrade instead).
     try:
-        # IMMEDIATE takes the write lock up front, so the version read below cannot go stale
-        # before the update (a deferred transaction could fail to upgrade instead).
         with _transaction(conn, "BEGIN IMMEDIATE"):
-            row = conn.execute(
-                "SELECT version, expires_at FROM calls WHERE call_id = ?", (call_id,)
-            ).fetchone()
-            if row is not None and row[1] <= now:
-                # Expired but not swept yet: the call is unknown, so it starts afresh.
-                _delete_call(conn, call_id)
-                row = None
-            if (0 if row is None else row[0]) != expected_version:
+            if not _set_state(
+                conn, call_id, expected_version, state, now=now, expires_at=expires_at
+            ):
                 raise _ConflictError
-            duplicate = conn.execute(
-                "SELECT 1 FROM turns WHERE call_id = ? AND request_id = ?",
-                (call_id, turn.request_id),
-            ).fetchone()
-            if duplicate is not None:
-                raise _ConflictError
-            conn.execute(
-                """
-                INSERT INTO calls (call_id, version, state, updated_at, expires_at)
-                VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (call_id) DO UPDATE SET
-                    version = excluded.version,
-                    state = excluded.state,
-                    updated_at = excluded.updated_at,
-                    expires_at = excluded.expires_at
-                """,
-                (call_id, expected_version + 1, state, now, expires_at),
-            )
             try:
                 conn.execute(
-                    f"INSERT INTO turns (call_id, fingerprint, {_TURN_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    _INSERT_TURN,
                     (
                         call_id,
                         _NO_FINGERPRINT,
@@ -446,7 +405,13 @@ def _write(
                     ),
                 )
             except sqlite3.IntegrityError as exc:
-                # The request id was checked above, so this is the turn number.
+                duplicate = conn.execute(
+                    "SELECT 1 FROM turns WHERE call_id = ? AND request_id = ?",
+                    (call_id, turn.request_id),
+                ).fetchone()
+                if duplicate is not None:
+                    # This request was applied already: a conflict, like a stale version.
+                    raise _ConflictError from exc
                 raise ValueError(
                     f"turn {turn.number} is already recorded for call {call_id!r}"
                 ) from exc
@@ -464,6 +429,43 @@ def _write(
                 )
     except _ConflictError:
         return False
+    return True
+
+
+def _set_state(
+    conn: sqlite3.Connection,
+    call_id: str,
+    expected_version: int,
+    state: bytes,
+    *,
+    now: float,
+    expires_at: float,
+) -> bool:
+    """Stores the state as expected_version + 1 if the live call is at expected_version."""
+    if expected_version > 0:
+        # An expired call is unknown (version 0), so it cannot match a version above 0.
+        return (
+            conn.execute(
+                """
+                UPDATE calls SET version = ?, state = ?, updated_at = ?, expires_at = ?
+                WHERE call_id = ? AND version = ? AND expires_at > ?
+                """,
+                (expected_version + 1, state, now, expires_at, call_id, expected_version, now),
+            ).rowcount
+            == 1
+        )
+    insert = (
+        "INSERT INTO calls (call_id, version, state, updated_at, expires_at) "
+        "VALUES (?, 1, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING"
+    )
+    if conn.execute(insert, (call_id, state, now, expires_at)).rowcount == 1:
+        return True
+    row = conn.execute("SELECT expires_at FROM calls WHERE call_id = ?", (call_id,)).fetchone()
+    if row[0] > now:
+        return False  # the call exists: version 0 is stale
+    # Expired but not swept yet: the call is unknown, so it starts afresh.
+    _delete_call(conn, call_id)
+    conn.execute(insert, (call_id, state, now, expires_at))
     return True
 
 

@@ -97,6 +97,19 @@ async def test_an_expired_call_starts_afresh_under_the_same_id(make_store: Store
     assert [t.number for t in await store.turns("c1")] == [1]
 
 
+async def test_an_expired_call_refuses_a_write_at_its_old_version(
+    make_store: StoreMaker,
+) -> None:
+    clock = Clock()
+    store = make_store(clock)
+    assert await store.write("c1", 0, b"old", turn(1))
+    clock.now += IDLE_S
+    # Expired means unknown: only version 0 may write, so the old version is a conflict.
+    assert not await store.write("c1", 1, b"lost", turn(2))
+    assert (await store.read("c1", "r2")).state is None
+    assert await store.turns("c1") == []
+
+
 async def test_sweep_removes_expired_calls_only(make_store: StoreMaker) -> None:
     clock = Clock()
     store = make_store(clock)

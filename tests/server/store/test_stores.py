@@ -462,6 +462,26 @@ async def test_sqlite_write_waits_out_another_connections_lock(tmp_path: Path) -
         await store.close()
 
 
+async def test_sqlite_reads_go_on_while_another_connection_holds_the_write_lock(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "sessions.db"
+    store = SqliteStore(path, busy_timeout_ms=30_000)
+    try:
+        await append(store, "call-1", 1)
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN EXCLUSIVE")
+            # A WAL reader does not wait for the writer: the read answers at once.
+            snapshot = await asyncio.wait_for(store.read("call-1", "req-1"), 1.0)
+            assert (snapshot.version, snapshot.replay) == (1, turn(1))
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+    finally:
+        await store.close()
+
+
 async def test_sqlite_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "sessions.db"
     conn = sqlite3.connect(path)
