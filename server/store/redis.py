@@ -56,16 +56,20 @@ recovers by itself when Redis comes back.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Final
+from typing import Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
 from server.store.expiry import Expiry
@@ -256,7 +260,7 @@ class RedisStore:
         read_timeout_s = (
             timeout_s + target.wait_timeout_ms / 1000 if target.wait_replicas else timeout_s
         )
-        self._client, self._release = _connect(target, read_timeout_s)
+        self._client, self._release, self._direct = _connect(target, read_timeout_s)
         # What a failing Redis raises. redis-py's cluster client (8.1) also raises
         # AttributeError ('NoneType' object has no attribute 'writelines') when a topology
         # refresh disconnects a connection another request is still setting up: a dropped
@@ -398,6 +402,8 @@ class RedisStore:
     ) -> object:
         self._check_open()
         try:
+            if self._direct is not None:
+                return await self._direct.evalsha(script, keys, args)
             result: object = await script(keys=keys, args=args)
         except self._failures as exc:
             raise self._unavailable(exc) from exc
@@ -427,8 +433,9 @@ class RedisStore:
 
 def _connect(
     target: RedisTarget, timeout_s: float
-) -> tuple[Redis | RedisCluster, Callable[[], Awaitable[None]]]:
-    """The client for a topology, and how to release everything it holds."""
+) -> tuple[Redis | RedisCluster, Callable[[], Awaitable[None]], _DirectScripts | None]:
+    """The client for a topology, how to release everything it holds, and the direct path for
+    the scripts when the topology has one (see `_DirectScripts`)."""
     timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
     if target.topology == CLUSTER:
         # One retry of a connection error, after redis-py re-reads the slot map: a failover
@@ -442,7 +449,7 @@ def _connect(
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
         )
-        return cluster, cluster.aclose
+        return cluster, cluster.aclose, None
     if target.topology == SENTINEL:
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.nodes),
@@ -461,7 +468,7 @@ def _connect(
             for client in sentinel.sentinels:
                 await client.aclose()
 
-        return master, release_sentinel
+        return master, release_sentinel, None
     # A blocking pool: past its size a call waits (up to timeout_s) for a free connection
     # instead of failing at once, so a short Redis stall under load does not become a burst
     # of UNAVAILABLE answers.
@@ -473,12 +480,139 @@ def _connect(
         **timeouts,
     )
     client = Redis(connection_pool=pool)
+    # WAIT needs the script and WAIT on one connection: that stays a redis-py pipeline.
+    direct = None if target.wait_replicas else _DirectScripts(pool, _POOL_SIZE, timeout_s)
 
     async def release() -> None:
+        if direct is not None:
+            await direct.close()
         await client.aclose()
         await pool.disconnect()  # a pool handed to Redis() is the caller's to close
 
-    return client, release
+    return client, release, direct
+
+
+# Whether a connection has bytes to read or is at EOF: `can_read` since redis-py 8, which
+# deprecates the older name (the dependency allows redis-py 5).
+_readable: Final[Callable[[AbstractConnection], Awaitable[bool]]] = getattr(
+    AbstractConnection, "can_read", AbstractConnection.can_read_destructive
+)
+
+
+class _DirectScripts:
+    """EVALSHA on connections of the store's own, past redis-py's client layers (one server).
+
+    Through redis-py a script costs, per call, `Script.__call__`, `execute_command`, a `Retry`,
+    the blocking pool's condition, lock, timeout and observability hooks, the command packer's
+    per-argument encoding, and a task for the send's timeout (`asyncio.wait_for` on Python
+    3.11): about half the client's CPU per decision (bench/levers-redis.md). Here a command is
+    packed in one join, written on an idle connection and its reply read by the connection's
+    own parser (RESP3 too), under one deadline per command: the socket timeout, plus the
+    connect timeout when the connection must connect first (the URL's options included).
+
+    Connections are made as redis-py's pool makes them (so they authenticate and select the
+    database alike), with its semantics: at most `size` at once, a call past them waits up to
+    `wait_s` for one; a connection whose command failed, timed out or was cancelled is closed,
+    never reused; an idle one the server closed (a restart) is reconnected before it is used.
+    """
+
+    def __init__(self, pool: BlockingConnectionPool, size: int, wait_s: float) -> None:
+        options = dict(pool.connection_kwargs)
+        self._read_s: float | None = options.get("socket_timeout")
+        self._connect_s: float | None = options.get("socket_connect_timeout")
+        # The deadline below covers the whole command: without a socket timeout of its own the
+        # connection writes without a task per send.
+        options["socket_timeout"] = None
+        self._make = functools.partial(pool.connection_class, **options)
+        self._slots = asyncio.Semaphore(size)
+        self._wait_s = wait_s
+        self._idle: list[AbstractConnection] = []
+        self._open: set[AbstractConnection] = set()
+
+    async def evalsha(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes | int]
+    ) -> object:
+        """The script's reply; loads the script once when the server lacks it (a restart or a
+        failover empties the script cache).
+
+        Raises:
+            RedisError: As redis-py's client would (ResponseError for an error reply).
+        """
+        command = _pack(b"EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self._execute(command)
+        except NoScriptError:
+            await self._execute(_pack(b"SCRIPT", b"LOAD", cast(str, script.script)))
+            return await self._execute(command)
+
+    async def _execute(self, command: bytes) -> object:
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._wait_s):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise ConnectionError(f"no free connection within {self._wait_s} s") from None
+        else:
+            await self._slots.acquire()  # free: returns at once
+        try:
+            connection = self._idle.pop() if self._idle else self._new()
+            try:
+                reply = await self._exchange(connection, command)
+            except ResponseError:
+                self._idle.append(connection)  # the whole error reply was read
+                raise
+            except BaseException:
+                self._open.discard(connection)
+                await connection.disconnect(nowait=True)
+                raise
+            self._idle.append(connection)
+            return reply
+        finally:
+            self._slots.release()
+
+    async def _exchange(self, connection: AbstractConnection, command: bytes) -> object:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as deadline:
+                # Readable while idle: the server closed it (or it holds a stray reply).
+                if not connection.is_connected or await _readable(connection):
+                    if self._connect_s is not None:
+                        deadline.reschedule(loop.time() + self._connect_s)
+                    await connection.disconnect()
+                    await connection.connect()  # type: ignore[no-untyped-call]
+                if self._read_s is not None:
+                    deadline.reschedule(loop.time() + self._read_s)
+                await connection.send_packed_command(command, check_health=False)
+                reply: object = await connection.read_response()
+        except TimeoutError:
+            raise RedisTimeoutError("redis did not answer in time") from None
+        return reply
+
+    def _new(self) -> AbstractConnection:
+        connection: AbstractConnection = self._make()
+        self._open.add(connection)
+        return connection
+
+    async def close(self) -> None:
+        """Closes every connection, idle or in use."""
+        self._idle.clear()
+        for connection in list(self._open):
+            await connection.disconnect(nowait=True)
+        self._open.clear()
+
+
+def _pack(*args: str | bytes | int) -> bytes:
+    """A command in RESP, as redis-py packs it (str as UTF-8, int in decimal)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            raw = arg.encode()
+        elif isinstance(arg, int):
+            raw = b"%d" % arg
+        else:
+            raw = arg
+        parts += (b"$%d\r\n" % len(raw), raw, b"\r\n")
+    return b"".join(parts)
 
 
 def _number(turn: TurnRecord) -> int:

@@ -7,8 +7,10 @@ The behaviour every store shares is tested against Redis by test_stores.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -503,10 +505,56 @@ async def test_a_server_that_never_answers_times_out() -> None:
             with pytest.raises(StoreUnavailableError) as caught:
                 await store.ping()
             assert isinstance(caught.value.__cause__, RedisError)
-            with pytest.raises(StoreUnavailableError):
-                await store.write("call-1", 0, b"state", turn(1))
+            # The scripts' own connections time out alike, within the same bound.
+            began = time.monotonic()
+            for operation in (
+                lambda: store.write("call-1", 0, b"state", turn(1)),
+                lambda: store.read("call-1", "req-1"),
+            ):
+                with pytest.raises(StoreUnavailableError) as caught:
+                    await operation()
+                assert isinstance(caught.value.__cause__, RedisError)
+            assert time.monotonic() - began < 5
         finally:
             await store.close()
+
+
+async def test_a_script_the_server_forgot_is_loaded_again(store: RedisStore, client: Redis) -> None:
+    await append(store, "call-1", 1)
+    await client.script_flush()
+
+    assert (await store.read("call-1", "req-1")).replay == turn(1)
+    assert await store.write("call-1", 1, b"state 2", turn(2))
+    assert await store.turns("call-1") == [turn(1), turn(2)]
+
+
+async def test_connections_the_server_closed_while_idle_are_replaced_unnoticed(
+    store: RedisStore, client: Redis
+) -> None:
+    # Several calls at once, so that the store holds several idle connections.
+    await asyncio.gather(*(append(store, f"call-{n}", 1) for n in range(8)))
+    killed = await client.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    await asyncio.sleep(0.1)  # the closed sockets' EOF reaches the event loop
+
+    snapshots = await asyncio.gather(*(store.read(f"call-{n}", "req-1") for n in range(8)))
+
+    assert [snapshot.replay for snapshot in snapshots] == [turn(1)] * 8
+
+
+async def test_a_cancelled_operation_leaves_no_reply_behind(store: RedisStore) -> None:
+    await append(store, "call-1", 1)
+    for _ in range(20):
+        task = asyncio.ensure_future(store.read("call-1", "req-1"))
+        await asyncio.sleep(0)  # cancelled once it has sent, before the reply is read
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # A connection whose reply was never read is not reused: every answer is its own.
+    assert (await store.read("call-1", "req-9")).replay is None
+    assert await store.write("call-1", 1, b"state 2", turn(2))
+    assert (await store.read("call-1", "req-2")).replay == turn(2)
 
 
 async def test_an_outage_is_unavailable_and_the_same_store_recovers(tmp_path: Path) -> None:
