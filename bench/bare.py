@@ -32,6 +32,8 @@ from fastapi.responses import JSONResponse
 
 from bench.vendors import CALL_ID, TELNYX_API_KEY, script, telnyx_walk
 from bench.workload import carrier_walk
+from common.eventloop import EVENT_LOOP, EVENT_LOOPS
+from common.eventloop import run as run_loop
 from dialogue.v1 import dialogue_pb2 as pb
 from gateways.aliyun_ivr import inbound, outbound
 
@@ -124,8 +126,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--api", default="", help="the Telnyx baseline: the Call Control API's base URL"
     )
+    parser.add_argument(
+        "--event-loop",
+        choices=EVENT_LOOPS,
+        default=EVENT_LOOP.default,
+        help="the event loop (the gateways' default unless told: see bench/echo.py)",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(_serve(args.listen, args.server, args.api))
+    run_loop(_serve(args.listen, args.server, args.api), args.event_loop)
 
 
 if __name__ == "__main__":

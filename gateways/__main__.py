@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import uvicorn
 
+from common import eventloop
 from gateways import vendors
 from gateways.app import create_vendor_app
 from gateways.config import GatewayConfig, parse_config
@@ -162,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = parse_config(vendors.default_listens(), argv)
     # Both formats mask phone numbers in messages and fields (telemetry.masking).
     configure_logging(config.log_level, config.log_format)
-    sys.exit(asyncio.run(serve(config)))
+    sys.exit(eventloop.run(serve(config), config.event_loop))
 
 
 if __name__ == "__main__":

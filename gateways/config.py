@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.eventloop import EVENT_LOOP
 from common.settings import BOOLEAN, HOST_PORT, PATH, TEXT, Setting, choice, whole_number
 from gateways.fallback import HANG_UP, TRANSFER, FallbackPolicy
 from gateways.limits import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES
@@ -40,6 +41,7 @@ class GatewayConfig:
     client_cert: Path | None = None
     client_key: Path | None = None
     auth_token: str = field(default="", repr=False)
+    event_loop: str = EVENT_LOOP.default
 
 
 _FALLBACK_DEFAULTS = FallbackPolicy()
@@ -148,7 +150,7 @@ AUTH_TOKEN = Setting("DIALOGUE_AUTH_TOKEN", TEXT, "", "bearer token sent to the 
 
 _FLAGGED = (
     LISTEN, SERVER, DEADLINE_MS, LOG_LEVEL, LOG_FORMAT, METRICS_LISTEN, MAX_BODY_BYTES,
-    MAX_HEADER_BYTES, SERVER_CA, CLIENT_CERT, CLIENT_KEY,
+    MAX_HEADER_BYTES, SERVER_CA, CLIENT_CERT, CLIENT_KEY, EVENT_LOOP,
 )  # fmt: skip
 
 
@@ -203,4 +205,5 @@ def parse_config(
         client_cert=args.client_cert,
         client_key=args.client_key,
         auth_token=auth_token,
+        event_loop=args.event_loop,
     )

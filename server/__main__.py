@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Sequence
 
+from common import eventloop
 from server.app import create_server
 from server.config import Config, parse_config, redacted
 from server.engine.catalog import load_catalog
@@ -216,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     configure_logging(config.log_level, config.log_format)
     if config.workers > 1:
         sys.exit(supervise(config, arguments))
-    sys.exit(asyncio.run(serve(config)))
+    sys.exit(eventloop.run(serve(config), config.event_loop))
 
 
 if __name__ == "__main__":

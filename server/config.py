@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.eventloop import EVENT_LOOP
 from common.settings import HOST_PORT, ITEMS, PATH, TEXT, Kind, Setting, whole_number
 from server.engine.catalog import DEFAULT_KEEP_VERSIONS
 from server.store.expiry import DEFAULT_ENDED_TTL_S, DEFAULT_IDLE_TTL_S
@@ -40,6 +41,7 @@ class Config:
             the TLS mutual (clients without a valid certificate are refused).
         auth_tokens: Bearer tokens accepted (DIALOGUE_AUTH_TOKENS only: never on the command
             line, where `ps` shows it); empty accepts every caller.
+        event_loop: "uvloop" or "asyncio" (see common.eventloop).
     """
 
     listen: str
@@ -58,6 +60,7 @@ class Config:
     tls_key: Path | None = None
     tls_client_ca: Path | None = None
     auth_tokens: tuple[str, ...] = field(default=(), repr=False)
+    event_loop: str = EVENT_LOOP.default
 
 
 def _seconds(text: str) -> float:
@@ -161,6 +164,7 @@ AUTH_TOKENS = Setting(
 _FLAGGED = (
     LISTEN, FLOWS, STORE, STORE_IDLE_TTL, STORE_ENDED_TTL, WORKERS, GRACE_SECONDS, LOG_LEVEL,
     RELOAD_INTERVAL, KEEP_VERSIONS, LOG_FORMAT, METRICS_LISTEN, TLS_CERT, TLS_KEY, TLS_CLIENT_CA,
+    EVENT_LOOP,
 )  # fmt: skip
 
 
@@ -198,6 +202,7 @@ def parse_config(argv: Sequence[str] | None = None, env: Mapping[str, str] | Non
         args.tls_key,
         args.tls_client_ca,
         auth_tokens,
+        args.event_loop,
     )
 
 

@@ -265,7 +265,11 @@ class RedisStore:
         # AttributeError ('NoneType' object has no attribute 'writelines') when a topology
         # refresh disconnects a connection another request is still setting up: a dropped
         # connection like any other, seen in the cluster drill.
-        self._failures: tuple[type[BaseException], ...] = (RedisError, OSError)
+        # On uvloop (common/eventloop.py), writing to a connection Redis just dropped raises
+        # RuntimeError ("unable to perform operation on <TCPTransport closed=True …>") where
+        # asyncio's own loop raises an OSError; redis-py disconnects it either way and
+        # re-raises. Seen in the cluster drill when a master restarts.
+        self._failures: tuple[type[BaseException], ...] = (RedisError, OSError, RuntimeError)
         if target.topology == CLUSTER:
             self._failures += (AttributeError,)
         # Scripts run by EVALSHA, loaded again by redis-py when the server lacks them (a restart

@@ -38,6 +38,20 @@ def test_each_gateway_serves_health_and_readiness_and_stops_cleanly(vendor: str)
         assert gateway.stop() == 0
 
 
+def test_a_gateway_runs_on_asyncios_own_loop_when_asked() -> None:
+    # Every other test runs the default, uvloop (common/eventloop.py).
+    with (
+        start_server(*MEMORY_SERVER_ARGS, "--event-loop", "asyncio") as server,
+        start_gateway(
+            "aliyun-ivr", "--listen", "127.0.0.1:0", "--server", server.address,
+            "--event-loop", "asyncio",
+        ) as gateway,
+    ):  # fmt: skip
+        ready = httpx.get(f"http://{gateway.address}/readyz", timeout=_BOUND_S)
+        assert ready.status_code == 200, ready.text
+        assert gateway.stop() == 0
+
+
 def test_a_gateway_refuses_half_an_access_key_pair() -> None:
     env = {**os.environ, "ALIYUN_CCC_ACCESS_KEY_ID": "LTAIexample"}
     env.pop("ALIYUN_CCC_ACCESS_KEY_SECRET", None)

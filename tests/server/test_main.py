@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 import grpc
+import pytest
 
 from dialogue.v1 import dialogue_pb2 as pb
 from dialogue.v1 import dialogue_pb2_grpc
@@ -93,6 +94,20 @@ def test_environment_configures_the_process(tmp_path: Path) -> None:
         )
         assert stub.DecideNextAction(started, timeout=_BOUND_S).diagnostics.node_id == "main_menu"
     assert (tmp_path / "env.db").exists()
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_either_event_loop_serves_calls_and_stops_cleanly(loop: str) -> None:
+    assert parse_config(["--event-loop", loop], env={}).event_loop == loop
+    with (
+        start_server(*MEMORY_SERVER_ARGS, "--event-loop", loop) as server,
+        grpc.insecure_channel(server.address) as channel,
+    ):
+        stub = dialogue_pb2_grpc.DialogueServiceStub(channel)
+        started = pb.DecideNextActionRequest(
+            request_id="r1", call=pb.Call(call_id="c1"), call_started=pb.CallStarted()
+        )
+        assert stub.DecideNextAction(started, timeout=_BOUND_S).diagnostics.node_id == "main_menu"
 
 
 def test_sigterm_lets_accepted_calls_finish_then_exits_zero() -> None:
