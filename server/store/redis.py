@@ -1,11 +1,14 @@
 """The scale-out session store: every replica shares one Redis (redis-py asyncio).
 
-Key layout, three keys per call, all carrying the same hash tag so that a Redis Cluster keeps
-them on one slot (a Lua script may only touch keys of one slot there):
+Key layout, two keys per call (a third for a call longer than `max_turns`), all carrying the
+same hash tag so that a Redis Cluster keeps them on one slot (a Lua script may only touch keys
+of one slot there):
 
-    dialogue:{<tag>}:state   hash   v -> version (decimal), s -> the opaque state bytes
-    dialogue:{<tag>}:turns   hash   request id -> encoded TurnRecord (see `server.store.records`)
-    dialogue:{<tag>}:order   zset   request id, scored by turn number (the turn log's order)
+    dialogue:{<tag>}:state   string  "<version>:<top>:" then the opaque state bytes; version and
+                                     top (the highest turn number written) in decimal
+    dialogue:{<tag>}:turns   hash    request id -> encoded TurnRecord (see `server.store.records`)
+    dialogue:{<tag>}:order   zset    request id, scored by turn number: only once the call was
+                                     first trimmed to `max_turns`
 
 `<tag>` is the call id with `%`, `{` and `}` percent-escaped (`%25`, `%7B`, `%7D`), so a call id
 containing braces (or Aliyun's `^`, or anything else) can neither end the tag early nor leave it
@@ -13,15 +16,26 @@ empty, which would make Redis hash each whole key to a different slot; the empty
 the tag `%`, which no escaped id can produce. Escaping rather than hashing keeps keys readable
 for an operator with `redis-cli --scan --pattern 'dialogue:{call-42}:*'`.
 
-The turn log is a hash plus a sorted set rather than a list so that a replay is one HGET by
-request id, the log stays ordered by turn number whatever order turns arrive in (as the other
-stores keep it), and trimming knows which request ids to forget without decoding records in Lua.
+The layout is the smallest that keeps every operation one lookup (`MEMORY USAGE`: a 3-turn call
+takes about 2.0 KiB; figure 4 of `make bench`). A replay is one HGET by request id. The state is
+a string, not a hash {v, s}, because a state over 64 bytes (`hash-max-listpack-value`) makes
+that hash a hashtable, 160 bytes more per call. The order is not kept beside the turns: each
+record holds its turn number, `turns` sorts by it, and `top` in the state makes the check that
+a turn number is new free for turns that count up, as the service's do (a lower number reads
+the records' numbers). Only trimming needs the order on every write, so it is built, once, at
+a call's first trim.
+
+Calls written by earlier versions (the state a hash {v, s}, the order always kept) are read and
+written in that layout until they expire, so a rolling upgrade needs no migration: while old and
+new replicas share a Redis, a call the new layout wrote fails on an old replica with WRONGTYPE
+(StoreUnavailableError: nothing written, the gateway retries on another replica).
 
 `write` is one Lua script, so it is atomic: it checks the version and that the request id and
 turn number are new (reads that also fail on a key of the wrong type) before it writes anything
 but the removal of a dead call's leftovers, so a failing write leaves the call as it was. Two
-replicas deciding for the same call can never both win. Every successful write re-arms the expiry of all three keys:
-`idle_ttl_s` normally, `ended_ttl_s` once the write says the dialogue ended.
+replicas deciding for the same call can never both win. Every successful write re-arms the
+expiry of all the call's keys: `idle_ttl_s` normally, `ended_ttl_s` once the write says the
+dialogue ended.
 
 Topologies (see `server.store.redis_url`): one server (`redis://`), a Redis Cluster
 (`redis+cluster://`, redis-py's RedisCluster: every script's keys are one call's, so one slot,
@@ -38,31 +52,76 @@ are off (the caller's retry with the same request id is exactly-once anyway, and
 would multiply the time an outage takes to surface), and every Redis error becomes
 StoreUnavailableError. A dead pooled connection is replaced when next checked out, so the store
 recovers by itself when Redis comes back.
+
+On one server without WAIT, every script skips redis-py's client layers (about half of the
+client's CPU per decision: see `_DirectScripts`). Everything else (PING, SCAN, the WAIT
+pipeline, Cluster and Sentinel) goes through redis-py's client.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Final
+from typing import Final, cast
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import ConnectionError, NoScriptError, RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.store.base import Snapshot, StoreUnavailableError, TurnRecord
 from server.store.expiry import Expiry
 from server.store.records import decode_turn, encode_turn
 from server.store.redis_url import CLUSTER, SENTINEL, RedisTarget, parse_redis_url
 
+# Shared by the scripts: the layout of the state key (see the module docstring). Returns the
+# version (0 when the call is unknown), the highest turn number written (nil when a hash written
+# by an earlier version does not say) and the state. A key of another type fails in GET with
+# Redis's own WRONGTYPE error.
+_STATE_LUA: Final = """
+local function number_of(record)
+    -- The turn number of an encoded TurnRecord: bytes 2-9, big-endian (formats 1 and 2).
+    local number = 0
+    for i = 2, 9 do
+        number = number * 256 + (string.byte(record, i) or 0)
+    end
+    return number
+end
+
+local function load_state(key)
+    local kind = redis.call('TYPE', key).ok
+    if kind == 'none' then
+        return 0, 0, nil
+    end
+    if kind == 'hash' then
+        local found = redis.call('HMGET', key, 'v', 's')
+        return tonumber(found[1] or '0'), nil, found[2]
+    end
+    local value = redis.call('GET', key)
+    local first = string.find(value, ':', 1, true)
+    local second = first and string.find(value, ':', first + 1, true)
+    local version = second and tonumber(string.sub(value, 1, first - 1))
+    local top = second and tonumber(string.sub(value, first + 1, second - 1))
+    if not (version and top) then
+        error('unreadable state in ' .. key)
+    end
+    return version, top, string.sub(value, second + 1)
+end
+"""
+
 # KEYS: state, turns, order. ARGV: expected version, state, turn number, request id, encoded
 # turn, max turns, ttl seconds. Returns 1 when written, 0 when another writer won (stale version
 # or request id already applied), -1 when the turn number is already kept (a caller bug).
-_WRITE_LUA: Final = """
-local version = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+_WRITE_LUA: Final = (
+    _STATE_LUA
+    + """
+local version, top = load_state(KEYS[1])
 if version ~= tonumber(ARGV[1]) then
     return 0
 end
@@ -73,14 +132,39 @@ end
 if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then
     return 0
 end
-if redis.call('ZCOUNT', KEYS[3], ARGV[3], ARGV[3]) > 0 then
-    return -1
+local number = tonumber(ARGV[3])
+local ordered = redis.call('EXISTS', KEYS[3]) == 1
+if ordered then
+    if redis.call('ZCOUNT', KEYS[3], number, number) > 0 then
+        return -1
+    end
+elseif top == nil or number <= top then
+    -- Out of order (never from the service, whose turns count up): look at every record.
+    for _, record in ipairs(redis.call('HVALS', KEYS[2])) do
+        if number_of(record) == number then
+            return -1
+        end
+    end
 end
-redis.call('HSET', KEYS[1], 'v', version + 1, 's', ARGV[2])
+if top == nil then
+    redis.call('HSET', KEYS[1], 'v', version + 1, 's', ARGV[2])
+else
+    redis.call('SET', KEYS[1], string.format('%d:%d:', version + 1, math.max(top, number)) .. ARGV[2])
+end
 redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-local excess = redis.call('ZCARD', KEYS[3]) - tonumber(ARGV[6])
+if ordered then
+    redis.call('ZADD', KEYS[3], number, ARGV[4])
+end
+local excess = redis.call('HLEN', KEYS[2]) - tonumber(ARGV[6])
 if excess > 0 then
+    if not ordered then
+        -- The call's first trim: from now on its order is kept in the sorted set, so that
+        -- trimming a long call does not read all its records on every write.
+        local all = redis.call('HGETALL', KEYS[2])
+        for i = 1, #all, 2 do
+            redis.call('ZADD', KEYS[3], number_of(all[i + 1]), all[i])
+        end
+    end
     local trimmed = redis.call('ZRANGE', KEYS[3], 0, excess - 1)
     redis.call('ZREMRANGEBYRANK', KEYS[3], 0, excess - 1)
     for _, request_id in ipairs(trimmed) do
@@ -92,33 +176,33 @@ for _, key in ipairs(KEYS) do
 end
 return 1
 """
+)
 
 # KEYS: state, turns. ARGV: request id. Returns {} for an unknown call, else {version, state}
 # plus the encoded turn when the request id was applied; one script so state and replay are
 # consistent. A missing turn is left out rather than returned as Lua false, whose conversion
 # the Redis docs give differently for RESP2 (nil) and RESP3 (a boolean) connections.
-_READ_LUA: Final = """
-local found = redis.call('HMGET', KEYS[1], 'v', 's')
-if not found[1] then
+_READ_LUA: Final = (
+    _STATE_LUA
+    + """
+local version, _, state = load_state(KEYS[1])
+if version == 0 then
     return {}
 end
 local replay = redis.call('HGET', KEYS[2], ARGV[1])
 if not replay then
-    return {found[1], found[2]}
+    return {version, state}
 end
-return {found[1], found[2], replay}
+return {version, state, replay}
 """
+)
 
-# KEYS: state, turns, order. Returns the encoded turns ordered by turn number.
+# KEYS: state, turns. Returns the encoded turns in no particular order (each holds its number).
 _TURNS_LUA: Final = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
     return {}
 end
-local records = {}
-for i, request_id in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-    records[i] = redis.call('HGET', KEYS[2], request_id)
-end
-return records
+return redis.call('HVALS', KEYS[2])
 """
 
 # KEYS: state. Re-arms the state's expiry unchanged: a write that changes nothing but goes into
@@ -180,7 +264,7 @@ class RedisStore:
         read_timeout_s = (
             timeout_s + target.wait_timeout_ms / 1000 if target.wait_replicas else timeout_s
         )
-        self._client, self._release = _connect(target, read_timeout_s)
+        self._client, self._release, self._direct = _connect(target, read_timeout_s)
         # What a failing Redis raises. redis-py's cluster client (8.1) also raises
         # AttributeError ('NoneType' object has no attribute 'writelines') when a topology
         # refresh disconnects a connection another request is still setting up: a dropped
@@ -188,8 +272,9 @@ class RedisStore:
         self._failures: tuple[type[BaseException], ...] = (RedisError, OSError)
         if target.topology == CLUSTER:
             self._failures += (AttributeError,)
-        # Scripts run by EVALSHA, loaded again by redis-py when the server lacks them (a restart
-        # or a failover empties the script cache).
+        # Scripts run by EVALSHA, loaded again when the server lacks them (a restart or a
+        # failover empties the script cache): by `_DirectScripts` on one server without WAIT,
+        # by redis-py otherwise.
         self._write_script = self._client.register_script(_WRITE_LUA)
         self._read_script = self._client.register_script(_READ_LUA)
         self._turns_script = self._client.register_script(_TURNS_LUA)
@@ -205,7 +290,7 @@ class RedisStore:
         if not reply:
             return Snapshot(state=None, version=0, replay=None)
         version, state, *replay = reply
-        if not isinstance(version, bytes) or not isinstance(state, bytes):
+        if not isinstance(version, int) or not isinstance(state, bytes):
             raise self._corrupt(call_id, "state")
         replicas, timeout_ms = self._wait
         if replay and replicas:
@@ -215,7 +300,7 @@ class RedisStore:
             await self._run_and_wait(self._sync_script, [state_key], [], replicas, timeout_ms)
         return Snapshot(
             state=state,
-            version=self._version(call_id, version),
+            version=version,
             replay=self._decode(call_id, replay[0]) if replay else None,
         )
 
@@ -286,10 +371,11 @@ class RedisStore:
 
     async def turns(self, call_id: str) -> list[TurnRecord]:
         """See `SessionStore.turns`."""
-        reply = await self._run(self._turns_script, _keys(call_id), [])
+        reply = await self._run(self._turns_script, _keys(call_id)[:2], [])
         if not isinstance(reply, list):
             raise self._corrupt(call_id, "turns reply")
-        return [self._decode(call_id, record) for record in reply]
+        # Each record holds its turn number: the order is the client's to restore.
+        return sorted((self._decode(call_id, record) for record in reply), key=_number)
 
     async def call_ids(self) -> AsyncIterator[str]:
         """See `SessionStore.call_ids`: SCANs the state keys (never KEYS, which blocks Redis)."""
@@ -321,6 +407,8 @@ class RedisStore:
     ) -> object:
         self._check_open()
         try:
+            if self._direct is not None:
+                return await self._direct.evalsha(script, keys, args)
             result: object = await script(keys=keys, args=args)
         except self._failures as exc:
             raise self._unavailable(exc) from exc
@@ -340,12 +428,6 @@ class RedisStore:
             f"redis store {self._where}: unreadable {what} for call {call_id!r}"
         )
 
-    def _version(self, call_id: str, raw: bytes) -> int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise self._corrupt(call_id, "version") from None
-
     def _decode(self, call_id: str, record: object) -> TurnRecord:
         if isinstance(record, bytes):
             turn = decode_turn(record)
@@ -356,8 +438,9 @@ class RedisStore:
 
 def _connect(
     target: RedisTarget, timeout_s: float
-) -> tuple[Redis | RedisCluster, Callable[[], Awaitable[None]]]:
-    """The client for a topology, and how to release everything it holds."""
+) -> tuple[Redis | RedisCluster, Callable[[], Awaitable[None]], _DirectScripts | None]:
+    """The client for a topology, how to release everything it holds, and the direct path for
+    the scripts when the topology has one (see `_DirectScripts`)."""
     timeouts = {"socket_timeout": timeout_s, "socket_connect_timeout": timeout_s}
     if target.topology == CLUSTER:
         # One retry of a connection error, after redis-py re-reads the slot map: a failover
@@ -371,7 +454,7 @@ def _connect(
             socket_timeout=timeout_s,
             socket_connect_timeout=timeout_s,
         )
-        return cluster, cluster.aclose
+        return cluster, cluster.aclose, None
     if target.topology == SENTINEL:
         sentinel = Sentinel(  # type: ignore[no-untyped-call]
             list(target.nodes),
@@ -390,7 +473,7 @@ def _connect(
             for client in sentinel.sentinels:
                 await client.aclose()
 
-        return master, release_sentinel
+        return master, release_sentinel, None
     # A blocking pool: past its size a call waits (up to timeout_s) for a free connection
     # instead of failing at once, so a short Redis stall under load does not become a burst
     # of UNAVAILABLE answers.
@@ -402,12 +485,143 @@ def _connect(
         **timeouts,
     )
     client = Redis(connection_pool=pool)
+    # WAIT needs the script and WAIT on one connection: that stays a redis-py pipeline.
+    direct = None if target.wait_replicas else _DirectScripts(pool, _POOL_SIZE, timeout_s)
 
     async def release() -> None:
+        if direct is not None:
+            await direct.close()
         await client.aclose()
         await pool.disconnect()  # a pool handed to Redis() is the caller's to close
 
-    return client, release
+    return client, release, direct
+
+
+# Whether a connection has bytes to read or is at EOF: `can_read` since redis-py 8, which
+# deprecates the older name (the dependency allows redis-py 5).
+_readable: Final[Callable[[AbstractConnection], Awaitable[bool]]] = getattr(
+    AbstractConnection, "can_read", AbstractConnection.can_read_destructive
+)
+
+
+class _DirectScripts:
+    """EVALSHA on connections of the store's own, past redis-py's client layers (one server).
+
+    Through redis-py a script costs, per call, `Script.__call__`, `execute_command`, a `Retry`,
+    the blocking pool's condition, lock, timeout and observability hooks, the command packer's
+    per-argument encoding, and a task for the send's timeout (`asyncio.wait_for` on Python
+    3.11): about half the client's CPU per decision (bench/levers-redis.md). Here a command is
+    packed in one join, written on an idle connection and its reply read by the connection's
+    own parser (RESP3 too), under one deadline per command: the socket timeout, plus the
+    connect timeout when the connection must connect first (the URL's options included).
+
+    Connections are made as redis-py's pool makes them (so they authenticate and select the
+    database alike), with its semantics: at most `size` at once, a call past them waits up to
+    `wait_s` for one; a connection whose command failed, timed out or was cancelled is closed,
+    never reused; an idle one the server closed (a restart) is reconnected before it is used.
+    """
+
+    def __init__(self, pool: BlockingConnectionPool, size: int, wait_s: float) -> None:
+        options = dict(pool.connection_kwargs)
+        self._read_s: float | None = options.get("socket_timeout")
+        self._connect_s: float | None = options.get("socket_connect_timeout")
+        # The deadline below covers the whole command: without a socket timeout of its own the
+        # connection writes without a task per send.
+        options["socket_timeout"] = None
+        self._make = functools.partial(pool.connection_class, **options)
+        self._slots = asyncio.Semaphore(size)
+        self._wait_s = wait_s
+        self._idle: list[AbstractConnection] = []
+        self._open: set[AbstractConnection] = set()
+
+    async def evalsha(
+        self, script: AsyncScript, keys: Sequence[str], args: Sequence[str | bytes | int]
+    ) -> object:
+        """The script's reply; loads the script once when the server lacks it (a restart or a
+        failover empties the script cache).
+
+        Raises:
+            RedisError: As redis-py's client would (ResponseError for an error reply).
+        """
+        command = _pack(b"EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self._execute(command)
+        except NoScriptError:
+            await self._execute(_pack(b"SCRIPT", b"LOAD", cast(str, script.script)))
+            return await self._execute(command)
+
+    async def _execute(self, command: bytes) -> object:
+        if self._slots.locked():
+            try:
+                async with asyncio.timeout(self._wait_s):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise ConnectionError(f"no free connection within {self._wait_s} s") from None
+        else:
+            await self._slots.acquire()  # free: returns at once
+        try:
+            connection = self._idle.pop() if self._idle else self._new()
+            try:
+                reply = await self._exchange(connection, command)
+            except ResponseError:
+                self._idle.append(connection)  # the whole error reply was read
+                raise
+            except BaseException:
+                self._open.discard(connection)
+                await connection.disconnect(nowait=True)
+                raise
+            self._idle.append(connection)
+            return reply
+        finally:
+            self._slots.release()
+
+    async def _exchange(self, connection: AbstractConnection, command: bytes) -> object:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(None) as deadline:
+                # Readable while idle: the server closed it (or it holds a stray reply).
+                if not connection.is_connected or await _readable(connection):
+                    if self._connect_s is not None:
+                        deadline.reschedule(loop.time() + self._connect_s)
+                    await connection.disconnect()
+                    await connection.connect()  # type: ignore[no-untyped-call]
+                if self._read_s is not None:
+                    deadline.reschedule(loop.time() + self._read_s)
+                await connection.send_packed_command(command, check_health=False)
+                reply: object = await connection.read_response()
+        except TimeoutError:
+            raise RedisTimeoutError("redis did not answer in time") from None
+        return reply
+
+    def _new(self) -> AbstractConnection:
+        connection: AbstractConnection = self._make()
+        self._open.add(connection)
+        return connection
+
+    async def close(self) -> None:
+        """Closes every connection, idle or in use."""
+        self._idle.clear()
+        for connection in list(self._open):
+            await connection.disconnect(nowait=True)
+        self._open.clear()
+
+
+def _pack(*args: str | bytes | int) -> bytes:
+    """A command in RESP, as redis-py packs it (str as UTF-8, int in decimal)."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, str):
+            raw = arg.encode()
+        elif isinstance(arg, int):
+            raw = b"%d" % arg
+        else:
+            raw = arg
+        parts += (b"$%d\r\n" % len(raw), raw, b"\r\n")
+    return b"".join(parts)
+
+
+def _number(turn: TurnRecord) -> int:
+    return turn.number
 
 
 def _keys(call_id: str) -> tuple[str, str, str]:

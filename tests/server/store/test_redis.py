@@ -7,8 +7,10 @@ The behaviour every store shares is tested against Redis by test_stores.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from redis.crc import key_slot
 from redis.exceptions import RedisError, ResponseError
 
 from server.store import RedisStore, Snapshot, StoreUnavailableError, TurnRecord
+from server.store.records import encode_turn
 from tests.server.store.test_stores import append, turn
 from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer, start_redis
@@ -44,7 +47,7 @@ async def client(redis_url: str) -> AsyncIterator[Redis]:
 
 
 def keys_of(call_id: str) -> tuple[str, str, str]:
-    """The documented key layout of a call whose id needs no escaping."""
+    """The documented keys (state, turns, order) of a call whose id needs no escaping."""
     return (
         f"dialogue:{{{call_id}}}:state",
         f"dialogue:{{{call_id}}}:turns",
@@ -64,16 +67,42 @@ def hash_tag(key: bytes) -> bytes | None:
 # --- key layout ----------------------------------------------------------------------------
 
 
-async def test_a_call_is_three_keys_under_one_hash_tag(store: RedisStore, client: Redis) -> None:
+async def test_a_call_is_two_keys_under_one_hash_tag(store: RedisStore, client: Redis) -> None:
     await append(store, "call-1", 2)
 
-    state, turns, order = keys_of("call-1")
-    assert sorted(await client.keys("*")) == sorted(k.encode() for k in (state, turns, order))
-    assert await client.type(state) == b"hash"
-    assert await client.hgetall(state) == {b"v": b"2", b"s": b"state 2"}
+    state, turns, _ = keys_of("call-1")
+    assert sorted(await client.keys("*")) == sorted(k.encode() for k in (state, turns))
+    # Version, then the highest turn number written, then the state bytes.
+    assert await client.get(state) == b"2:2:state 2"
     assert await client.type(turns) == b"hash"
     assert sorted(await client.hkeys(turns)) == [b"req-1", b"req-2"]
-    assert await client.zrange(order, 0, -1, withscores=True) == [(b"req-1", 1.0), (b"req-2", 2.0)]
+
+
+async def test_a_call_takes_the_order_key_at_its_first_trim(redis_url: str, client: Redis) -> None:
+    store = RedisStore(redis_url, max_turns=3)
+    try:
+        # Out of order, so that the order built from the records' numbers is seen to be theirs.
+        for version, number in enumerate([2, 1, 3]):
+            assert await store.write("call-1", version, b"s", turn(number))
+        _, turns, order = keys_of("call-1")
+        assert not await client.exists(order)
+
+        assert await store.write("call-1", 3, b"s", turn(4))
+
+        assert await client.zrange(order, 0, -1, withscores=True) == [
+            (b"req-2", 2.0),
+            (b"req-3", 3.0),
+            (b"req-4", 4.0),
+        ]
+        assert sorted(await client.hkeys(turns)) == [b"req-2", b"req-3", b"req-4"]
+        # From now on the order key answers for the turn numbers kept.
+        with pytest.raises(ValueError, match="turn 3"):
+            await store.write("call-1", 4, b"s", turn(3, request_id="req-new"))
+        assert await store.write("call-1", 4, b"s", turn(6))
+        assert await store.turns("call-1") == [turn(3), turn(4), turn(6)]
+        assert await client.zcard(order) == 3
+    finally:
+        await store.close()
 
 
 ODD_CALL_IDS = [
@@ -109,7 +138,7 @@ async def test_odd_call_ids_keep_one_slot_per_call_and_stay_apart(
         by_tag.setdefault(tag, []).append(key)
     assert len(by_tag) == len(ODD_CALL_IDS)
     for tag, tagged in by_tag.items():
-        assert len(tagged) == 3, tagged
+        assert len(tagged) == 2, tagged
         assert {key_slot(key) for key in tagged} == {key_slot(tag)}
     for number, call_id in enumerate(ODD_CALL_IDS, start=1):
         assert await store.read(call_id, "req-1") == Snapshot(
@@ -132,6 +161,75 @@ async def test_resp3_connections_read_the_same(redis_url: str) -> None:
         assert not await store.write("call-1", 1, b"stale", turn(3))
     finally:
         await store.close()
+
+
+# --- calls written by earlier versions (a rolling upgrade) ---------------------------------
+
+
+async def write_earlier_layout(client: Redis, call_id: str, count: int) -> None:
+    """A call of `count` turns as versions before the string state wrote it: the state a hash
+    {v, s}, the order a sorted set from the first turn."""
+    state, turns, order = keys_of(call_id)
+    await client.hset(state, mapping={"v": count, "s": f"state {count}"})
+    for number in range(1, count + 1):
+        await client.hset(turns, f"req-{number}", encode_turn(turn(number)))
+        await client.zadd(order, {f"req-{number}": number})
+    for key in (state, turns, order):
+        await client.expire(key, IDLE_TTL_S)
+
+
+async def test_a_call_in_the_earlier_layout_is_served_in_it(
+    store: RedisStore, client: Redis
+) -> None:
+    await write_earlier_layout(client, "call-1", 2)
+
+    assert await store.read("call-1", "req-2") == Snapshot(
+        state=b"state 2", version=2, replay=turn(2)
+    )
+    assert await store.turns("call-1") == [turn(1), turn(2)]
+    assert not await store.write("call-1", 1, b"stale", turn(3))
+    assert not await store.write("call-1", 2, b"again", turn(3, request_id="req-1"))
+    with pytest.raises(ValueError, match="turn 2"):
+        await store.write("call-1", 2, b"bad", turn(2, request_id="req-new"))
+
+    assert await store.write("call-1", 2, b"state 3", turn(3), ended=True)
+
+    state, turns, order = keys_of("call-1")
+    # Left in its layout, so that a replica of the earlier version can still serve it.
+    assert await client.hgetall(state) == {b"v": b"3", b"s": b"state 3"}
+    assert await client.zrange(order, 0, -1) == [b"req-1", b"req-2", b"req-3"]
+    assert await store.read("call-1", "req-3") == Snapshot(
+        state=b"state 3", version=3, replay=turn(3)
+    )
+    assert await store.turns("call-1") == [turn(1), turn(2), turn(3)]
+    for key in (state, turns, order):
+        assert 0 < await client.ttl(key) <= ENDED_TTL_S, key
+
+
+async def test_a_call_in_the_earlier_layout_is_trimmed_by_its_order(
+    redis_url: str, client: Redis
+) -> None:
+    await write_earlier_layout(client, "call-1", 3)
+    store = RedisStore(redis_url, max_turns=2)
+    try:
+        assert await store.write("call-1", 3, b"state 4", turn(4))
+
+        _, turns, order = keys_of("call-1")
+        assert sorted(await client.hkeys(turns)) == [b"req-3", b"req-4"]
+        assert await client.zrange(order, 0, -1) == [b"req-3", b"req-4"]
+        assert await store.turns("call-1") == [turn(3), turn(4)]
+    finally:
+        await store.close()
+
+
+async def test_an_earlier_version_fails_loudly_on_a_call_in_the_new_layout(
+    store: RedisStore, client: Redis
+) -> None:
+    await append(store, "call-1", 1)
+
+    # The first command of the earlier read and write scripts: WRONGTYPE, nothing written.
+    with pytest.raises(ResponseError, match="WRONGTYPE"):
+        await client.hmget(keys_of("call-1")[0], "v", "s")
 
 
 # --- encoding ------------------------------------------------------------------------------
@@ -182,18 +280,34 @@ async def test_a_turn_costs_its_bytes_plus_a_small_header(store: RedisStore, cli
 # --- expiry --------------------------------------------------------------------------------
 
 
+async def keys_held(client: Redis, call_id: str, count: int) -> list[bytes]:
+    """The keys Redis holds for a call, checked to be `count` of the documented ones."""
+    held = [key for key in await client.keys(f"dialogue:{{{call_id}}}:*") if isinstance(key, bytes)]
+    assert len(held) == count, held
+    assert {k.decode() for k in held} <= set(keys_of(call_id)), held
+    return held
+
+
+@pytest.mark.parametrize(("max_turns", "count"), [(10, 2), (1, 3)])
 async def test_writes_arm_the_idle_ttl_and_the_ending_write_the_shorter_one(
-    store: RedisStore, client: Redis
+    redis_url: str, client: Redis, max_turns: int, count: int
 ) -> None:
-    await append(store, "call-1", 1)
-    # ttl > ENDED_TTL_S tells the two apart with 900 seconds to spare on a slow machine.
-    for key in keys_of("call-1"):
-        assert ENDED_TTL_S < await client.ttl(key) <= IDLE_TTL_S, key
+    # max_turns 1: the call is trimmed and so has its order key too.
+    store = RedisStore(
+        redis_url, max_turns=max_turns, idle_ttl_s=IDLE_TTL_S, ended_ttl_s=ENDED_TTL_S
+    )
+    try:
+        await append(store, "call-1", 2)
+        # ttl > ENDED_TTL_S tells the two apart with 900 seconds to spare on a slow machine.
+        for key in await keys_held(client, "call-1", count):
+            assert ENDED_TTL_S < await client.ttl(key) <= IDLE_TTL_S, key
 
-    assert await store.write("call-1", 1, b"over", turn(2), ended=True)
+        assert await store.write("call-1", 2, b"over", turn(3), ended=True)
 
-    for key in keys_of("call-1"):
-        assert 0 < await client.ttl(key) <= ENDED_TTL_S, key
+        for key in await keys_held(client, "call-1", count):
+            assert 0 < await client.ttl(key) <= ENDED_TTL_S, key
+    finally:
+        await store.close()
 
 
 async def test_a_rejected_write_leaves_the_ttl_alone(store: RedisStore, client: Redis) -> None:
@@ -201,7 +315,7 @@ async def test_a_rejected_write_leaves_the_ttl_alone(store: RedisStore, client: 
 
     assert not await store.write("call-1", 0, b"stale", turn(2), ended=True)
 
-    for key in keys_of("call-1"):
+    for key in await keys_held(client, "call-1", 2):
         assert await client.ttl(key) > ENDED_TTL_S, key
 
 
@@ -215,7 +329,22 @@ async def test_turns_outliving_their_state_are_forgotten(store: RedisStore, clie
     # The call starts afresh: the old request ids and turn numbers are free again.
     assert await store.write("call-1", 0, b"again", turn(1))
     assert await store.turns("call-1") == [turn(1)]
-    assert await client.zcard(keys_of("call-1")[2]) == 1
+    assert await client.hlen(keys_of("call-1")[1]) == 1
+
+
+async def test_an_order_outliving_its_state_is_forgotten(redis_url: str, client: Redis) -> None:
+    store = RedisStore(redis_url, max_turns=2)
+    try:
+        await append(store, "call-1", 3)
+        state, turns, order = keys_of("call-1")
+        await client.delete(state)
+
+        assert await store.write("call-1", 0, b"again", turn(1))
+
+        assert await client.exists(order) == 0
+        assert await client.hkeys(turns) == [b"req-1"]
+    finally:
+        await store.close()
 
 
 # --- trimming ------------------------------------------------------------------------------
@@ -309,10 +438,38 @@ async def test_a_key_of_the_wrong_type_is_unavailable_and_nothing_is_written(
     with pytest.raises(StoreUnavailableError) as caught:
         await store.write("call-1", 1, b"state 2", turn(2))
     assert isinstance(caught.value.__cause__, ResponseError)
-    assert await client.hgetall(state) == {b"v": b"1", b"s": b"state 1"}
+    assert await client.get(state) == b"1:1:state 1"
 
     with pytest.raises(StoreUnavailableError):
         await store.read("call-1", "req-1")
+
+
+@pytest.mark.parametrize("value", [b"state", b"1:state", b"x:1:state", b"1::state"])
+async def test_an_unreadable_state_is_unavailable_and_nothing_is_written(
+    store: RedisStore, client: Redis, value: bytes
+) -> None:
+    await append(store, "call-1", 1)
+    state, turns, _ = keys_of("call-1")
+    await client.set(state, value)
+
+    for operation in (
+        lambda: store.read("call-1", "req-1"),
+        lambda: store.write("call-1", 1, b"state 2", turn(2)),
+    ):
+        with pytest.raises(StoreUnavailableError) as caught:
+            await operation()
+        assert isinstance(caught.value.__cause__, ResponseError)
+    assert await client.get(state) == value
+    assert await client.hkeys(turns) == [b"req-1"]
+
+
+async def test_a_state_of_the_wrong_type_is_unavailable(store: RedisStore, client: Redis) -> None:
+    await client.rpush(keys_of("call-1")[0], b"not a string")
+
+    with pytest.raises(StoreUnavailableError, match="WRONGTYPE"):
+        await store.read("call-1", "req-1")
+    with pytest.raises(StoreUnavailableError, match="WRONGTYPE"):
+        await store.write("call-1", 0, b"state", turn(1))
 
 
 async def test_an_unreadable_turn_is_unavailable(store: RedisStore, client: Redis) -> None:
@@ -348,10 +505,56 @@ async def test_a_server_that_never_answers_times_out() -> None:
             with pytest.raises(StoreUnavailableError) as caught:
                 await store.ping()
             assert isinstance(caught.value.__cause__, RedisError)
-            with pytest.raises(StoreUnavailableError):
-                await store.write("call-1", 0, b"state", turn(1))
+            # The scripts' own connections time out alike, within the same bound.
+            began = time.monotonic()
+            for operation in (
+                lambda: store.write("call-1", 0, b"state", turn(1)),
+                lambda: store.read("call-1", "req-1"),
+            ):
+                with pytest.raises(StoreUnavailableError) as caught:
+                    await operation()
+                assert isinstance(caught.value.__cause__, RedisError)
+            assert time.monotonic() - began < 5
         finally:
             await store.close()
+
+
+async def test_a_script_the_server_forgot_is_loaded_again(store: RedisStore, client: Redis) -> None:
+    await append(store, "call-1", 1)
+    await client.script_flush()
+
+    assert (await store.read("call-1", "req-1")).replay == turn(1)
+    assert await store.write("call-1", 1, b"state 2", turn(2))
+    assert await store.turns("call-1") == [turn(1), turn(2)]
+
+
+async def test_connections_the_server_closed_while_idle_are_replaced_unnoticed(
+    store: RedisStore, client: Redis
+) -> None:
+    # Several calls at once, so that the store holds several idle connections.
+    await asyncio.gather(*(append(store, f"call-{n}", 1) for n in range(8)))
+    killed = await client.client_kill_filter(_type="normal", skipme=True)
+    assert killed >= 1
+    await asyncio.sleep(0.1)  # the closed sockets' EOF reaches the event loop
+
+    snapshots = await asyncio.gather(*(store.read(f"call-{n}", "req-1") for n in range(8)))
+
+    assert [snapshot.replay for snapshot in snapshots] == [turn(1)] * 8
+
+
+async def test_a_cancelled_operation_leaves_no_reply_behind(store: RedisStore) -> None:
+    await append(store, "call-1", 1)
+    for _ in range(20):
+        task = asyncio.ensure_future(store.read("call-1", "req-1"))
+        await asyncio.sleep(0)  # cancelled once it has sent, before the reply is read
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    # A connection whose reply was never read is not reused: every answer is its own.
+    assert (await store.read("call-1", "req-9")).replay is None
+    assert await store.write("call-1", 1, b"state 2", turn(2))
+    assert (await store.read("call-1", "req-2")).replay == turn(2)
 
 
 async def test_an_outage_is_unavailable_and_the_same_store_recovers(tmp_path: Path) -> None:
@@ -426,7 +629,7 @@ async def test_with_a_replica_a_write_and_its_replay_are_acknowledged(
         assert await store.write("call-1", 0, b"s", turn(1))
         assert (await store.read("call-1", "req-1")).replay == turn(1)
         with follower.client() as replica:
-            assert replica.hget(keys_of("call-1")[0], "v") == b"1"
+            assert replica.get(keys_of("call-1")[0]) == b"1:1:s"
     finally:
         await store.close()
         follower.kill()  # its data is not needed again
