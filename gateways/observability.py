@@ -28,6 +28,8 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from telemetry.logs import log_line
+
 if TYPE_CHECKING:
     pass
 
@@ -244,7 +246,7 @@ class ObservedRequests:
                 decision_ms=notes.decision_ms,
                 fallback=notes.fallback,
             )
-        _log.log(level, "%s %s %d", method_label, path, status, extra={"fields": fields})
+        log_line(_log, level, "%s %s %d", (method_label, path, status), fields)
 
 
 def _route_of(scope: Scope) -> str:

@@ -6,14 +6,15 @@ import json
 import logging
 import re
 import sys
+import time
 import traceback
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
 from typing import IO, Any, Final
 
 from opentelemetry import trace
 
 from common.settings import Setting, choice
-from telemetry.masking import mask_phone
+from telemetry.masking import has_phone, mask_phone, mask_phones
 
 # What --log-format accepts, on the server and on every gateway.
 LOG_FORMATS: Final = ("text", "json")
@@ -37,12 +38,18 @@ LOG_FORMAT = Setting(
 _UNMASKED_FIELDS: Final = frozenset({"trace_id", "span_id", "duration_ms", "decision_ms"})
 
 
-def _fields_of(record: logging.LogRecord) -> dict[str, Any]:
+def _masked(texts: Sequence[str], record: logging.LogRecord) -> tuple[list[str], dict[str, Any]]:
+    """texts and the record's fields, phone numbers masked in one pass (`mask_phones`); for
+    JSON, where only strings are masked: a number stays a number."""
     fields: dict[str, Any] = dict(getattr(record, "fields", None) or {})
-    for key, value in fields.items():
-        if isinstance(value, str) and key not in _UNMASKED_FIELDS:
-            fields[key] = mask_phone(value)
-    return fields
+    keys = [
+        key
+        for key, value in fields.items()
+        if isinstance(value, str) and key not in _UNMASKED_FIELDS
+    ]
+    masked = mask_phones([*texts, *(fields[key] for key in keys)])
+    fields.update(zip(keys, masked[len(texts) :], strict=True))
+    return masked[: len(texts)], fields
 
 
 def _trace_ids() -> dict[str, str]:
@@ -52,51 +59,148 @@ def _trace_ids() -> dict[str, str]:
     return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
 
 
+class _PerSecond:
+    """A timestamp's text down to the second, made once per second (lines come many a second)."""
+
+    def __init__(self, render: Callable[[int], str]) -> None:
+        self._render = render
+        self._last = (-1, "")  # one tuple, so that threads formatting at once never mix two
+
+    def __call__(self, second: int) -> str:
+        last = self._last
+        if last[0] != second:
+            last = self._last = (second, self._render(second))
+        return last[1]
+
+
 class TextFormatter(logging.Formatter):
     """`time LEVEL logger: message key=value …`, phone numbers masked."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._seconds = _PerSecond(
+            lambda second: time.strftime(self.default_time_format, self.converter(second))
+        )
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        """logging's default time (local, `2026-11-21 10:00:00,123`), its strftime once a second."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        return f"{self._seconds(int(record.created))},{int(record.msecs):03d}"
 
     def format(self, record: logging.LogRecord) -> str:
-        line = mask_phone(super().format(record))
-        fields = _fields_of(record)
+        # What logging.Formatter.format makes of the format above, with the time, level and
+        # logger apart: they hold no phone number, so the masking pass skips them.
+        record.message = record.getMessage()
+        record.asctime = self.formatTime(record)
+        head = f"{record.asctime} {record.levelname} {record.name}: "
+        body = record.message
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            body = f"{body}\n{record.exc_text}"
+        if record.stack_info:
+            body = f"{body}\n{self.formatStack(record.stack_info)}"
+        fields: dict[str, Any] | None = getattr(record, "fields", None)
         if not fields:
-            return line
+            return head + mask_phone(body)
+        values = [str(value) for value in fields.values()]
         # Tracebacks come last, so the fields go onto the first line.
-        first, newline, rest = line.partition("\n")
-        pairs = " ".join(f"{key}={_text(value)}" for key, value in fields.items())
-        return f"{first} {pairs}{newline}{rest}"
+        first, newline, rest = body.partition("\n")
+        if _plain(values) and not any(
+            has_phone(str(fields[key])) for key in _UNMASKED_FIELDS.intersection(fields)
+        ):
+            # The common line: no value needs quotes, so message, fields and traceback are
+            # masked together, in one pass (`=` and the spaces end a number as a value's end does).
+            pairs = " ".join(map("=".join, zip(fields, values, strict=True)))
+            return head + mask_phone(f"{first} {pairs}{newline}{rest}")
+        # Quotes are added after masking: their escapes (\u0001) could join digits to a number.
+        first, rest, *masked = mask_phones([first, rest, *values])
+        unmasked = _UNMASKED_FIELDS.intersection(fields)
+        pairs = " ".join(
+            f"{key}={_text(value if key in unmasked else masked_value)}"
+            for key, value, masked_value in zip(fields, values, masked, strict=True)
+        )
+        return f"{head}{first} {pairs}{newline}{rest}"
 
 
-# What makes a value need quotes: whitespace or a quote (one regex search: every turn logs a line).
+def _plain(values: list[str]) -> bool:
+    """Whether no value needs quotes (see `_text`), for all values at once."""
+    joined = "".join(values)
+    # str.split() splits at exactly the characters `\s` matches (Unicode whitespace).
+    return "" not in values and '"' not in joined and len(joined.split(None, 1)) == 1
+
+
+# What makes a value need quotes: whitespace or a quote.
 _NEEDS_QUOTES: Final = re.compile(r'[\s"]')
 
 
-def _text(value: object) -> str:
-    text = str(value)
+def _text(text: str) -> str:
     # Quoted when it would not read as one value: empty, or with spaces, quotes or newlines.
     plain = text and _NEEDS_QUOTES.search(text) is None
     return text if plain else json.dumps(text, ensure_ascii=False)
 
 
+# One encoder for every line: `json.dumps` with options builds a new one per call.
+_JSON: Final = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+def _iso_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, logger, message, the record's fields, trace ids."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._seconds = _PerSecond(_iso_second)
+
     def format(self, record: logging.LogRecord) -> str:
+        texts = [record.getMessage()]
+        if record.exc_info:
+            texts.append("".join(traceback.format_exception(*record.exc_info)))
+        masked, fields = _masked(texts, record)
         document: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": self._time(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": mask_phone(record.getMessage()),
+            "message": masked[0],
         }
-        document.update(_fields_of(record))
+        document.update(fields)
         document.update(_trace_ids())
         if record.exc_info:
-            document["exception"] = mask_phone(
-                "".join(traceback.format_exception(*record.exc_info))
-            )
-        return json.dumps(document, ensure_ascii=False, default=str)
+            document["exception"] = masked[1]
+        return _JSON.encode(document)
+
+    def _time(self, created: float) -> str:
+        """`datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds")`, cheaper."""
+        second = int(created)
+        # Rounded to microseconds first, as datetime does.
+        micro = round((created - second) * 1e6)
+        if micro >= 1_000_000:
+            second, micro = second + 1, micro - 1_000_000
+        return f"{self._seconds(second)}.{micro // 1000:03d}+00:00"
+
+
+def log_line(
+    logger: logging.Logger,
+    level: int,
+    message: str,
+    args: tuple[object, ...],
+    fields: dict[str, Any],
+) -> None:
+    """`logger.log(level, message, *args, extra={"fields": fields})`, for the lines logged per
+    turn and per request: the record goes through the logger's filters and handlers as usual.
+
+    The caller checks `logger.isEnabledFor(level)` first. The record is made without the stack
+    walk `Logger.log` does for the caller's file and line, which no format here shows (about
+    half the cost of `Logger.log`).
+    """
+    record = logger.makeRecord(
+        logger.name, level, "", 0, message, args, None, extra={"fields": fields}
+    )
+    logger.handle(record)
 
 
 def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:
