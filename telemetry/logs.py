@@ -34,14 +34,18 @@ LOG_FORMAT = Setting(
     flag="--log-format",
 )
 
+# The key=value fields of a line (`extra={"fields": …}`), None or {} for none.
+Fields = dict[str, Any] | None
 # Hex ids would be corrupted by masking a digit run inside them.
 _UNMASKED_FIELDS: Final = frozenset({"trace_id", "span_id", "duration_ms", "decision_ms"})
 
 
-def _masked(texts: Sequence[str], record: logging.LogRecord) -> tuple[list[str], dict[str, Any]]:
-    """texts and the record's fields, phone numbers masked in one pass (`mask_phones`); for
+def _masked(
+    texts: Sequence[str], record_fields: dict[str, Any] | None
+) -> tuple[list[str], dict[str, Any]]:
+    """texts and a record's fields, phone numbers masked in one pass (`mask_phones`); for
     JSON, where only strings are masked: a number stays a number."""
-    fields: dict[str, Any] = dict(getattr(record, "fields", None) or {})
+    fields: dict[str, Any] = dict(record_fields or {})
     keys = [
         key
         for key, value in fields.items()
@@ -73,6 +77,11 @@ class _PerSecond:
         return last[1]
 
 
+def _msecs(created: float) -> float:
+    """A record's `msecs` as `logging.LogRecord` computes it from `created` (CPython 3.11)."""
+    return int((created - int(created)) * 1000) + 0.0
+
+
 class TextFormatter(logging.Formatter):
     """`time LEVEL logger: message key=value …`, phone numbers masked."""
 
@@ -86,14 +95,23 @@ class TextFormatter(logging.Formatter):
         """logging's default time (local, `2026-11-21 10:00:00,123`), its strftime once a second."""
         if datefmt is not None:
             return super().formatTime(record, datefmt)
-        return f"{self._seconds(int(record.created))},{int(record.msecs):03d}"
+        return self._time_text(record.created, record.msecs)
+
+    def _time_text(self, created: float, msecs: float) -> str:
+        return f"{self._seconds(int(created))},{int(msecs):03d}"
+
+    def line(self, created: float, levelname: str, name: str, message: str, fields: Fields) -> str:
+        """What `format` makes of a record with these attributes and no exception or stack,
+        made without a record (see `log_line`)."""
+        return self._line(
+            self._time_text(created, _msecs(created)), levelname, name, message, fields
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         # What logging.Formatter.format makes of the format above, with the time, level and
         # logger apart: they hold no phone number, so the masking pass skips them.
         record.message = record.getMessage()
         record.asctime = self.formatTime(record)
-        head = f"{record.asctime} {record.levelname} {record.name}: "
         body = record.message
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -101,7 +119,12 @@ class TextFormatter(logging.Formatter):
             body = f"{body}\n{record.exc_text}"
         if record.stack_info:
             body = f"{body}\n{self.formatStack(record.stack_info)}"
-        fields: dict[str, Any] | None = getattr(record, "fields", None)
+        return self._line(
+            record.asctime, record.levelname, record.name, body, getattr(record, "fields", None)
+        )
+
+    def _line(self, asctime: str, levelname: str, name: str, body: str, fields: Fields) -> str:
+        head = f"{asctime} {levelname} {name}: "
         if not fields:
             return head + mask_phone(body)
         values = [str(value) for value in fields.values()]
@@ -160,16 +183,29 @@ class JsonFormatter(logging.Formatter):
         texts = [record.getMessage()]
         if record.exc_info:
             texts.append("".join(traceback.format_exception(*record.exc_info)))
-        masked, fields = _masked(texts, record)
+        return self._document(
+            record.created, record.levelname, record.name, texts, getattr(record, "fields", None)
+        )
+
+    def line(self, created: float, levelname: str, name: str, message: str, fields: Fields) -> str:
+        """What `format` makes of a record with these attributes and no exception, made
+        without a record (see `log_line`)."""
+        return self._document(created, levelname, name, [message], fields)
+
+    def _document(
+        self, created: float, levelname: str, name: str, texts: list[str], fields: Fields
+    ) -> str:
+        """texts: the message, then the traceback if there is one."""
+        masked, masked_fields = _masked(texts, fields)
         document: dict[str, Any] = {
-            "time": self._time(record.created),
-            "level": record.levelname,
-            "logger": record.name,
+            "time": self._time(created),
+            "level": levelname,
+            "logger": name,
             "message": masked[0],
         }
-        document.update(fields)
+        document.update(masked_fields)
         document.update(_trace_ids())
-        if record.exc_info:
+        if len(masked) > 1:
             document["exception"] = masked[1]
         return _JSON.encode(document)
 
@@ -183,6 +219,11 @@ class JsonFormatter(logging.Formatter):
         return f"{self._seconds(second)}.{micro // 1000:03d}+00:00"
 
 
+# Formatters whose `line` is exactly what their `format` makes of a plain record (subclasses
+# may format differently, so they are not in it).
+_LINE_FORMATTERS: Final = (TextFormatter, JsonFormatter)
+
+
 def log_line(
     logger: logging.Logger,
     level: int,
@@ -191,16 +232,77 @@ def log_line(
     fields: dict[str, Any],
 ) -> None:
     """`logger.log(level, message, *args, extra={"fields": fields})`, for the lines logged per
-    turn and per request: the record goes through the logger's filters and handlers as usual.
+    turn and per request, at a fraction of its cost.
 
-    The caller checks `logger.isEnabledFor(level)` first. The record is made without the stack
-    walk `Logger.log` does for the caller's file and line, which no format here shows (about
-    half the cost of `Logger.log`).
+    The caller checks `logger.isEnabledFor(level)` first. When logging would do nothing with
+    the record but hand it to one plain stream handler of ours (`_sole_handler`: the setup
+    `configure_logging` makes), the line is formatted and written straight to that handler's
+    stream, under its lock, with no record: the record, `Logger.handle`, `callHandlers` and
+    `Handler.handle` were about half of a turn line's cost, and the line is the same as
+    `format` makes of a record (tests/telemetry/test_logs.py compares the two). Any other setup
+    (a filter, a second handler, a record factory, pytest's log capture) gets a record through
+    the logger's filters and handlers as usual, made without the stack walk `Logger.log` does
+    for the caller's file and line, which no format here shows.
     """
-    record = logger.makeRecord(
+    handler = _sole_handler(logger, level)
+    if handler is not None:
+        formatter: TextFormatter | JsonFormatter = handler.formatter  # type: ignore[assignment]
+        text = formatter.line(
+            time.time(),
+            logging.getLevelName(level),
+            logger.name,
+            message % args if args else message,
+            fields,
+        )
+        with handler.lock:  # type: ignore[union-attr]  # StreamHandler always makes one
+            try:
+                handler.stream.write(text + handler.terminator)
+                handler.flush()
+            except Exception:  # what StreamHandler.emit does with a failed write
+                handler.handleError(_record(logger, level, message, args, fields))
+        return
+    logger.handle(_record(logger, level, message, args, fields))
+
+
+def _record(
+    logger: logging.Logger,
+    level: int,
+    message: str,
+    args: tuple[object, ...],
+    fields: dict[str, Any],
+) -> logging.LogRecord:
+    return logger.makeRecord(
         logger.name, level, "", 0, message, args, None, extra={"fields": fields}
     )
-    logger.handle(record)
+
+
+def _sole_handler(logger: logging.Logger, level: int) -> logging.StreamHandler[IO[str]] | None:
+    """The one handler a record of `level` from `logger` reaches, when logging would do nothing
+    else with it: no filter on the way, no other handler, the standard record factory, and a
+    plain StreamHandler (not a subclass: those may emit differently) with a formatter of ours
+    and no filter of its own. None otherwise."""
+    if logging.getLogRecordFactory() is not logging.LogRecord:
+        return None
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if (
+        type(found) is not logging.StreamHandler
+        or found.filters
+        or level < found.level
+        or type(found.formatter) not in _LINE_FORMATTERS
+    ):
+        return None
+    return found
 
 
 def configure_logging(level: str, log_format: str, stream: IO[str] | None = None) -> None:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -83,9 +84,10 @@ def logger() -> Iterator[tuple[logging.Logger, io.StringIO]]:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("dialogue.test.log_line")
+    # Outside logging's tree of loggers: pytest's log capture hooks into that tree, and a second
+    # handler would take log_line off its direct path.
+    logger = logging.Logger("dialogue.test.log_line")
     logger.addHandler(handler)
-    logger.propagate = False
     yield logger, stream
     logger.removeHandler(handler)
     logger.filters.clear()
@@ -129,3 +131,81 @@ def test_text_masks_a_number_field_that_reads_as_a_phone_number(note: str) -> No
     assert "callee=139******78" in line
     document = json.loads(JsonFormatter().format(record_with({"status": 200})))
     assert document["status"] == 200  # JSON numbers stay numbers
+
+
+# -- log_line's direct path: no record when one plain handler of ours is all there is ---------
+
+_LINE_FIELDS: list[dict[str, Any]] = [
+    {},
+    {"call_id": "c-1", "caller": "+8613800138000", "replay": False, "duration_ms": 0.58},
+    {"note": "two words", "empty": "", "quote": 'say "hi"', "zh": "转人工 13912345678"},
+    {"callee": 13912345678, "trace_id": "a13800138000b", "n": None},
+]
+
+
+@pytest.mark.parametrize("formatter", [TextFormatter, JsonFormatter], ids=["text", "json"])
+@pytest.mark.parametrize("fields", _LINE_FIELDS)
+def test_the_direct_line_is_the_line_a_record_makes(
+    logger: tuple[logging.Logger, io.StringIO],
+    formatter: type[logging.Formatter],
+    fields: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log, stream = logger
+    (handler,) = log.handlers
+    handler.setFormatter(formatter())
+    # logging stamps records with time.time() too, so both lines carry the same moment.
+    monkeypatch.setattr(time, "time", lambda: 1796290456.9994999)
+    log_line(log, logging.INFO, "%s %d from 13800138000", ("GET", 200), fields)
+    log.addFilter(lambda record: True)  # a filter: logging's own path, with a record
+    log_line(log, logging.INFO, "%s %d from 13800138000", ("GET", 200), fields)
+    direct, through_logging = stream.getvalue().splitlines()
+    assert direct == through_logging
+    assert "from 138******00" in direct  # masked either way
+
+
+def test_the_direct_line_keeps_the_handlers_level(
+    logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, stream = logger
+    (handler,) = log.handlers
+    handler.setLevel(logging.WARNING)
+    log_line(log, logging.INFO, "below the handler's level", (), {})
+    log_line(log, logging.WARNING, "at it", (), {})
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["message"] == "at it"
+
+
+def test_every_handler_gets_the_line_when_there_are_two(
+    logger: tuple[logging.Logger, io.StringIO],
+) -> None:
+    log, stream = logger
+    second = io.StringIO()
+    extra = logging.StreamHandler(second)
+    extra.setFormatter(TextFormatter())
+    log.addHandler(extra)
+    try:
+        log_line(log, logging.INFO, "turn", (), {"k": "v"})
+    finally:
+        log.removeHandler(extra)
+    assert json.loads(stream.getvalue())["k"] == "v"
+    assert second.getvalue().endswith("turn k=v\n")
+
+
+class _FailingStream(io.StringIO):
+    def write(self, text: str) -> int:
+        raise OSError("disk full")
+
+
+def test_a_failed_write_is_reported_as_logging_reports_it(
+    logger: tuple[logging.Logger, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, _ = logger
+    (handler,) = log.handlers
+    assert isinstance(handler, logging.StreamHandler)
+    handler.setStream(_FailingStream())
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    log_line(log, logging.INFO, "turn", (), {"caller": "13800138000"})  # does not raise
+    (record,) = reported
+    assert record.getMessage() == "turn"
