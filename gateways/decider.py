@@ -185,9 +185,12 @@ class Decider:
 
     def _observe(self, request: pb.DecideNextActionRequest, reason: str, started: float) -> None:
         elapsed = time.perf_counter() - started
-        self.metrics.decision_seconds.labels("fallback" if reason else "decided").observe(elapsed)
+        metrics = self.metrics
+        metrics.child(metrics.decision_seconds, "fallback" if reason else "decided").observe(
+            elapsed
+        )
         if reason:
-            self.metrics.fallbacks.labels(reason).inc()
+            metrics.child(metrics.fallbacks, reason).inc()
         note_decision(request.request_id, reason, elapsed)
 
     @contextlib.contextmanager

@@ -29,6 +29,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telemetry.logs import log_line
+from telemetry.prometheus import LabelledChildren
 
 if TYPE_CHECKING:
     pass
@@ -97,6 +98,8 @@ class GatewayMetrics:
             ["vendor", "reason"],
             registry=r,
         )
+        # `self.child(metric, *labels)` is `metric.labels(*labels)`, looked up once.
+        self.child = LabelledChildren()
 
     def watch_commands(self, control: CommandCounters) -> None:
         """Exposes a Telnyx Call Control client's counters (read at each scrape)."""
@@ -224,8 +227,9 @@ class ObservedRequests:
     def _record(self, scope: Scope, route: str, status: int, elapsed: float, notes: _Notes) -> None:
         method = str(scope["method"])
         method_label = method if method in _METHODS else "other"
-        self.metrics.requests.labels(self.vendor, route, method_label, str(status)).inc()
-        self.metrics.request_seconds.labels(self.vendor, route).observe(elapsed)
+        metrics = self.metrics
+        metrics.child(metrics.requests, self.vendor, route, method_label, str(status)).inc()
+        metrics.child(metrics.request_seconds, self.vendor, route).observe(elapsed)
         path = str(scope.get("path", ""))
         level = logging.DEBUG if path in _QUIET_PATHS else logging.INFO
         if not _log.isEnabledFor(level):

@@ -27,6 +27,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from dialogue.v1 import dialogue_pb2 as pb
 from server.engine.state import CallState
 from telemetry.logs import log_line
+from telemetry.prometheus import LabelledChildren
 
 __all__ = [
     "ObservingInterceptor",
@@ -133,17 +134,8 @@ class ServerMetrics:
             registry=r,
         )
 
-        # Labelled children by (metric, labels): `labels()` takes a lock and validates each time,
-        # which costs more than the rest of the bookkeeping of a turn. Label sets are bounded.
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-
-    def child(self, metric: Any, *labels: str) -> Any:
-        """`metric.labels(*labels)`, memoised."""
-        key = (id(metric), labels)
-        found = self._children.get(key)
-        if found is None:
-            found = self._children[key] = metric.labels(*labels)
-        return found
+        # `self.child(metric, *labels)` is `metric.labels(*labels)`, looked up once.
+        self.child = LabelledChildren()
 
     def store_failed(self, operation: object) -> None:
         """Counts a failed store operation (a coroutine of a store method)."""
