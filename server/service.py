@@ -84,6 +84,38 @@ class _CallLocks:
                 self._locks[call_id] = (lock, users - 1)
 
 
+class _WrittenStates:
+    """The state of each call's last write on this replica, with the bytes it was stored as.
+
+    A turn reads its call's stored bytes; when they are the bytes this replica wrote last, the
+    state they encode is the one kept here, and decoding them again (about a twentieth of a
+    decision's CPU) is skipped. Bytes anyone else wrote (another replica, an older version)
+    differ, and are decoded. `decode(encode(state)) == state` for every state the engine makes
+    (tests/server/test_service.py checks it over the demo flows' conversations), so the cached
+    state is the decoded one. The most recent CAPACITY calls are kept.
+    """
+
+    CAPACITY = 4096
+
+    def __init__(self) -> None:
+        self._states: dict[str, tuple[bytes, CallState]] = {}
+
+    def decoded(self, call_id: str, blob: bytes) -> CallState:
+        """decode(blob), from the last write's state when blob is what it stored."""
+        written = self._states.get(call_id)
+        if written is not None and written[0] == blob:
+            return written[1]
+        return decode(blob)
+
+    def wrote(self, call_id: str, blob: bytes, state: CallState) -> None:
+        """Notes that blob, the encoding of state, is now the call's stored state."""
+        states = self._states
+        states.pop(call_id, None)  # re-inserted last: the dict's order is the least recent first
+        states[call_id] = (blob, state)
+        if len(states) > self.CAPACITY:
+            del states[next(iter(states))]
+
+
 class DialogueService:
     """Implements dialogue.v1.DialogueService over a flow catalog and a session store."""
 
@@ -99,6 +131,7 @@ class DialogueService:
         self.catalog = catalog
         self.store = store
         self._locks = _CallLocks()
+        self._written = _WrittenStates()
         self._on_store_health = on_store_health
         self._store_healthy = True
         # Health updates for store operations whose callers left; kept so they are not lost.
@@ -179,7 +212,11 @@ class DialogueService:
                         )
                     turn.replayed()
                     return snapshot.replay.response
-                state = decode(snapshot.state) if snapshot.state is not None else None
+                state = (
+                    None
+                    if snapshot.state is None
+                    else self._written.decoded(call_id, snapshot.state)
+                )
                 try:
                     decision = await self._decide(self._flow_for(state, request), state, request)
                 except FlowRuntimeError as exc:
@@ -189,15 +226,13 @@ class DialogueService:
                 record = TurnRecord(
                     decision.state.turn, request.request_id, compact(request), response
                 )
+                blob = encode(decision.state)
                 if await self._store(
                     self.store.write(
-                        call_id,
-                        snapshot.version,
-                        encode(decision.state),
-                        record,
-                        ended=decision.state.over,
+                        call_id, snapshot.version, blob, record, ended=decision.state.over
                     )
                 ):
+                    self._written.wrote(call_id, blob, decision.state)
                     return response
                 # Another replica wrote this call meanwhile: read again and decide afresh.
                 self.metrics.write_conflicts.inc()

@@ -11,6 +11,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 
 from dialogue.v1 import dialogue_pb2 as pb
+from dialogue.v1 import dialogue_pb2_grpc
+from server.app import create_server
 from server.config import DEMO_FLOWS
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.loader import parse_flow
@@ -275,3 +277,37 @@ async def test_a_waiting_store_failure_reaches_health_after_the_caller_left() ->
     for _ in range(10):
         await asyncio.sleep(0)
     assert health == [False]
+
+
+async def test_a_replica_continues_from_what_another_replica_stored_not_from_what_it_wrote() -> (
+    None
+):
+    # Each replica keeps the state it wrote last (so as not to decode it again); a turn after
+    # another replica's must start from the stored state, not from that stale one.
+    store = MemoryStore()
+    catalog = load_catalog(DEMO_FLOWS)
+    replicas = [await create_server("127.0.0.1:0", catalog, store) for _ in range(2)]
+    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{r.port}") for r in replicas]
+    first, second = (dialogue_pb2_grpc.DialogueServiceStub(channel) for channel in channels)
+    try:
+        start = await first.DecideNextAction(request("c1", "r1", call_started={}), timeout=30)
+        assert start.diagnostics.node_id == "main_menu"
+        bill = await second.DecideNextAction(
+            request("c1", "r2", digits_entered={"digits": "1"}), timeout=30
+        )
+        assert bill.diagnostics.node_id == "bill_phone"
+        answer = await first.DecideNextAction(
+            request("c1", "r3", speech_recognized={"text": "幺三八 零零一三 八零零零"}),
+            timeout=30,
+        )
+        assert answer.diagnostics.node_id == "anything_else"
+        texts = [item.tts.text for item in answer.play_and_listen.prompts.items]
+        assert any("13800138000" in text for text in texts)
+        snapshot = await second.GetCall(pb.GetCallRequest(call_id="c1"), timeout=30)
+        assert snapshot.call.turn_count == 3
+    finally:
+        for channel in channels:
+            await channel.close()
+        for replica in replicas:
+            await replica.server.stop(None)
+        await store.close()

@@ -3,8 +3,17 @@ barge-in policy are explicit fields, not counters."""
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
+import pytest
+
 from dialogue.v1 import dialogue_pb2 as pb
+from server.config import DEMO_FLOWS
+from server.engine.interpreter import Decision
 from server.engine.state import FAILURES, NO_MATCH, CallState, decode, encode
+from server.tools.common import Conversation
+from server.tools.conversation_tests import run_paths
 
 
 def test_a_state_written_by_the_earlier_encoding_decodes_to_the_explicit_fields() -> None:
@@ -71,3 +80,27 @@ def test_empty_values_are_left_out_and_the_keys_sorted() -> None:
         + b"]}"
     )
     assert decode(encode(state)) == state
+
+
+def test_every_state_of_the_demo_conversations_decodes_to_itself(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The service keeps the state it wrote and uses it instead of decoding the stored bytes
+    # (server.service._WrittenStates): the two must be the same state. Here every demo flow's
+    # conversation tests run with each turn's state replaced by its decoded encoding.
+    states: list[CallState] = []
+    send = Conversation.send
+
+    def send_through_the_codec(self: Conversation, *args: Any, **kwargs: Any) -> Decision:
+        decision = send(self, *args, **kwargs)
+        states.append(decision.state)
+        assert decode(encode(decision.state)) == decision.state
+        self.state = decode(encode(decision.state))
+        return decision
+
+    monkeypatch.setattr(Conversation, "send", send_through_the_codec)
+    tally = run_paths([DEMO_FLOWS], None, io.StringIO())
+    assert tally.failed == 0
+    assert tally.passed >= 80
+    assert any(state.slots for state in states)
+    assert any(state.queue for state in states)
