@@ -4,6 +4,13 @@ Redis expires keys by itself (EXPIRE in the write script); the memory and SQLite
 same rule from here: every successful write sets the call's expiry to `idle_ttl_s` from now, or
 `ended_ttl_s` when the write ended the dialogue. An expired call reads as unknown at once; a
 `Sweeper` removes expired calls on a schedule so that what the store holds stays bounded.
+
+The idle expiry is rounded up to a step of min(60 s, idle_ttl_s / 100): a call lives at least
+`idle_ttl_s` after its last write and at most one step longer (at most 1% more than its TTL, a
+minute on the default day). The point is that a call's turns within one step store the same
+expiry, so the SQLite store can leave the expiry, and its index, untouched on most turns (see
+`server.store.sqlite`). The ending write is exact: it happens once per call, so rounding it
+would save nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -23,6 +31,10 @@ DEFAULT_ENDED_TTL_S = 3600
 # A sweep at least this often (more often when a TTL is shorter, so a short TTL is honoured
 # with at most one TTL of slack).
 _SWEEP_CEILING_S = 60.0
+# The idle expiry's step (see the module docstring): a hundredth of the TTL, so that a short TTL
+# (tests use 1 s) keeps its meaning, capped so that the default day's slack is a minute.
+_STEP_CEILING_S = 60.0
+_STEP_FRACTION = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +57,18 @@ class Expiry:
             )
 
     def expires_at(self, now: float, *, ended: bool) -> float:
-        """When a call written at `now` expires."""
-        return now + (self.ended_ttl_s if ended else self.idle_ttl_s)
+        """When a call written at `now` expires: the idle expiry rounded up to `step_s`."""
+        if ended:
+            return now + self.ended_ttl_s
+        exact = now + self.idle_ttl_s
+        step = self.step_s
+        # max(): the division's rounding must never make the call expire before its TTL.
+        return max(exact, math.ceil(exact / step) * step)
+
+    @property
+    def step_s(self) -> float:
+        """The step the idle expiry is rounded up to: how much longer a call may live."""
+        return min(_STEP_CEILING_S, self.idle_ttl_s / _STEP_FRACTION)
 
     @property
     def sweep_interval_s(self) -> float:

@@ -1,6 +1,7 @@
-"""The embedded stores forget calls like Redis does: `idle_ttl_s` after a write, `ended_ttl_s`
-after the ending write; expired calls read as unknown at once, and a scheduled sweep removes
-them (and, for SQLite, the file's freed pages are reused rather than the file growing)."""
+"""The embedded stores forget calls like Redis does: `idle_ttl_s` after a write (rounded up to a
+step of at most a hundredth of it), `ended_ttl_s` after the ending write; expired calls read as
+unknown at once, and a scheduled sweep removes them (and, for SQLite, the file's freed pages are
+reused rather than the file growing)."""
 
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ def turn(number: int, payload: bytes = b"") -> TurnRecord:
 
 
 async def test_a_call_is_kept_until_its_idle_ttl_then_unknown(make_store: StoreMaker) -> None:
+    # Whole seconds on a 1 s step (IDLE_S / 100): no rounding, so no slack (see the next test).
     clock = Clock()
     store = make_store(clock)
     assert await store.write("c1", 0, b"s1", turn(1))
@@ -70,6 +72,43 @@ async def test_a_call_is_kept_until_its_idle_ttl_then_unknown(make_store: StoreM
     assert (await store.read("c1", "r1")).state is None
     assert await store.turns("c1") == []
     assert [call async for call in store.call_ids()] == []
+
+
+async def test_a_call_lives_at_least_its_idle_ttl_and_at_most_one_step_longer(
+    make_store: StoreMaker,
+) -> None:
+    step = Expiry(IDLE_S).step_s
+    clock = Clock()
+    clock.now += 0.3 * step  # off the step's grid, so the rounding up shows
+    store = make_store(clock)
+    assert await store.write("c1", 0, b"s1", turn(1))
+    clock.now += 0.5 * step  # the same step: SQLite leaves the expiry as it is
+    assert await store.write("c1", 1, b"s2", turn(2))
+    last_write = clock.now
+    clock.now = last_write + IDLE_S - 0.01 * step
+    assert (await store.read("c1", "r2")).version == 2  # the TTL of the last write holds
+    clock.now = last_write + IDLE_S + 0.1 * step
+    assert (await store.read("c1", "r2")).version == 2  # the slack: rounded up
+    assert await store.write("c1", 2, b"s3", turn(3))  # the next step: the expiry moves
+    last_write = clock.now
+    clock.now = last_write + IDLE_S - 0.01 * step
+    assert [t.number for t in await store.turns("c1")] == [1, 2, 3]
+    clock.now = last_write + IDLE_S + step
+    assert (await store.read("c1", "r3")).state is None
+
+
+@pytest.mark.parametrize(("idle_s", "step_s"), [(86400, 60.0), (6000, 60.0), (100, 1.0), (1, 0.01)])
+def test_the_idle_expiry_is_rounded_up_to_its_step_and_the_ending_one_is_exact(
+    idle_s: int, step_s: float
+) -> None:
+    expiry = Expiry(idle_ttl_s=idle_s, ended_ttl_s=7)
+    assert expiry.step_s == step_s
+    for now in (1_000_000.0, 1_763_719_200.123, 1_763_719_259.999, 1_763_719_260.0):
+        expires_at = expiry.expires_at(now, ended=False)
+        assert now + idle_s <= expires_at <= now + idle_s + step_s
+        # On the grid: every write of one step stores the same expiry.
+        assert expires_at == expiry.expires_at(expires_at - idle_s, ended=False)
+        assert expiry.expires_at(now, ended=True) == now + 7
 
 
 async def test_the_ending_write_keeps_the_call_for_the_shorter_ttl(
@@ -133,6 +172,41 @@ async def test_the_schedule_sweeps_without_being_asked(make_store: StoreMaker) -
             break
         assert time.monotonic() < deadline, "the scheduled sweep never ran"
         await asyncio.sleep(0.1)
+
+
+async def test_sqlite_stores_one_expiry_per_step_and_the_ending_one_at_once(
+    tmp_path: Path,
+) -> None:
+    expiry = Expiry(IDLE_S, ENDED_S)
+    clock = Clock()
+    store = SqliteStore(tmp_path / "calls.db", expiry=expiry, clock=clock)
+
+    def stored() -> float:
+        with sqlite3.connect(store.path) as conn:
+            (expires_at,) = conn.execute(
+                "SELECT expires_at FROM calls WHERE call_id = 'c1'"
+            ).fetchone()
+        return float(expires_at)
+
+    try:
+        clock.now += 0.25
+        assert await store.write("c1", 0, b"s", turn(1))
+        first = stored()
+        assert first == expiry.expires_at(clock.now, ended=False)
+        clock.now += 0.5  # the same 1 s step
+        assert await store.write("c1", 1, b"s", turn(2))
+        assert stored() == first
+        clock.now += 0.5  # the next step
+        assert await store.write("c1", 2, b"s", turn(3))
+        assert stored() == first + expiry.step_s
+        clock.now += 0.1
+        assert await store.write("c1", 3, b"s", turn(4), ended=True)
+        assert stored() == clock.now + ENDED_S
+        # A stale version writes nothing, whichever statement it meets.
+        assert not await store.write("c1", 3, b"lost", turn(5))
+        assert (await store.read("c1", "r4")).version == 4
+    finally:
+        await store.close()
 
 
 async def _holds(store: ExpiringStore, call_id: str) -> bool:
