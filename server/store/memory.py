@@ -146,7 +146,7 @@ class MemoryStore:
             raise StoreUnavailableError("the memory store is closed")
         call = self._calls.get(call_id)
         if call is not None and call.expires_at <= self._clock():
-            # Expired but not swept yet: gone, exactly as Redis would have it.
+            # Expired but not swept yet: gone at once, as Redis forgets an expired key.
             del self._calls[call_id]
             return None
         return call
