@@ -12,8 +12,7 @@ import functools
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -67,21 +66,44 @@ class _CallLocks:
     """One asyncio lock per call id, dropped when nobody holds or waits for it."""
 
     def __init__(self) -> None:
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        # call id → [its lock, how many hold it or wait for it]
+        self._locks: dict[str, list[Any]] = {}
 
-    @asynccontextmanager
-    async def hold(self, call_id: str) -> AsyncIterator[None]:
-        lock, users = self._locks.get(call_id, (asyncio.Lock(), 0))
-        self._locks[call_id] = (lock, users + 1)
+    def hold(self, call_id: str) -> _HeldLock:
+        """`async with locks.hold(call_id):` runs its body with the call's lock held."""
+        return _HeldLock(self._locks, call_id)
+
+
+class _HeldLock:
+    """The `async with` of `_CallLocks.hold`: a class, not an @asynccontextmanager, whose
+    generator and wrapper cost about 6 µs per turn."""
+
+    __slots__ = ("_call_id", "_locks")
+
+    def __init__(self, locks: dict[str, list[Any]], call_id: str) -> None:
+        self._locks = locks
+        self._call_id = call_id
+
+    async def __aenter__(self) -> None:
+        entry = self._locks.get(self._call_id)
+        if entry is None:
+            entry = self._locks[self._call_id] = [asyncio.Lock(), 0]
+        entry[1] += 1
         try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[call_id]
-            if users == 1:
-                del self._locks[call_id]
-            else:
-                self._locks[call_id] = (lock, users - 1)
+            await entry[0].acquire()
+        except BaseException:  # cancelled while waiting: it no longer waits
+            self._leave(entry)
+            raise
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        entry = self._locks[self._call_id]
+        entry[0].release()
+        self._leave(entry)
+
+    def _leave(self, entry: list[Any]) -> None:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self._locks[self._call_id]
 
 
 class _WrittenStates:

@@ -16,7 +16,7 @@ from server.app import create_server
 from server.config import DEMO_FLOWS
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.loader import parse_flow
-from server.service import DialogueService
+from server.service import DialogueService, _CallLocks
 from server.store import MemoryStore, Snapshot, StoreUnavailableError
 from tests.support.grpc_server import Served, bad_request_fields, request, serve
 
@@ -311,3 +311,29 @@ async def test_a_replica_continues_from_what_another_replica_stored_not_from_wha
         for replica in replicas:
             await replica.server.stop(None)
         await store.close()
+
+
+async def test_a_calls_lock_serialises_its_turns_and_is_dropped_by_the_last_one_even_if_cancelled() -> (
+    None
+):
+    locks = _CallLocks()
+    order: list[str] = []
+    release = asyncio.Event()
+
+    async def turn(name: str) -> None:
+        async with locks.hold("c1"):
+            order.append(f"{name} in")
+            await release.wait()
+            order.append(f"{name} out")
+
+    first = asyncio.create_task(turn("first"))
+    waiting = asyncio.create_task(turn("cancelled"))
+    second = asyncio.create_task(turn("second"))
+    await asyncio.sleep(0.01)
+    waiting.cancel()  # cancelled while it waits for the lock
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.gather(first, second)
+    assert waiting.cancelled()
+    assert order == ["first in", "first out", "second in", "second out"]
+    assert locks._locks == {}  # nobody holds or waits: nothing kept
