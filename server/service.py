@@ -12,6 +12,7 @@ import functools
 import hashlib
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -120,7 +121,9 @@ class _WrittenStates:
     CAPACITY = 4096
 
     def __init__(self) -> None:
-        self._states: dict[str, tuple[bytes, CallState]] = {}
+        # Least recently written first (an OrderedDict: a plain dict's first key is found by
+        # skipping every slot deleted since its last resize).
+        self._states: OrderedDict[str, tuple[bytes, CallState]] = OrderedDict()
 
     def decoded(self, call_id: str, blob: bytes) -> CallState:
         """decode(blob), from the last write's state when blob is what it stored."""
@@ -132,10 +135,10 @@ class _WrittenStates:
     def wrote(self, call_id: str, blob: bytes, state: CallState) -> None:
         """Notes that blob, the encoding of state, is now the call's stored state."""
         states = self._states
-        states.pop(call_id, None)  # re-inserted last: the dict's order is the least recent first
         states[call_id] = (blob, state)
+        states.move_to_end(call_id)
         if len(states) > self.CAPACITY:
-            del states[next(iter(states))]
+            states.popitem(last=False)
 
 
 class DialogueService:

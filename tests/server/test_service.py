@@ -16,7 +16,8 @@ from server.app import create_server
 from server.config import DEMO_FLOWS
 from server.engine.catalog import Catalog, load_catalog
 from server.engine.loader import parse_flow
-from server.service import DialogueService, _CallLocks
+from server.engine.state import CallState, encode
+from server.service import DialogueService, _CallLocks, _WrittenStates
 from server.store import MemoryStore, Snapshot, StoreUnavailableError
 from tests.support.grpc_server import Served, bad_request_fields, request, serve
 
@@ -337,3 +338,21 @@ async def test_a_calls_lock_serialises_its_turns_and_is_dropped_by_the_last_one_
     assert waiting.cancelled()
     assert order == ["first in", "first out", "second in", "second out"]
     assert locks._locks == {}  # nobody holds or waits: nothing kept
+
+
+def test_a_replica_keeps_the_states_of_its_most_recently_written_calls_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_WrittenStates, "CAPACITY", 2)
+    written = _WrittenStates()
+    states = {name: CallState(name, node="main_menu") for name in ("a", "b", "c")}
+    for name in ("a", "b"):
+        written.wrote(name, encode(states[name]), states[name])
+    written.wrote("a", encode(states["a"]), states["a"])  # a is now the most recent
+    written.wrote("c", encode(states["c"]), states["c"])  # so b is the one let go
+    assert written.decoded("a", encode(states["a"])) is states["a"]
+    assert written.decoded("c", encode(states["c"])) is states["c"]
+    assert written.decoded("b", encode(states["b"])) is not states["b"]  # decoded afresh
+    assert written.decoded("b", encode(states["b"])) == states["b"]
+    other = encode(CallState("a", node="bill_phone"))  # another replica's write of a
+    assert written.decoded("a", other).node == "bill_phone"
