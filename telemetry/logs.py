@@ -247,18 +247,18 @@ def log_line(
     handler = _sole_handler(logger, level)
     if handler is not None:
         formatter: TextFormatter | JsonFormatter = handler.formatter  # type: ignore[assignment]
-        text = formatter.line(
-            time.time(),
-            logging.getLevelName(level),
-            logger.name,
-            message % args if args else message,
-            fields,
-        )
         with handler.lock:  # type: ignore[union-attr]  # StreamHandler always makes one
             try:
+                text = formatter.line(
+                    time.time(),
+                    logging.getLevelName(level),
+                    logger.name,
+                    message % args if args else message,
+                    fields,
+                )
                 handler.stream.write(text + handler.terminator)
                 handler.flush()
-            except Exception:  # what StreamHandler.emit does with a failed write
+            except Exception:  # what StreamHandler.emit does when formatting or writing fails
                 handler.handleError(_record(logger, level, message, args, fields))
         return
     logger.handle(_record(logger, level, message, args, fields))

@@ -209,3 +209,21 @@ def test_a_failed_write_is_reported_as_logging_reports_it(
     log_line(log, logging.INFO, "turn", (), {"caller": "13800138000"})  # does not raise
     (record,) = reported
     assert record.getMessage() == "turn"
+
+
+class _Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+def test_a_line_that_cannot_be_formatted_is_reported_not_raised(
+    logger: tuple[logging.Logger, io.StringIO], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log, stream = logger
+    (handler,) = log.handlers
+    handler.setFormatter(TextFormatter())
+    reported: list[logging.LogRecord] = []
+    monkeypatch.setattr(handler, "handleError", reported.append)
+    log_line(log, logging.INFO, "turn", (), {"odd": _Unprintable()})  # does not raise
+    assert [record.getMessage() for record in reported] == ["turn"]
+    assert stream.getvalue() == ""
