@@ -51,6 +51,7 @@ async def _executor_write(
             max_turns=self._max_turns,
             now=now,
             expires_at=expires_at,
+            ended=ended,
         )
     )
 

@@ -114,8 +114,8 @@ class _WrittenStates:
     state they encode is the one kept here, and decoding them again (about a twentieth of a
     decision's CPU) is skipped. Bytes anyone else wrote (another replica, an older version)
     differ, and are decoded. `decode(encode(state)) == state` for every state the engine makes
-    (tests/server/test_service.py checks it over the demo flows' conversations), so the cached
-    state is the decoded one. The most recent CAPACITY calls are kept.
+    (tests/server/engine/test_state.py checks it over the demo flows' conversations), so the
+    cached state is the decoded one. The most recent CAPACITY calls are kept.
     """
 
     CAPACITY = 4096

@@ -15,9 +15,9 @@ expired call as unknown, and a scheduled sweep deletes expired calls and their t
 transactions. The idle expiry is rounded up to a step (at most a minute: a call may live up to
 one step longer than its TTL), so a turn in the step of the call's previous write leaves the
 expiry, and the calls_by_expiry index with it, untouched (see _set_state); the ending write
-always sets its exact, shorter expiry. The file does not shrink: SQLite puts the freed pages on its freelist and the next
-inserts reuse them (no VACUUM, no auto_vacuum), so the file grows only to the peak of what is
-live at once, then stays that size.
+always sets its exact, shorter expiry. The file does not shrink: SQLite puts the freed pages on
+its freelist and the next inserts reuse them (no VACUUM, no auto_vacuum), so the file grows only
+to the peak of what is live at once, then stays that size.
 """
 
 from __future__ import annotations
@@ -392,7 +392,7 @@ def _write(
     max_turns: int,
     now: float,
     expires_at: float,
-    ended: bool = False,
+    ended: bool,
 ) -> bool:
     # Three statements in the common case (the state's compare-and-set, the turn, the commit):
     # the version check is the UPDATE's WHERE clause, the request id's the turns table's UNIQUE
